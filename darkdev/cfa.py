@@ -1,0 +1,169 @@
+"""CFA layouts: phase detection, packing and unpacking of Bayer (4 ch) and X-Trans (9 ch) mosaics.
+
+numpy only. Colour indices follow LibRaw: 0 = R, 1 = G, 2 = B, 3 = second G (Bayer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from darkdev.errors import ShapeError, UnsupportedSensorError
+
+CfaKind = Literal["bayer", "xtrans"]
+
+# Canonical Bayer RGGB; packed channel order (R, G1, B, G2) as SID packs Sony files.
+BAYER_CANONICAL = np.array([[0, 1], [1, 2]], dtype=np.uint8)
+BAYER_SITES = ((0, 0), (0, 1), (1, 1), (1, 0))
+
+# Canonical X-Trans: the Fuji X-T2 phase assumed by SID's packer (SPEC.md).
+XTRANS_CANONICAL = np.array(
+    [[int(c) for c in row] for row in ("021201", "110112", "112110", "201021", "112110", "110112")],
+    dtype=np.uint8,
+)
+
+BLOCK_SIZE = {"bayer": 2, "xtrans": 3}
+CHANNELS = {"bayer": 4, "xtrans": 9}
+PERIOD = {"bayer": 2, "xtrans": 6}
+
+
+def _xtrans_sites(pattern: np.ndarray) -> np.ndarray:
+    """Site offsets (sub-block row, sub-block col, channel) -> (row, col) within the 6x6 period.
+
+    Channel k takes, in each 3x3 sub-block, its k-th site in the order R, R, B, B, G x 5
+    (raster order within a colour), so each packed channel carries one colour.
+    """
+    sites = np.zeros((2, 2, 9, 2), dtype=np.int64)
+    for block_row in range(2):
+        for block_col in range(2):
+            block = pattern[3 * block_row : 3 * block_row + 3, 3 * block_col : 3 * block_col + 3]
+            ordered = []
+            for colour, count in ((0, 2), (2, 2), (1, 5)):
+                positions = [(r, c) for r in range(3) for c in range(3) if block[r, c] == colour]
+                if len(positions) != count:
+                    raise UnsupportedSensorError(
+                        f"X-Trans sub-block has {len(positions)} sites of colour {colour}, "
+                        f"expected {count}"
+                    )
+                ordered += positions
+            for channel, (r, c) in enumerate(ordered):
+                sites[block_row, block_col, channel] = (3 * block_row + r, 3 * block_col + c)
+    return sites
+
+
+XTRANS_SITES = _xtrans_sites(XTRANS_CANONICAL)
+
+
+@dataclass(frozen=True)
+class CfaLayout:
+    """Where the canonical phase starts inside a file's visible mosaic."""
+
+    kind: CfaKind
+    offset_rows: int
+    offset_cols: int
+
+    @property
+    def block_size(self) -> int:
+        return BLOCK_SIZE[self.kind]
+
+    @property
+    def channels(self) -> int:
+        return CHANNELS[self.kind]
+
+    @property
+    def period(self) -> int:
+        return PERIOD[self.kind]
+
+
+def detect_layout(colour_map: np.ndarray) -> CfaLayout:
+    """Find the CFA kind and the leading rows/cols to skip so the mosaic starts in canonical phase.
+
+    colour_map: (H, W) LibRaw colour indices of the visible mosaic (raw_colors_visible) or its
+    repeating pattern; at least one period in each direction.
+    """
+    if colour_map.ndim != 2:
+        raise ShapeError(f"colour map must be 2-D, got shape {colour_map.shape}")
+    colours = np.where(colour_map == 3, 1, colour_map).astype(np.uint8)  # G2 is green
+    for kind, canonical in (("bayer", BAYER_CANONICAL), ("xtrans", XTRANS_CANONICAL)):
+        period = canonical.shape[0]
+        if colours.shape[0] < 2 * period or colours.shape[1] < 2 * period:
+            continue
+        window = colours[: 2 * period, : 2 * period]
+        # The map must actually repeat with this period, or it is not this kind.
+        if not np.array_equal(window[:period, :period], window[period:, period:]):
+            continue
+        for offset_rows in range(period):
+            for offset_cols in range(period):
+                shifted = window[offset_rows : offset_rows + period, offset_cols : offset_cols + period]
+                if np.array_equal(shifted, canonical):
+                    return CfaLayout(kind, offset_rows, offset_cols)  # type: ignore[arg-type]
+    raise UnsupportedSensorError(
+        "unknown CFA layout (not a Bayer or 6x6 X-Trans pattern): "
+        + " / ".join("".join(str(v) for v in row) for row in colours[:6, :6])
+    )
+
+
+def packed_size(layout: CfaLayout, height: int, width: int) -> tuple[int, int]:
+    """Packed (rows, cols) obtained from a visible mosaic of height x width."""
+    step = layout.period  # X-Trans needs whole 6x6 periods so sub-block types alternate
+    usable_rows = (height - layout.offset_rows) // step * step
+    usable_cols = (width - layout.offset_cols) // step * step
+    if usable_rows <= 0 or usable_cols <= 0:
+        raise ShapeError(f"mosaic {height}x{width} is too small to pack as {layout.kind}")
+    return usable_rows // layout.block_size, usable_cols // layout.block_size
+
+
+def pack(mosaic: np.ndarray, layout: CfaLayout) -> np.ndarray:
+    """(H, W) mosaic -> (C, H', W') packed in canonical channel order (C = 4 or 9).
+
+    Skips layout.offset rows/cols and drops the remainder that does not fill a whole period.
+    """
+    if mosaic.ndim != 2:
+        raise ShapeError(f"mosaic must be 2-D, got shape {mosaic.shape}")
+    rows, cols = packed_size(layout, *mosaic.shape)
+    block = layout.block_size
+    region = mosaic[
+        layout.offset_rows : layout.offset_rows + rows * block,
+        layout.offset_cols : layout.offset_cols + cols * block,
+    ]
+    if layout.kind == "bayer":
+        return np.stack([region[r::2, c::2] for r, c in BAYER_SITES])
+    packed = np.empty((9, rows, cols), dtype=mosaic.dtype)
+    for block_row in range(2):
+        for block_col in range(2):
+            for channel in range(9):
+                r, c = XTRANS_SITES[block_row, block_col, channel]
+                packed[channel, block_row::2, block_col::2] = region[r::6, c::6]
+    return packed
+
+
+def unpack(packed: np.ndarray, layout: CfaLayout) -> np.ndarray:
+    """Inverse of pack: (C, H', W') -> (H' * s, W' * s) mosaic in canonical phase (no offset)."""
+    if packed.ndim != 3 or packed.shape[0] != layout.channels:
+        raise ShapeError(
+            f"packed {layout.kind} array must be ({layout.channels}, H, W), got {packed.shape}"
+        )
+    block = layout.block_size
+    _, rows, cols = packed.shape
+    mosaic = np.empty((rows * block, cols * block), dtype=packed.dtype)
+    if layout.kind == "bayer":
+        for channel, (r, c) in enumerate(BAYER_SITES):
+            mosaic[r::2, c::2] = packed[channel]
+        return mosaic
+    if rows % 2 or cols % 2:
+        raise ShapeError(f"packed X-Trans array needs even size, got {rows}x{cols}")
+    for block_row in range(2):
+        for block_col in range(2):
+            for channel in range(9):
+                r, c = XTRANS_SITES[block_row, block_col, channel]
+                mosaic[r::6, c::6] = packed[channel, block_row::2, block_col::2]
+    return mosaic
+
+
+def channel_colours(kind: CfaKind) -> np.ndarray:
+    """Colour (0 R, 1 G, 2 B) carried by each packed channel."""
+    if kind == "bayer":
+        return np.array([0, 1, 2, 1])
+    return np.array([0, 0, 2, 2, 1, 1, 1, 1, 1])

@@ -1,0 +1,216 @@
+"""Raw decoding with rawpy (LibRaw): levels, CFA layout, metadata, and LibRaw's own development.
+
+numpy only; never imports torch.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rawpy
+
+from darkdev.cfa import CfaLayout, detect_layout
+from darkdev.errors import RawDecodeError, UnsupportedSensorError
+
+RAW_EXTENSIONS = frozenset(
+    ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf "
+    ".kdc .mrw .mef .mos .iiq .rwl".split()
+)
+MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
+
+
+@dataclass
+class CameraInfo:
+    make: str = ""
+    model: str = ""
+    lens: str = ""
+    exposure_time_s: float | None = None
+    iso: int | None = None
+    f_number: float | None = None
+    datetime_original: str = ""
+
+
+@dataclass
+class RawFrame:
+    """A decoded raw: the visible mosaic normalised to [0, 1] after per-channel black level."""
+
+    source: str  # file name used in messages
+    data: bytes = field(repr=False)  # the raw file, kept so LibRaw can develop it again
+    mosaic: np.ndarray = field(repr=False)  # (H, W) float32 in [0, 1]
+    colour_map: np.ndarray = field(repr=False)  # (H, W) LibRaw colour indices
+    layout: CfaLayout
+    black_level_per_channel: tuple[int, ...]
+    white_level: int
+    camera_whitebalance: tuple[float, float, float]  # R, G, B gains with G = 1
+    flip: int  # LibRaw's orientation flag: 0 none, 3 180 deg, 5 90 ccw, 6 90 cw
+    camera: CameraInfo
+
+    @property
+    def height(self) -> int:
+        return int(self.mosaic.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.mosaic.shape[1])
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """Read a file fully (the input is opened read-only and never modified)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RawDecodeError(f"{path}: is a directory, not a raw file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as error:
+        raise RawDecodeError(f"{path}: no such file") from error
+    except PermissionError as error:
+        raise RawDecodeError(f"{path}: permission denied") from error
+    except OSError as error:
+        raise RawDecodeError(f"{path}: cannot read ({error.strerror or error})") from error
+
+
+@contextmanager
+def open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
+    """Open raw bytes with LibRaw, turning every LibRaw failure into RawDecodeError."""
+    if len(data) == 0:
+        raise RawDecodeError(f"{source}: empty file")
+    try:
+        raw = rawpy.imread(io.BytesIO(data))
+    except rawpy.LibRawFileUnsupportedError as error:
+        raise RawDecodeError(f"{source}: not a raw file LibRaw can read") from error
+    except (rawpy.LibRawError, OSError, ValueError) as error:
+        raise RawDecodeError(f"{source}: corrupt or truncated raw ({error})") from error
+    try:
+        yield raw
+    except (rawpy.LibRawError, OSError) as error:
+        raise RawDecodeError(f"{source}: corrupt or truncated raw ({error})") from error
+    finally:
+        raw.close()
+
+
+def _camera_info(data: bytes, raw: rawpy.RawPy) -> CameraInfo:
+    import exifread  # lazy: only needed once per file
+
+    try:
+        tags = exifread.process_file(io.BytesIO(data), details=False, debug=False)
+    except Exception:  # exifread raises many types on odd files; metadata is optional
+        tags = {}
+
+    def tag(*names: str) -> str:
+        for name in names:
+            if name in tags:
+                return str(tags[name]).strip()
+        return ""
+
+    def number(*names: str) -> float | None:
+        for name in names:
+            if name in tags:
+                values = getattr(tags[name], "values", None)
+                try:
+                    value = values[0] if isinstance(values, list) and values else values
+                    return float(value)  # exifread's Ratio supports float()
+                except (TypeError, ValueError, ZeroDivisionError):
+                    continue
+        return None
+
+    iso = number("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")
+    return CameraInfo(
+        make=tag("Image Make"),
+        model=tag("Image Model"),
+        lens=tag("EXIF LensModel", "MakerNote LensModel"),
+        exposure_time_s=number("EXIF ExposureTime", "Image ExposureTime"),
+        iso=int(iso) if iso else None,
+        f_number=number("EXIF FNumber", "Image FNumber"),
+        datetime_original=tag("EXIF DateTimeOriginal", "Image DateTime"),
+    )
+
+
+def decode(data: bytes, source: str) -> RawFrame:
+    """Decode raw bytes into a normalised visible mosaic with its CFA layout and metadata."""
+    with open_libraw(data, source) as raw:
+        if raw.raw_type != rawpy.RawType.Flat or raw.raw_pattern is None:
+            raise UnsupportedSensorError(
+                f"{source}: not a colour filter array raw (Foveon, linear DNG or already "
+                "demosaiced data); darkdev packs Bayer and X-Trans sensors only"
+            )
+        if raw.num_colors < 3:
+            raise UnsupportedSensorError(f"{source}: monochrome sensor is not supported")
+        sizes = raw.sizes
+        if sizes.height * sizes.width > MAX_PIXELS or min(sizes.height, sizes.width) < 16:
+            raise RawDecodeError(f"{source}: implausible image size {sizes.width}x{sizes.height}")
+        visible = raw.raw_image_visible
+        if visible.shape != (sizes.height, sizes.width):
+            raise RawDecodeError(f"{source}: raw data is smaller than its header says")
+        colour_map = np.array(raw.raw_colors_visible, dtype=np.uint8)
+        try:
+            layout = detect_layout(colour_map)
+        except UnsupportedSensorError as error:
+            raise UnsupportedSensorError(f"{source}: {error}") from error
+        black_levels = tuple(int(v) for v in raw.black_level_per_channel)
+        white_level = int(raw.white_level)
+        if white_level <= max(black_levels):
+            raise RawDecodeError(
+                f"{source}: white level {white_level} is not above black level {max(black_levels)}"
+            )
+        black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
+        mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
+        np.clip(mosaic, 0.0, 1.0, out=mosaic)
+        gains = [float(v) for v in raw.camera_whitebalance[:3]]
+        if not all(np.isfinite(gains)) or gains[1] <= 0 or min(gains) <= 0:
+            gains = [1.0, 1.0, 1.0]  # no usable as-shot white balance in the file
+        whitebalance = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
+        flip = int(sizes.flip)
+        camera = _camera_info(data, raw)
+    return RawFrame(
+        source=source,
+        data=data,
+        mosaic=mosaic,
+        colour_map=colour_map,
+        layout=layout,
+        black_level_per_channel=black_levels,
+        white_level=white_level,
+        camera_whitebalance=whitebalance,
+        flip=flip,
+        camera=camera,
+    )
+
+
+def read_raw(path: str | Path) -> RawFrame:
+    """Read and decode a raw file from disk."""
+    return decode(read_bytes(path), str(path))
+
+
+def develop_with_libraw(frame: RawFrame, amplified_mosaic: np.ndarray | None = None) -> np.ndarray:
+    """LibRaw's own pipeline (AHD demosaic, camera white balance, sRGB), as SID develops targets.
+
+    amplified_mosaic: optional (H, W) normalised mosaic in [0, 1] replacing the file's data
+    (e.g. after RIMEF). Returns (H, W, 3) float32 sRGB in [0, 1], oriented as LibRaw orients it.
+    """
+    with open_libraw(frame.data, frame.source) as raw:
+        if amplified_mosaic is not None:
+            if amplified_mosaic.shape != (frame.height, frame.width):
+                raise ValueError(
+                    f"amplified mosaic shape {amplified_mosaic.shape} != visible "
+                    f"{(frame.height, frame.width)}"
+                )
+            black_map = np.asarray(frame.black_level_per_channel, dtype=np.float32)[
+                frame.colour_map
+            ]
+            values = black_map + np.clip(amplified_mosaic, 0, 1) * (frame.white_level - black_map)
+            raw.raw_image_visible[:] = np.round(values).astype(np.uint16)
+        # X-Trans: LibRaw's default 3-pass demosaic needs both sides >= 512 px; LINEAR works below.
+        small = min(frame.height, frame.width) < 512
+        algorithm = rawpy.DemosaicAlgorithm.LINEAR if small else None
+        image = raw.postprocess(
+            use_camera_wb=True,
+            no_auto_bright=True,
+            output_bps=16,
+            demosaic_algorithm=algorithm,
+            user_flip=0,
+        )
+    return image.astype(np.float32) / 65535.0

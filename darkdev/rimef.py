@@ -1,0 +1,110 @@
+"""RIMEF: the raw illumination map estimation function (paper Sec. 3.4, SPEC.md).
+
+    T(p) = max over packed channels of x(p)       (optionally box-smoothed, radius r)
+    M(p) = max(ratio / (1 + lam * ratio * T(p)) ** alpha, lower_bound)
+    x_in = min(x * M, 1)
+
+lam = 0 is SID's linear amplification. numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from darkdev.errors import ParameterError, ShapeError
+
+# --hdr defaults: with lam = alpha = 1 the amplified illumination ratio*T/(1+ratio*T) never clips,
+# while dark pixels (ratio*T << 1) keep nearly the full ratio.
+HDR_LAMBDA = 1.0
+HDR_ALPHA = 1.0
+MAX_RATIO = 10_000.0
+
+
+@dataclass(frozen=True)
+class RimefParams:
+    ratio: float
+    lam: float = 0.0
+    alpha: float = 1.0
+    lower_bound: float = 1.0
+    smooth_radius_px: int = 0
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def validate(params: RimefParams) -> None:
+    if not (math.isfinite(params.ratio) and 0 < params.ratio <= MAX_RATIO):
+        raise ParameterError(f"ratio must be a finite number in (0, {MAX_RATIO:g}], got {params.ratio}")
+    if not (math.isfinite(params.lam) and params.lam >= 0):
+        raise ParameterError(f"lambda must be finite and >= 0, got {params.lam}")
+    if not (math.isfinite(params.alpha) and 0 < params.alpha <= 1):
+        raise ParameterError(f"alpha must be in (0, 1], got {params.alpha}")
+    if not (math.isfinite(params.lower_bound) and params.lower_bound >= 1):
+        raise ParameterError(f"lower bound must be >= 1, got {params.lower_bound}")
+    if not (0 <= params.smooth_radius_px <= 64):
+        raise ParameterError(f"smoothing radius must be 0..64 px, got {params.smooth_radius_px}")
+
+
+def hdr_params(ratio: float, lam: float | None = None, alpha: float | None = None,
+               lower_bound: float = 1.0, hdr: bool = False) -> RimefParams:
+    """Resolve CLI-style options: --hdr selects the HDR defaults, explicit values override."""
+    default_lam, default_alpha = (HDR_LAMBDA, HDR_ALPHA) if hdr else (0.0, 1.0)
+    return RimefParams(
+        ratio=ratio,
+        lam=default_lam if lam is None else lam,
+        alpha=default_alpha if alpha is None else alpha,
+        lower_bound=lower_bound,
+    )
+
+
+def _box_smooth(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window with edge replication, via an integral image (O(pixels))."""
+    padded = np.pad(image, radius + 1, mode="edge").astype(np.float64)
+    integral = padded.cumsum(0).cumsum(1)
+    size = 2 * radius + 1
+    window = (
+        integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
+        + integral[:-size, :-size]
+    )
+    height, width = image.shape
+    return (window[:height, :width] / size**2).astype(image.dtype)
+
+
+def illumination_map(packed: np.ndarray, smooth_radius_px: int = 0) -> np.ndarray:
+    """T: (C, H, W) packed raw in [0, 1] -> (H, W) max over channels."""
+    if packed.ndim != 3:
+        raise ShapeError(f"packed raw must be (C, H, W), got shape {packed.shape}")
+    illumination = packed.max(axis=0)
+    if smooth_radius_px > 0:
+        illumination = _box_smooth(illumination, smooth_radius_px)
+    return illumination
+
+
+def gain_map(packed: np.ndarray, params: RimefParams) -> np.ndarray:
+    """M: (C, H, W) packed raw -> (H, W) float32 gain, every value >= lower_bound."""
+    if packed.dtype not in (np.float32, np.float64):
+        raise ShapeError(f"packed raw must be float32/float64, got {packed.dtype}")
+    if params.lam == 0:
+        return np.full(packed.shape[1:], max(params.ratio, params.lower_bound), dtype=np.float32)
+    illumination = illumination_map(packed, params.smooth_radius_px).astype(np.float32)
+    gain = params.ratio / (1.0 + params.lam * params.ratio * illumination) ** params.alpha
+    return np.maximum(gain, np.float32(params.lower_bound)).astype(np.float32)
+
+
+def amplify(packed: np.ndarray, params: RimefParams) -> np.ndarray:
+    """x_in = min(x * M, 1) for a (C, H, W) packed raw in [0, 1]; float32."""
+    gain = gain_map(packed, params)
+    return np.minimum(packed.astype(np.float32) * gain[None], 1.0)
+
+
+def output_curve(illumination: np.ndarray, params: RimefParams) -> tuple[np.ndarray, np.ndarray]:
+    """(gain, amplified value) of a pixel of illumination T, for plotting what --hdr does."""
+    illumination = np.asarray(illumination, dtype=np.float64)
+    gain = np.maximum(
+        params.ratio / (1.0 + params.lam * params.ratio * illumination) ** params.alpha,
+        params.lower_bound,
+    )
+    return gain, np.minimum(illumination * gain, 1.0)
