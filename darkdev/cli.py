@@ -1,0 +1,211 @@
+"""The darkdev command line: parses, calls the library, reports. Typer and rich live only here."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from darkdev.errors import DarkdevError, ParameterError
+
+app = typer.Typer(
+    name="darkdev",
+    help="Develop night and extreme low-light raw photos (RMCN/DMCN networks + RIMEF).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+errors = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    errors.print(f"[bold red]darkdev:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _terminate_as_interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+@app.command()
+def develop(
+    inputs: Annotated[list[str], typer.Argument(help="Raw files, folders, or - for stdin.")],
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file, folder, or - for stdout.")] = None,
+    ratio: Annotated[float | None, typer.Option(help="Exposure ratio (amplification); estimated when omitted.")] = None,
+    hdr: Annotated[bool, typer.Option("--hdr", help="Compress highlights with RIMEF instead of clipping.")] = False,
+    lam: Annotated[float | None, typer.Option("--lam", help="RIMEF lambda (0 = linear, as SID).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="RIMEF alpha in (0, 1].")] = None,
+    lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest RIMEF gain (>= 1).")] = 1.0,
+    model: Annotated[str, typer.Option(help="auto (bundled default), classical, or a bundled model name.")] = "auto",
+    weights: Annotated[Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    image_format: Annotated[str | None, typer.Option("--format", help="png, png16 or jpg (default: by extension, else png).")] = None,
+    quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
+    suffix: Annotated[str, typer.Option(help="Appended to output file names.")] = "",
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip files whose output exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    shard: Annotated[str | None, typer.Option(help="K/N: develop only the K-th of N shares of the files.")] = None,
+    tile_size: Annotated[int, typer.Option("--tile-size", help="Network tile size in packed pixels.")] = 256,
+    tile_overlap: Annotated[int, typer.Option("--tile-overlap", help="Tile overlap in packed pixels.")] = 32,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Develop raw files to sRGB PNG or JPEG."""
+    from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
+    from darkdev.develop import Developer, DevelopOptions
+
+    if skip_existing and overwrite:
+        raise _fail("--skip-existing and --overwrite contradict each other")
+    if not 1 <= quality <= 100:
+        raise _fail(f"--quality must be 1..100, got {quality}")
+    if threads is not None and threads < 1:
+        raise _fail(f"--threads must be >= 1, got {threads}")
+    try:
+        options = DevelopOptions(
+            ratio=ratio, hdr=hdr, lam=lam, alpha=alpha, lower_bound=lower_bound, model=model,
+            weights_path=weights, device=device, tile_size_px=tile_size, tile_overlap_px=tile_overlap,
+        )
+        jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
+        if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
+            Path(output).mkdir(parents=True, exist_ok=True)
+        for job in jobs:
+            if job.output not in (None, STREAM) and job.problem is None:
+                Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+    except DarkdevError as error:
+        if debug:
+            raise
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{output}: cannot create output folder ({error.strerror})") from None
+
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    to_stdout = output == STREAM
+    report_stream = sys.stderr if to_stdout else sys.stdout
+
+    def emit_json(result) -> None:
+        record = {
+            "input": result.input, "output": result.output, "status": result.status,
+            "ratio": result.ratio, "ratio_estimated": result.ratio_estimated,
+            "model": result.model, "seconds": round(result.seconds, 3), "error": result.error,
+        }
+        print(json.dumps(record), file=report_stream, flush=True)
+
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    seconds_done = 0.0
+    developer = Developer(options)
+    results = run_batch(
+        jobs, developer, quality, overwrite, skip_existing,
+        stdout_writer=lambda payload: (sys.stdout.buffer.write(payload), sys.stdout.buffer.flush()),
+        stdin_reader=lambda: sys.stdin.buffer.read(),
+    )
+    show_progress = not quiet and not json_lines and len(jobs) > 1
+    interrupted = False
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]developing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), console=errors, disable=not show_progress, transient=True,
+    )
+    try:
+        with progress:
+            task = progress.add_task("", total=len(jobs))
+            for result in results:
+                counts[result.status] += 1
+                progress.update(task, advance=1, description=Path(result.input).name)
+                if result.status == "done":
+                    seconds_done += result.seconds
+                if json_lines:
+                    emit_json(result)
+                if result.status == "failed":
+                    message = result.error or "failed"
+                    if not message.startswith(result.input):
+                        message = f"{result.input}: {message}"
+                    errors.print("error: " + message, soft_wrap=True, markup=False, style="red")
+                    continue
+                if quiet or json_lines:
+                    continue
+                for warning in result.warnings:
+                    errors.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+                if result.status == "skipped":
+                    progress.console.print(f"skipped {result.input}: {result.error}", soft_wrap=True)
+                    continue
+                how = "estimated" if result.ratio_estimated else "given"
+                progress.console.print(
+                    f"[green]done[/] {result.input} -> {result.output}  "
+                    f"ratio {result.ratio:.1f} ({how}), {result.model}, {result.seconds:.1f} s",
+                    soft_wrap=True,
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception:
+        if debug:
+            raise
+        errors.print_exception() if debug else None
+        raise _fail("internal error; rerun with --debug for a traceback", EXIT_FAILED) from None
+    if not quiet and (len(jobs) > 1 or interrupted):
+        per_frame = f", {seconds_done / counts['done']:.1f} s per frame" if counts["done"] else ""
+        errors.print(
+            f"{'interrupted: ' if interrupted else ''}{counts['done']} done, {counts['skipped']} "
+            f"skipped, {counts['failed']} failed{per_frame}"
+        )
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_FAILED if counts["failed"] else EXIT_OK)
+
+
+@app.command()
+def models(
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List bundled checkpoints with their CFA kind, size and validation scores."""
+    from darkdev import weights as weights_module
+
+    try:
+        entries = weights_module.read_manifest()
+    except DarkdevError as error:
+        raise _fail(str(error), EXIT_FAILED) from None
+    if json_output:
+        print(json.dumps([entry.__dict__ for entry in entries], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Bundled checkpoints ({weights_module.weights_dir()})")
+    for column in ("file", "architecture", "CFA", "size", "val PSNR", "val SSIM", "classical PSNR", "default"):
+        table.add_column(column)
+    for entry in entries:
+        scores = entry.validation
+        table.add_row(
+            entry.file, f"{entry.architecture} {entry.arguments}", entry.cfa_kind,
+            f"{entry.size_bytes / 1e6:.1f} MB",
+            f"{scores.get('psnr', float('nan')):.2f}", f"{scores.get('ssim', float('nan')):.3f}",
+            f"{scores.get('classical_psnr', float('nan')):.2f}", "yes" if entry.default else "",
+        )
+    Console().print(table)
+    if not entries:
+        Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
+
+
+def main() -> None:
+    try:
+        app()
+    except ParameterError as error:
+        errors.print(f"[bold red]darkdev:[/] {error}")
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

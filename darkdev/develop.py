@@ -1,0 +1,151 @@
+"""Developing one frame: decode -> pack -> RIMEF -> network (or LibRaw) -> oriented sRGB image."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from darkdev import cfa, rimef
+from darkdev.errors import ParameterError
+from darkdev.exposure import estimate_ratio
+from darkdev.inference import DEFAULT_TILE_OVERLAP_PX, DEFAULT_TILE_SIZE_PX, validate_tiling
+from darkdev.raw import RawFrame, develop_with_libraw
+from darkdev.render import orient
+
+CLASSICAL = "classical"
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class DevelopOptions:
+    ratio: float | None = None  # None: estimate from the raw
+    hdr: bool = False
+    lam: float | None = None
+    alpha: float | None = None
+    lower_bound: float = 1.0
+    model: str = AUTO  # 'auto' (bundled default), 'classical', or an architecture / file name
+    weights_path: Path | None = None
+    device: str = "auto"
+    tile_size_px: int = DEFAULT_TILE_SIZE_PX
+    tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
+
+    def __post_init__(self) -> None:
+        validate_tiling(self.tile_size_px, self.tile_overlap_px)
+        # Resolving validates ratio, lambda, alpha and lower bound before any file is read.
+        self.rimef_params(self.ratio if self.ratio is not None else 1.0)
+
+    def rimef_params(self, ratio: float) -> rimef.RimefParams:
+        return rimef.hdr_params(ratio, self.lam, self.alpha, self.lower_bound, self.hdr)
+
+
+@dataclass
+class DevelopResult:
+    image: np.ndarray  # (H, W, 3) float32 sRGB in [0, 1], oriented
+    ratio: float
+    ratio_estimated: bool
+    model: str  # what actually developed the frame
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def expand_gain(gain: np.ndarray, frame: RawFrame) -> np.ndarray:
+    """Packed-resolution gain map -> visible mosaic resolution (edges replicated)."""
+    layout = frame.layout
+    block = layout.block_size
+    full = np.repeat(np.repeat(gain, block, 0), block, 1)
+    pad_bottom = frame.height - layout.offset_rows - full.shape[0]
+    pad_right = frame.width - layout.offset_cols - full.shape[1]
+    return np.pad(full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge")
+
+
+def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
+    """Network output for the packed region -> visible size, edges replicated (<= 5 px per side)."""
+    layout = frame.layout
+    pad_bottom = frame.height - layout.offset_rows - image.shape[0]
+    pad_right = frame.width - layout.offset_cols - image.shape[1]
+    return np.pad(
+        image, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)), mode="edge"
+    )
+
+
+class Developer:
+    """Develops frames with one set of options; networks are loaded once and reused across a batch."""
+
+    def __init__(self, options: DevelopOptions) -> None:
+        self.options = options
+        self._networks: dict[str, tuple[object, str] | None] = {}
+        self._device = None
+
+    def _network(self, cfa_kind: str):
+        """(model, label) for a CFA kind, or None to use the classical pipeline."""
+        if cfa_kind in self._networks:
+            return self._networks[cfa_kind]
+        from darkdev import weights
+
+        options = self.options
+        network = None
+        if options.weights_path is not None:
+            model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
+            network = (model, f"{meta['architecture']} ({Path(options.weights_path).name})")
+        elif options.model != CLASSICAL:
+            if options.model == AUTO:
+                entry = weights.default_entry(cfa_kind)
+            else:
+                entry = weights.find_entry(options.model, cfa_kind)
+                if entry is None:
+                    raise ParameterError(
+                        f"no bundled {cfa_kind} checkpoint named {options.model!r}; "
+                        "see `darkdev models`"
+                    )
+            if entry is not None:
+                model, _ = weights.load_entry(entry)
+                network = (model, f"{entry.architecture} ({entry.file})")
+        self._networks[cfa_kind] = network
+        return network
+
+    def develop(self, frame: RawFrame) -> DevelopResult:
+        options = self.options
+        seconds: dict[str, float] = {}
+        warnings: list[str] = []
+        start = time.perf_counter()
+        packed = cfa.pack(frame.mosaic, frame.layout)
+        seconds["pack"] = time.perf_counter() - start
+
+        ratio_estimated = options.ratio is None
+        ratio = estimate_ratio(packed) if ratio_estimated else float(options.ratio)
+        params = options.rimef_params(ratio)
+        start = time.perf_counter()
+        gain = rimef.gain_map(packed, params)
+        seconds["rimef"] = time.perf_counter() - start
+
+        network = self._network(frame.layout.kind)
+        if network is None:
+            if options.model == AUTO:
+                warnings.append(
+                    f"no trained {frame.layout.kind} weights are bundled; "
+                    "developed with the classical pipeline"
+                )
+            start = time.perf_counter()
+            amplified = np.minimum(frame.mosaic * expand_gain(gain, frame), 1.0)
+            image = develop_with_libraw(frame, amplified)
+            seconds["network"] = time.perf_counter() - start
+            label = CLASSICAL
+        else:
+            from darkdev.inference import run_network, select_device
+
+            model, label = network
+            if self._device is None:
+                self._device = select_device(options.device)
+            amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
+            start = time.perf_counter()
+            image = run_network(
+                model, amplified, frame.layout.block_size, self._device,
+                options.tile_size_px, options.tile_overlap_px,
+            )
+            seconds["network"] = time.perf_counter() - start
+            image = place_output(image, frame)
+        image = np.ascontiguousarray(orient(image, frame.flip), dtype=np.float32)
+        return DevelopResult(image, ratio, ratio_estimated, label, warnings, seconds)

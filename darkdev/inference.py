@@ -1,0 +1,124 @@
+"""Running a network over a packed raw: device choice, precision, overlapping tiles.
+
+A 42 MP frame runs in bounded memory: tiles of tile_size_px (packed pixels) overlap by
+tile_overlap_px and are blended with linear ramps, so no seam shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from darkdev.errors import ParameterError, ShapeError
+
+DEFAULT_TILE_SIZE_PX = 256  # packed pixels: 512 px of a Bayer mosaic
+DEFAULT_TILE_OVERLAP_PX = 32
+STRIDE = 16  # the U-Net's four 2x2 poolings
+
+
+def select_device(name: str = "auto"):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("--device cuda asked for, but no CUDA GPU is available")
+    if name not in ("cpu", "cuda"):
+        raise ParameterError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def validate_tiling(tile_size_px: int, tile_overlap_px: int) -> None:
+    if tile_size_px < 32 or tile_size_px > 4096 or tile_size_px % STRIDE:
+        raise ParameterError(f"tile size must be a multiple of {STRIDE} in 32..4096, got {tile_size_px}")
+    if tile_overlap_px < 0 or 2 * tile_overlap_px >= tile_size_px:
+        raise ParameterError(
+            f"tile overlap must be >= 0 and under half the tile size, got {tile_overlap_px}"
+        )
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets covering [0, length) with tiles of `tile` overlapping by at least `overlap`."""
+    if length <= tile:
+        return [0]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    step = (length - tile) / (count - 1)
+    return [round(index * step) for index in range(count)]
+
+
+def _ramp(length: int, overlap: int, fade_start: bool, fade_end: bool) -> np.ndarray:
+    weight = np.ones(length, dtype=np.float32)
+    if overlap > 0:
+        ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if fade_start:
+            weight[:overlap] = ramp
+        if fade_end:
+            weight[-overlap:] = ramp[::-1]
+    return weight
+
+
+def _tiles(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
+    tile_height, tile_width = min(tile, height), min(tile, width)
+    for top in tile_starts(height, tile_height, overlap):
+        for left in tile_starts(width, tile_width, overlap):
+            yield top, left, tile_height, tile_width
+
+
+def run_network(
+    model,
+    packed: np.ndarray,
+    scale: int,
+    device=None,
+    tile_size_px: int = DEFAULT_TILE_SIZE_PX,
+    tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX,
+    half_precision: bool | None = None,
+    tiles_per_batch: int = 1,
+) -> np.ndarray:
+    """(C, H, W) float32 packed raw in [0, 1] -> (H*s, W*s, 3) float32 sRGB clipped to [0, 1]."""
+    import torch
+
+    if packed.ndim != 3 or packed.dtype != np.float32:
+        raise ShapeError(f"packed raw must be (C, H, W) float32, got {packed.dtype} {packed.shape}")
+    validate_tiling(tile_size_px, tile_overlap_px)
+    device = device or torch.device("cpu")
+    if half_precision is None:
+        half_precision = device.type == "cuda"
+    channels, height, width = packed.shape
+    # Pad to the network stride by reflection (edge when the image is tiny) and crop back later.
+    padded_height = math.ceil(height / STRIDE) * STRIDE
+    padded_width = math.ceil(width / STRIDE) * STRIDE
+    pad = ((0, 0), (0, padded_height - height), (0, padded_width - width))
+    mode = "reflect" if min(height, width) > STRIDE else "edge"
+    source = np.pad(packed, pad, mode=mode) if padded_height != height or padded_width != width else packed
+
+    output = np.zeros((3, padded_height * scale, padded_width * scale), dtype=np.float32)
+    total_weight = np.zeros((padded_height, padded_width), dtype=np.float32)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    tiles = list(_tiles(padded_height, padded_width, tile_size_px, tile_overlap_px))
+    with torch.inference_mode():
+        for first in range(0, len(tiles), tiles_per_batch):
+            batch = tiles[first : first + tiles_per_batch]
+            inputs = np.stack([source[:, t : t + h, l : l + w] for t, l, h, w in batch])
+            tensor = torch.from_numpy(inputs).to(device)
+            if device.type == "cuda":
+                tensor = tensor.to(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=half_precision):
+                result = model(tensor)
+            result = result.float().clamp_(0, 1).cpu().numpy()
+            for (top, left, tile_height, tile_width), image in zip(batch, result, strict=True):
+                weight = np.outer(
+                    _ramp(tile_height, tile_overlap_px, top > 0, top + tile_height < padded_height),
+                    _ramp(tile_width, tile_overlap_px, left > 0, left + tile_width < padded_width),
+                )
+                total_weight[top : top + tile_height, left : left + tile_width] += weight
+                full_weight = np.repeat(np.repeat(weight, scale, 0), scale, 1)
+                output[
+                    :, top * scale : (top + tile_height) * scale, left * scale : (left + tile_width) * scale
+                ] += image * full_weight
+    full_total = np.repeat(np.repeat(total_weight, scale, 0), scale, 1)
+    output /= full_total
+    return np.ascontiguousarray(output[:, : height * scale, : width * scale].transpose(1, 2, 0))

@@ -1,0 +1,169 @@
+"""Rendering and writing: quantisation, orientation, PNG (8/16 bit) and JPEG, atomic writes.
+
+PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from darkdev.errors import OutputError, ParameterError, ShapeError
+
+ImageFormat = Literal["png", "png16", "jpg"]
+FORMAT_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
+EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg"}
+
+
+def format_for(path: str | Path, requested: str | None) -> ImageFormat:
+    """Output format: an explicit request wins, else the extension decides."""
+    if requested is not None:
+        if requested not in EXTENSION_BY_FORMAT:
+            raise ParameterError(f"format must be png, png16 or jpg, got {requested!r}")
+        return requested  # type: ignore[return-value]
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMAT_BY_EXTENSION:
+        raise ParameterError(f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format")
+    return FORMAT_BY_EXTENSION[suffix]  # type: ignore[return-value]
+
+
+def check_image(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.float32:
+        raise ShapeError(f"image must be (H, W, 3) float32, got {image.dtype} {image.shape}")
+
+
+def quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    """(H, W, 3) float in [0, 1] (clipped) -> uint8 or uint16, round to nearest."""
+    check_image(image)
+    if bits not in (8, 16):
+        raise ParameterError(f"bit depth must be 8 or 16, got {bits}")
+    peak = 255 if bits == 8 else 65535
+    values = np.clip(image, 0.0, 1.0) * peak + 0.5
+    return values.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def orient(image: np.ndarray, flip: int) -> np.ndarray:
+    """Apply LibRaw's orientation flag: 3 = 180 deg, 5 = 90 deg counter-clockwise, 6 = clockwise."""
+    if flip == 3:
+        return image[::-1, ::-1]
+    if flip == 5:
+        return np.rot90(image, 1)
+    if flip == 6:
+        return np.rot90(image, -1)
+    return image
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
+        ">I", zlib.crc32(kind + payload) & 0xFFFFFFFF
+    )
+
+
+def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level: int = 6) -> bytes:
+    """(H, W, 3) uint8/uint16 -> PNG bytes (colour type 2, 'Up' filter on every row)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
+        raise ShapeError(f"PNG pixels must be (H, W, 3) uint8/uint16, got {pixels.dtype} {pixels.shape}")
+    height, width, _ = pixels.shape
+    bit_depth = 8 if pixels.dtype == np.uint8 else 16
+    rows = np.ascontiguousarray(pixels.astype(pixels.dtype.newbyteorder(">"), copy=False))
+    row_bytes = rows.view(np.uint8).reshape(height, -1)
+    # 'Up' filter: each row minus the one above, modulo 256; compresses photos well and is cheap.
+    filtered = row_bytes.copy()
+    filtered[1:] -= row_bytes[:-1]
+    scanlines = np.concatenate([np.full((height, 1), 2, dtype=np.uint8), filtered], axis=1)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
+    if exif:
+        chunks.append(_png_chunk(b"eXIf", exif))
+    chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), compression_level)))
+    chunks.append(_png_chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None) -> bytes:
+    import imageio.v3 as iio
+
+    if not 1 <= quality <= 100:
+        raise ParameterError(f"JPEG quality must be 1..100, got {quality}")
+    if pixels.dtype != np.uint8:
+        raise ShapeError(f"JPEG pixels must be uint8, got {pixels.dtype}")
+    extra = {"exif": exif} if exif else {}
+    return iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality, **extra)
+
+
+def encode(image: np.ndarray, image_format: ImageFormat, quality: int = 92,
+           exif: bytes | None = None) -> bytes:
+    """Float sRGB image -> file bytes in the requested format."""
+    if image_format == "jpg":
+        return encode_jpeg(quantise(image, 8), quality, exif)
+    return encode_png(quantise(image, 16 if image_format == "png16" else 8), exif)
+
+
+def write_atomic(path: str | Path, payload: bytes) -> None:
+    """Write to a temporary file in the target folder, fsync, then rename over the target.
+
+    A crash or interrupt at any point leaves either no file or the complete one.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{path}: output folder {directory} does not exist")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write in {directory} ({error.strerror})") from error
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise OutputError(f"{path}: write failed ({error.strerror or error})") from error
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def decode_image(payload: bytes) -> np.ndarray:
+    """Read PNG/JPEG bytes back (tests, compare sheets)."""
+    import imageio.v3 as iio
+
+    return iio.imread(io.BytesIO(payload))
+
+
+def exif_bytes(camera) -> bytes | None:
+    """EXIF for the output: make, model, exposure, ISO, date; orientation 1 (pixels are rotated)."""
+    from PIL import Image  # Pillow comes with imageio
+
+    exif = Image.Exif()
+    exif[0x0112] = 1  # Orientation: already applied to the pixels
+    exif[0x0131] = "darkdev"  # Software
+    if camera is None:
+        return exif.tobytes()
+    if camera.make:
+        exif[0x010F] = camera.make
+    if camera.model:
+        exif[0x0110] = camera.model
+    details = {}
+    if camera.exposure_time_s:
+        from fractions import Fraction
+
+        fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)
+        details[0x829A] = (fraction.numerator, fraction.denominator)
+    if camera.iso:
+        details[0x8827] = int(camera.iso)
+    if camera.datetime_original:
+        details[0x9003] = camera.datetime_original
+        exif[0x0132] = camera.datetime_original
+    if details:
+        exif.get_ifd(0x8769).update(details)
+    return exif.tobytes()
