@@ -134,7 +134,11 @@ def write_atomic(path: str | Path, payload: bytes) -> None:
 
 
 def decode_image(payload: bytes) -> np.ndarray:
-    """Read PNG/JPEG bytes back (tests, compare sheets)."""
+    """Read PNG/JPEG bytes back as (H, W, 3) uint8/uint16 (Pillow reads 16-bit PNG as 8-bit)."""
+    if payload.startswith(b"\x89PNG") and payload[24] == 16:
+        from darkdev.pngread import read_png16
+
+        return read_png16(payload)
     import imageio.v3 as iio
 
     return iio.imread(io.BytesIO(payload))

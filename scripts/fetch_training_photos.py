@@ -53,6 +53,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -687,20 +688,41 @@ def extract_from_edj(archive: Path, work_directory: Path) -> tuple[Path, str]:
     if largest.suffix != ".png":
         raise FetchError(f"{archive.name}: expected a PNG, edje_decc wrote {largest}")
     # The .edc source records whether the archive stored the pixels lossily.
-    storage = ""
+    storage = "storage unknown"
     for source in output_directory.glob("*.edc"):
         match = re.search(
-            rf'image:\s*"{re.escape(largest.name)}"\s+(LOSSY\s+\d+|COMP|RAW)',
+            rf'image:\s*"{re.escape(largest.name)}"\s+(LOSSY\s+\d+|COMP|RAW|USER)',
             source.read_text(errors="replace"),
         )
         if match:
-            storage = f"stored {' '.join(match.group(1).split())} in the .edj"
-    return largest, storage
+            storage = " ".join(match.group(1).split())
+    return largest, f"{largest.name} in the .edj, stored {storage}"
 
 
-def fetch_package(package: str, photos: list[Photo], out_directory: Path) -> dict[Photo, str]:
-    """Download and unpack one package; copy its photos. Returns notes per photo."""
-    extra_notes: dict[Photo, str] = {}
+def licence_name(package: str, path: str) -> str:
+    """File name under OUT/licences/ for a licence file of a package."""
+    parts = Path(path).parts
+    # KDE metadata.json files differ only by their wallpaper folder.
+    label = parts[-2] if parts[-1] == "metadata.json" else ""
+    return "__".join(part for part in (package, label, parts[-1]) if part)
+
+
+def licence_files(package: str) -> dict[str, str]:
+    """Licence files of a package: path inside it -> name under OUT/licences/."""
+    paths = [f"usr/share/doc/{package}/copyright"]
+    paths += EXTRA_LICENCE_FILES.get(package, ())
+    return {path: licence_name(package, path) for path in paths}
+
+
+def fetch_package(
+    package: str, photos: list[Photo], out_directory: Path
+) -> Iterator[tuple[Photo, str, str]]:
+    """Download and unpack one package; copy the given photos and its licences.
+
+    Yields (photo, error, detail) as each photo is done: error is empty on
+    success; detail says, for an .edj archive, which image was taken and how the
+    archive stored it.  Raises FetchError when the package itself fails.
+    """
     with tempfile.TemporaryDirectory(prefix="darkdev-photos-") as temporary:
         work_directory = Path(temporary)
         run_command(["apt-get", "download", package], work_directory)
@@ -711,36 +733,24 @@ def fetch_package(package: str, photos: list[Photo], out_directory: Path) -> dic
         run_command(["dpkg-deb", "-x", str(archives[0]), str(root)], work_directory)
         licence_directory = out_directory / "licences"
         licence_directory.mkdir(exist_ok=True)
-        copyright_file = root / "usr/share/doc" / package / "copyright"
-        if copyright_file.is_file():
-            copy_atomically(copyright_file, licence_directory / f"{package}.copyright")
-        for extra in EXTRA_LICENCE_FILES.get(package, ()):
-            extra_path = root / extra
-            if extra_path.is_file():
-                copy_atomically(extra_path, licence_directory / licence_name(package, extra))
+        for path, name in licence_files(package).items():
+            if (root / path).is_file():
+                copy_atomically(root / path, licence_directory / name)
+            else:
+                print(f"warning: licence file {path} is not in {archives[0].name}")
         for photo in photos:
-            destination = out_directory / photo.output_name
-            if destination.exists():
-                continue
             source = root / photo.path
+            detail = ""
             try:
                 if not source.exists():
                     raise FetchError(f"{photo.path} is not in {archives[0].name}")
                 if source.suffix == ".edj":
-                    source, storage = extract_from_edj(source, work_directory)
-                    extra_notes[photo] = storage
-                copy_atomically(source, destination)
+                    source, detail = extract_from_edj(source, work_directory)
+                copy_atomically(source, out_directory / photo.output_name)
             except FetchError as error:
-                extra_notes[photo] = f"FAILED: {error}"
-    return extra_notes
-
-
-def licence_name(package: str, path: str) -> str:
-    """File name under OUT/licences/ for an extra licence file."""
-    parts = Path(path).parts
-    # KDE metadata.json files differ only by their wallpaper folder.
-    label = parts[-2] if parts[-1] == "metadata.json" else ""
-    return "__".join(part for part in (package, label, parts[-1]) if part)
+                yield photo, str(error), ""
+                continue
+            yield photo, "", detail
 
 
 def skimage_data_directory() -> Path | None:
@@ -751,25 +761,23 @@ def skimage_data_directory() -> Path | None:
     return Path(next(iter(specification.submodule_search_locations))) / "data"
 
 
-def missing_outputs(package: str, photos: list[Photo], out_directory: Path) -> bool:
-    """Whether any photo or licence file of a package is missing from OUT."""
-    if any(not (out_directory / photo.output_name).exists() for photo in photos):
-        return True
-    licence_directory = out_directory / "licences"
-    wanted = [f"{package}.copyright"] + [
-        licence_name(package, extra) for extra in EXTRA_LICENCE_FILES.get(package, ())
-    ]
-    return any(not (licence_directory / name).exists() for name in wanted)
+def is_complete(package: str, photos: list[Photo], out_directory: Path) -> bool:
+    """Whether every photo and licence file of a package is already in OUT."""
+    wanted = [out_directory / photo.output_name for photo in photos]
+    wanted += [out_directory / "licences" / name for name in licence_files(package).values()]
+    return all(path.exists() for path in wanted)
 
 
 def check_apt() -> None:
     """Exit with a clear message when apt cannot be used."""
     missing = [tool for tool in ("apt-get", "dpkg-deb") if not shutil.which(tool)]
     if missing:
-        sys.exit(
+        print(
             f"error: {' and '.join(missing)} not found. This script fetches photos"
-            " from Debian 12 (bookworm) packages and needs a Debian system with apt."
+            " from Debian 12 (bookworm) packages and needs a Debian system with apt.",
+            file=sys.stderr,
         )
+        sys.exit(2)
     os_release = Path("/etc/os-release")
     codename = ""
     if os_release.is_file():
@@ -780,19 +788,24 @@ def check_apt() -> None:
         print(f"warning: expected Debian 12 (bookworm), found '{codename or '?'}'")
 
 
-def describe(photo: Photo, out_directory: Path) -> str:
-    """One progress line fragment: output name and size."""
+def report(status: str, photo: Photo, out_directory: Path, detail: str = "") -> None:
+    """Print the one progress line of a photo: status, output name, size."""
     size = read_image_size(out_directory / photo.output_name)
     dimensions = f"{size[0]}x{size[1]}" if size else "?x?"
-    return f"{photo.output_name} {dimensions}"
+    suffix = f" ({detail})" if detail else ""
+    print(f"{status:8} {photo.output_name} {dimensions}{suffix}", flush=True)
 
 
-def write_manifest(
-    photos: list[Photo],
-    original_paths: dict[Photo, str],
-    extra_notes: dict[Photo, str],
-    out_directory: Path,
-) -> int:
+def original_path(photo: Photo, skimage_version: str) -> str:
+    """Where the photo came from, for the manifest."""
+    if photo.package == SKIMAGE_PACKAGE:
+        return f"skimage/data/{photo.path} (scikit-image {skimage_version})"
+    if photo.path.endswith(".edj"):
+        return f"{photo.path} (largest image inside, unpacked by edje_decc)"
+    return photo.path
+
+
+def write_manifest(photos: list[Photo], out_directory: Path, skimage_version: str) -> int:
     """Rewrite OUT/manifest.tsv for the photos present; return the row count."""
     rows = ["\t".join(MANIFEST_COLUMNS)]
     for photo in photos:
@@ -800,17 +813,14 @@ def write_manifest(
         if not destination.exists():
             continue
         width, height = read_image_size(destination) or ("", "")
-        notes = photo.credit_notes
-        if extra_notes.get(photo):
-            notes = f"{notes}; {extra_notes[photo]}"
         fields = (
             photo.output_name,
             photo.package,
-            original_paths[photo],
+            original_path(photo, skimage_version),
             str(width),
             str(height),
             photo.licence,
-            notes,
+            photo.credit_notes,
         )
         # Tabs or newlines inside a field would break the TSV.
         rows.append("\t".join(" ".join(field.split()) for field in fields))
@@ -841,12 +851,10 @@ def main() -> int:
     out_directory = arguments.out.expanduser().resolve()
     out_directory.mkdir(parents=True, exist_ok=True)
 
-    photos = list(PHOTOS)
-    original_paths = {photo: photo.path for photo in PHOTOS}
-    extra_notes: dict[Photo, str] = {}
     names = [photo.output_name for photo in PHOTOS + SKIMAGE_PHOTOS]
     # Two photos mapped to one file would silently overwrite each other.
-    assert len(names) == len(set(names)), "duplicate output names in PHOTOS"
+    if len(names) != len(set(names)):
+        sys.exit("error: duplicate output names in PHOTOS / SKIMAGE_PHOTOS")
 
     packages: dict[str, list[Photo]] = {}
     for photo in PHOTOS:
@@ -854,55 +862,59 @@ def main() -> int:
     needed = [
         package
         for package, members in packages.items()
-        if missing_outputs(package, members, out_directory)
+        if not is_complete(package, members, out_directory)
     ]
     if needed:
         check_apt()
+
     failures = 0
     for package, members in packages.items():
-        if package in needed:
-            try:
-                extra_notes.update(fetch_package(package, members, out_directory))
-            except FetchError as error:
-                extra_notes.update({photo: f"FAILED: {error}" for photo in members})
+        missing = []
         for photo in members:
-            if photo.output_name.endswith(".png") and photo.path.endswith(".edj"):
-                original_paths[photo] = f"{photo.path}:largest image"
             if (out_directory / photo.output_name).exists():
-                status = "fetched" if package in needed else "present"
-                note = extra_notes.get(photo, "")
-                if note.startswith("FAILED"):
-                    status = "present"
-                print(f"{status:8} {describe(photo, out_directory)}", flush=True)
+                report("present", photo, out_directory)
             else:
-                failures += 1
-                reason = extra_notes.get(photo, "FAILED: not copied")
-                print(f"FAILED   {photo.package} {photo.path}: {reason}", flush=True)
+                missing.append(photo)
+        if package not in needed:
+            continue
+        done: set[Photo] = set()
+        try:
+            # Print each photo as soon as it is done: .edj archives take minutes.
+            for photo, error, detail in fetch_package(package, missing, out_directory):
+                done.add(photo)
+                if error:
+                    failures += 1
+                    print(f"FAILED   {photo.package} {photo.path}: {error}", flush=True)
+                else:
+                    report("fetched", photo, out_directory, detail)
+        except FetchError as error:
+            for photo in missing:
+                if photo not in done:
+                    failures += 1
+                    print(f"FAILED   {photo.package} {photo.path}: {error}", flush=True)
 
+    photos = list(PHOTOS)
+    skimage_version = ""
     data_directory = None if arguments.no_skimage else skimage_data_directory()
     if data_directory is None:
-        print("skipping scikit-image photographs (not importable or --no-skimage)")
+        print("skipping scikit-image photographs (not importable, or --no-skimage)")
     else:
-        version = importlib.metadata.version(SKIMAGE_PACKAGE)
+        skimage_version = importlib.metadata.version(SKIMAGE_PACKAGE)
         for photo in SKIMAGE_PHOTOS:
             photos.append(photo)
-            original_paths[photo] = f"skimage/data/{photo.path} (scikit-image {version})"
             destination = out_directory / photo.output_name
             if destination.exists():
-                print(f"present  {describe(photo, out_directory)}", flush=True)
+                report("present", photo, out_directory)
                 continue
             source = data_directory / photo.path
             if not source.is_file():
                 failures += 1
-                print(f"FAILED   {SKIMAGE_PACKAGE} {photo.path}: not in {data_directory}")
+                print(f"FAILED   {photo.package} {photo.path}: not in {data_directory}")
                 continue
             copy_atomically(source, destination)
-            print(f"fetched  {describe(photo, out_directory)}", flush=True)
+            report("fetched", photo, out_directory)
 
-    extra_notes = {
-        photo: note for photo, note in extra_notes.items() if not note.startswith("FAILED")
-    }
-    rows = write_manifest(photos, original_paths, extra_notes, out_directory)
+    rows = write_manifest(photos, out_directory, skimage_version)
     print(f"{rows} photos in {out_directory}, {failures} failed; see manifest.tsv")
     return 1 if failures else 0
 

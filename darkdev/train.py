@@ -1,0 +1,494 @@
+"""Training: synthetic pairs (or SID), the loss of SPEC.md, Adam, resumable checkpoints, logs.
+
+    python -m darkdev.train --model lts --cfa bayer --width 16 --crop 128 --batch 4 \
+        --max-minutes 40 --out runs/NAME [--resume]
+
+Determinism: the batch of step k depends only on (seed, k) (data.step_generator), the model is
+initialised from the seed, and a checkpoint holds model, optimizer, step and the LR schedule's
+length, so a stopped-and-resumed run reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from darkdev import data, metrics, weights
+from darkdev.cfa import CHANNELS
+from darkdev.errors import ParameterError, ShapeError
+from darkdev.models import STRIDE, build_model, parameter_count
+
+DEFAULT_PHOTOS = "/work/cache/photos"
+CHECKPOINT_NAME = "last.pt"
+LOG_NAME = "log.jsonl"
+STEPS_FOR_SPEED_ESTIMATE = 30  # steps timed before the LR schedule's length is fixed
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lts"
+    cfa: str = "bayer"
+    width: int = 16
+    crop: int = 128  # packed crop side (multiple of 16)
+    batch: int = 4
+    max_minutes: float = 40.0  # wall-clock budget, validation included
+    max_steps: int | None = None  # fixes the LR schedule length; else estimated from speed
+    out: str = "runs/default"
+    resume: bool = False
+    lr: float = 1e-4  # paper: 1e-4, then 1e-5 after half the run
+    lr_schedule: str = "step"  # 'step' (paper: /10 at half), 'cosine', 'constant'
+    tv_weight: float = 1.0  # beta of SPEC.md's loss (paper: 1)
+    seed: int = 0
+    threads: int = 2
+    validate_every: int = 500  # steps
+    validation_count: int = 16
+    checkpoint_minutes: float = 5.0
+    log_every: int = 25
+    photos: str = DEFAULT_PHOTOS
+    data_workers: int = 1  # processes generating batches ahead (0: inline)
+    lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
+    white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    sid_root: str | None = None  # train on SID instead of synthetic pairs
+    sid_list: str | None = None
+    command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.cfa not in CHANNELS:
+            raise ParameterError(f"--cfa must be bayer or xtrans, got {self.cfa!r}")
+        if self.crop % STRIDE or self.crop <= 0:
+            raise ParameterError(f"--crop must be a positive multiple of {STRIDE}, got {self.crop}")
+        if self.batch < 1 or self.threads < 1 or self.validate_every < 1:
+            raise ParameterError("--batch, --threads and --validate-every must be >= 1")
+        if self.lr_schedule not in ("step", "cosine", "constant"):
+            raise ParameterError(f"unknown --lr-schedule {self.lr_schedule!r}")
+        if not (self.lr > 0 and self.tv_weight >= 0 and self.max_minutes > 0):
+            raise ParameterError("--lr and --max-minutes must be > 0, --tv-weight >= 0")
+        if (self.sid_root is None) != (self.sid_list is None):
+            raise ParameterError("--sid-root and --sid-list go together")
+
+    def augment(self) -> data.AugmentConfig:
+        return data.AugmentConfig(lam_max=self.lam_max, white_balance_input=self.white_balance_input)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """mean |d/dx| + mean |d/dy| of an (N, 3, H, W) image."""
+    return (image[..., :, 1:] - image[..., :, :-1]).abs().mean() + (
+        image[..., 1:, :] - image[..., :-1, :]
+    ).abs().mean()
+
+
+def compute_loss(outputs: list[torch.Tensor], target: torch.Tensor, tv_weight: float) -> torch.Tensor:
+    """SPEC.md Eq. 14-16: L1 over every supervised output + beta * TV of the final output."""
+    if not outputs:
+        raise ShapeError("model returned no outputs")
+    reconstruction = sum((output - target).abs().mean() for output in outputs)
+    return reconstruction + tv_weight * total_variation(outputs[-1])
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    progress = step / max(total_steps, 1)
+    if config.lr_schedule == "step":
+        return config.lr if progress < 0.5 else config.lr / 10
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return config.lr
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class BatchSource:
+    """Builds the batch of any step from (seed, step) alone; picklable for worker processes."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self._photos: list[data.Photo] | None = None
+        self._sid: data.SidDataset | None = None
+
+    def _setup(self) -> None:
+        if self.config.sid_root is not None:
+            if self._sid is None:
+                self._sid = data.SidDataset(
+                    self.config.sid_root, self.config.sid_list or "", Path(self.config.out) / "sid-cache",
+                    self.config.crop, self.config.white_balance_input,
+                )
+        elif self._photos is None:
+            training, _ = data.split_photos(data.load_photos(self.config.photos))
+            self._photos = training
+
+    def __call__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        self._setup()
+        if self._sid is not None:
+            return self._sid.batch(self.config.batch, self.config.seed, step)
+        assert self._photos is not None
+        return data.synthetic_batch(self._photos, self.config.cfa, self.config.crop, self.config.batch,
+                                    self.config.seed, step, self.config.augment())
+
+    def __getstate__(self) -> dict:
+        return {"config": self.config, "_photos": None, "_sid": None}
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # the generator is numpy; keep the cores for the network
+
+
+class Prefetcher:
+    """Keeps `depth` future batches computing in worker processes (or computes inline)."""
+
+    def __init__(self, source: BatchSource, first_step: int, workers: int, depth: int = 3) -> None:
+        self.source = source
+        self.next_step = first_step
+        self.pool = None
+        self.pending: deque = deque()
+        if workers > 0:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            for _ in range(depth):
+                self._submit()
+
+    def _submit(self) -> None:
+        assert self.pool is not None
+        self.pending.append(self.pool.apply_async(self.source, (self.next_step,)))
+        self.next_step += 1
+
+    def get(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is None:
+            batch = self.source(self.next_step)
+            self.next_step += 1
+            return batch
+        batch = self.pending.popleft().get()
+        self._submit()
+        return batch
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+def validation_set(config: TrainConfig) -> data.ValidationSet:
+    """The fixed validation crops of this CFA kind (cached in the run folder)."""
+    path = Path(config.out) / f"validation-{config.cfa}.npz"
+    if path.exists():
+        return data.load_validation_set(path)
+    _, photos = data.split_photos(data.load_photos(config.photos))
+    validation = data.build_validation_set(photos, config.cfa, config.validation_count,
+                                           augment=config.augment())
+    data.save_validation_set(validation, path)
+    return validation
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def predict(model: torch.nn.Module, packed: np.ndarray, device: torch.device) -> np.ndarray:
+    """(C, h, w) amplified packed raw -> (h*s, w*s, 3) float32 sRGB clipped to [0, 1]."""
+    if packed.ndim != 3 or packed.shape[1] % STRIDE or packed.shape[2] % STRIDE:
+        raise ShapeError(f"packed input must be (C, h, w) with sides multiple of {STRIDE}, got {packed.shape}")
+    with torch.no_grad():
+        output = model(torch.from_numpy(np.ascontiguousarray(packed))[None].to(device))
+    return output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def score_model(model: torch.nn.Module, validation: data.ValidationSet,
+                device: torch.device) -> tuple[float, float]:
+    """Mean PSNR and SSIM of a model over a validation set."""
+    was_training = model.training
+    model.eval()
+    psnrs, ssims = [], []
+    for packed, target in zip(validation.inputs, validation.targets, strict=True):
+        output = predict(model, packed, device)
+        psnrs.append(metrics.psnr(target, output))
+        ssims.append(metrics.ssim(target, output))
+    model.train(was_training)
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+def score_classical(validation: data.ValidationSet) -> tuple[float, float]:
+    psnrs = [metrics.psnr(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)]
+    ssims = [metrics.ssim(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)]
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_torch_save(document: dict, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(document, temporary)
+    os.replace(temporary, path)
+
+
+def save_training_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        state: dict[str, Any]) -> None:
+    """Model, optimizer, step and bookkeeping as plain tensors/dicts (loadable weights_only)."""
+    _atomic_torch_save({
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        **state,
+    }, path)
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _read_log(path: Path, up_to_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [entry for entry in entries if entry.get("step", 0) <= up_to_step]
+
+
+def plot_curves(log_path: Path, image_path: Path, classical_psnr: float | None) -> None:
+    """Training loss and validation PSNR against step (matplotlib, imported lazily)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = _read_log(log_path, 1 << 62)
+    losses = [(e["step"], e["loss"]) for e in entries if "loss" in e]
+    scores = [(e["step"], e["val_psnr"]) for e in entries if "val_psnr" in e]
+    figure, (loss_axis, psnr_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    if losses:
+        loss_axis.plot(*zip(*losses, strict=True), lw=0.8)
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("training loss (L1 sum + beta TV)")
+    loss_axis.set_yscale("log")
+    if scores:
+        psnr_axis.plot(*zip(*scores, strict=True), marker="o", label="network")
+    if classical_psnr is not None:
+        psnr_axis.axhline(classical_psnr, color="gray", ls="--", label="classical (linear + LibRaw)")
+    psnr_axis.set_xlabel("step")
+    psnr_axis.set_ylabel("validation PSNR (dB)")
+    psnr_axis.legend()
+    figure.tight_layout()
+    figure.savefig(image_path, dpi=100)
+    plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) a model; returns the summary also written to OUT/summary.json."""
+    config.validate()
+    start_wall = time.monotonic()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.cfa, config.width).to(device)  # type: ignore[arg-type]
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    checkpoint_path = out / CHECKPOINT_NAME
+    log_path = out / LOG_NAME
+
+    step = 0
+    elapsed_before_s = 0.0
+    total_steps = config.max_steps
+    best = {"psnr": -math.inf, "ssim": 0.0, "step": -1}
+    best_state: dict[str, torch.Tensor] | None = None
+    if config.resume and checkpoint_path.exists():
+        saved = load_training_state(checkpoint_path)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        step = int(saved["step"])
+        elapsed_before_s = float(saved["elapsed_s"])
+        total_steps = int(saved["total_steps"]) if saved["total_steps"] >= 0 else total_steps
+        best = {"psnr": float(saved["best_psnr"]), "ssim": float(saved["best_ssim"]),
+                "step": int(saved["best_step"])}
+        best_state = saved["best_model"] if saved["best_step"] >= 0 else None
+        # Drop log lines written after the checkpoint so the log matches the restored state.
+        log_path.write_text("".join(json.dumps(e) + "\n" for e in _read_log(log_path, step)))
+    elif log_path.exists():
+        log_path.unlink()
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+    validation = validation_set(config)
+    classical_psnr, classical_ssim = score_classical(validation)
+    budget_s = config.max_minutes * 60.0
+    source = BatchSource(config)
+    prefetcher = Prefetcher(source, step, config.data_workers)
+    use_autocast = device.type == "cuda"  # bf16 autocast on GPU; float32 on CPU
+
+    def elapsed() -> float:
+        return elapsed_before_s + time.monotonic() - start_wall
+
+    def save(current_step: int) -> None:
+        save_training_state(checkpoint_path, model, optimizer, {
+            "step": current_step, "elapsed_s": elapsed(),
+            "total_steps": total_steps if total_steps is not None else -1,
+            "best_psnr": best["psnr"], "best_ssim": best["ssim"], "best_step": best["step"],
+            "best_model": best_state if best_state is not None else {},
+        })
+
+    def run_validation(current_step: int) -> None:
+        nonlocal best_state
+        psnr_db, ssim_value = score_model(model, validation, device)
+        with open(log_path, "a") as log:
+            log.write(json.dumps({"step": current_step, "val_psnr": psnr_db, "val_ssim": ssim_value,
+                                  "elapsed_s": round(elapsed(), 1)}) + "\n")
+        print(f"step {current_step}: validation PSNR {psnr_db:.3f} dB SSIM {ssim_value:.4f} "
+              f"(classical {classical_psnr:.3f} / {classical_ssim:.4f})", flush=True)
+        if psnr_db > best["psnr"]:
+            best.update(psnr=psnr_db, ssim=ssim_value, step=current_step)
+            best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+
+    model.train()
+    last_checkpoint = time.monotonic()
+    session_start_step = step
+    session_start_time = time.monotonic()
+    running_loss: list[float] = []
+    stopped_by = "steps"
+    try:
+        while True:
+            if total_steps is not None and step >= total_steps:
+                break
+            if elapsed() >= budget_s:
+                stopped_by = "time"
+                break
+            inputs, targets = prefetcher.get()
+            x = torch.from_numpy(inputs).to(device)
+            y = torch.from_numpy(targets).to(device)
+            schedule_length = total_steps if total_steps is not None else 1 << 62
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, schedule_length)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+                outputs = model.forward_all(x)
+            loss = compute_loss([o.float() for o in outputs], y, config.tv_weight)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            running_loss.append(float(loss.item()))
+            if step % config.log_every == 0:
+                with open(log_path, "a") as log:
+                    log.write(json.dumps({"step": step, "loss": float(np.mean(running_loss)),
+                                          "lr": optimizer.param_groups[0]["lr"],
+                                          "elapsed_s": round(elapsed(), 1)}) + "\n")
+                running_loss.clear()
+            if total_steps is None and step - session_start_step == STEPS_FOR_SPEED_ESTIMATE:
+                # Fix the schedule's length from the measured speed (5% kept for validations).
+                seconds_per_step = (time.monotonic() - session_start_time) / STEPS_FOR_SPEED_ESTIMATE
+                total_steps = step + int(0.95 * (budget_s - elapsed()) / seconds_per_step)
+                print(f"{seconds_per_step:.3f} s/step; schedule length {total_steps} steps", flush=True)
+            if step % config.validate_every == 0:
+                run_validation(step)
+            if time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60:
+                save(step)
+                last_checkpoint = time.monotonic()
+    finally:
+        prefetcher.close()
+    if best["step"] != step:
+        run_validation(step)
+    save(step)
+    session_steps = step - session_start_step
+    seconds_per_step = (time.monotonic() - session_start_time) / max(session_steps, 1)
+
+    # Export the best-validation weights.
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    export_path = out / "best.safetensors"
+    sha256 = weights.save_checkpoint(export_path, model, config.model, {"width": config.width}, config.cfa)
+    try:
+        plot_curves(log_path, out / "training_curves.png", classical_psnr)
+    except Exception as error:  # a plot must never lose a finished training
+        print(f"warning: could not plot curves: {error}", file=sys.stderr)
+    summary = {
+        "command": config.command,
+        "config": asdict(config),
+        "data": ("SID " + str(config.sid_list)) if config.sid_root else
+                f"synthetic pairs from {config.photos} (ELD noise, ratio 50-300, "
+                f"{len(validation)} fixed validation crops from held-out photos)",
+        "model": config.model,
+        "parameters": parameter_count(model),
+        "steps": step,
+        "best_step": best["step"],
+        "stopped_by": stopped_by,
+        "wall_time_s": round(elapsed(), 1),
+        "seconds_per_step_this_session": round(seconds_per_step, 4),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
+                   f"{config.threads} threads, device {device.type}",
+        "validation": {
+            "psnr": best["psnr"], "ssim": best["ssim"],
+            "classical_psnr": classical_psnr, "classical_ssim": classical_ssim,
+            "n_images": len(validation), "crop_raw_px": int(validation.targets[0].shape[0]),
+        },
+        "export": {"file": str(export_path), "sha256": sha256},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="python -m darkdev.train", description=__doc__.split("\n")[0])
+    defaults = TrainConfig()
+    parser.add_argument("--model", default=defaults.model)
+    parser.add_argument("--cfa", default=defaults.cfa, choices=sorted(CHANNELS))
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--crop", type=int, default=defaults.crop, help="packed crop side")
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--out", default=defaults.out)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=["step", "cosine", "constant"])
+    parser.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
+    parser.add_argument("--photos", default=defaults.photos)
+    parser.add_argument("--data-workers", type=int, default=defaults.data_workers)
+    parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
+    parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument("--sid-root", default=None)
+    parser.add_argument("--sid-list", default=None)
+    arguments = parser.parse_args(argv)
+    values = {k.replace("-", "_"): v for k, v in vars(arguments).items()}
+    command = "python -m darkdev.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    return TrainConfig(**values, command=command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    summary = train(config)
+    validation = summary["validation"]
+    print(f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
+          f"{validation['ssim']:.4f}; classical {validation['classical_psnr']:.3f} / "
+          f"{validation['classical_ssim']:.4f}; weights {summary['export']['file']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from darkdev.errors import ParameterError, ShapeError
+from darkdev.inference import (
+    DEFAULT_TILE_OVERLAP_PX,
+    DEFAULT_TILE_SIZE_PX,
+    run_network,
+    tile_starts,
+    validate_tiling,
+)
+from darkdev.models import build_model
+
+
+def smooth_packed(channels, height, width):
+    rows, cols = np.mgrid[0:height, 0:width]
+    base = 0.4 + 0.3 * np.sin(rows / 23.0) * np.cos(cols / 31.0)
+    noise = np.random.default_rng(0).normal(0, 0.05, (channels, height, width))
+    return np.clip(base[None] + noise, 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind,channels,scale", [("bayer", 4, 2), ("xtrans", 9, 3)])
+def test_tiled_equals_untiled_within_half_a_level(kind, channels, scale):
+    torch.manual_seed(0)
+    model = build_model("lts", kind, width=4).eval()
+    packed = smooth_packed(channels, 300, 340)  # fits in one 512 tile, needs 4 default tiles
+    untiled = run_network(model, packed, scale, tile_size_px=512, tile_overlap_px=0)
+    tiled = run_network(model, packed, scale, tile_size_px=DEFAULT_TILE_SIZE_PX,
+                        tile_overlap_px=DEFAULT_TILE_OVERLAP_PX)
+    assert tiled.shape == untiled.shape == (300 * scale, 340 * scale, 3)
+    assert np.abs(tiled - untiled).mean() < 0.5 / 255
+
+
+def test_output_size_for_sizes_not_multiple_of_stride():
+    model = build_model("lts", "bayer", width=2).eval()
+    image = run_network(model, smooth_packed(4, 37, 53), 2, tile_size_px=32, tile_overlap_px=8)
+    assert image.shape == (74, 106, 3)
+    assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+
+
+def test_tile_starts_cover_everything():
+    for length in (16, 100, 256, 257, 1000, 3976):
+        starts = tile_starts(length, 256, 32)
+        assert starts[0] == 0 and starts[-1] + min(256, length) == max(length, min(256, length))
+        assert all(b - a <= 256 - 32 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_cpu_output_is_deterministic():
+    torch.manual_seed(1)
+    model = build_model("lts", "bayer", width=4).eval()
+    packed = smooth_packed(4, 64, 64)
+    first = run_network(model, packed, 2, tile_size_px=32, tile_overlap_px=8)
+    second = run_network(model, packed, 2, tile_size_px=32, tile_overlap_px=8)
+    assert np.array_equal(first, second)
+
+
+def test_bad_tiling_and_input_refused():
+    for size, overlap in ((30, 4), (64, 32), (64, -1), (8192, 8)):
+        with pytest.raises(ParameterError):
+            validate_tiling(size, overlap)
+    with pytest.raises(ShapeError):
+        run_network(build_model("lts", "bayer", 2), np.zeros((4, 16, 16)), 2)

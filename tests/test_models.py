@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from darkdev.errors import ParameterError
+from darkdev.models import REGISTRY, build_model, parameter_count
+
+PAPER_PARAMS_M = {"rmcn-2": 16, "rmcn-3": 23, "rmcn-4": 31, "rmcn-5": 39, "dmcn-3": 42,
+                  "lts": 8, "bignet": 23, "resbignet": 23, "densebignet": 78}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("kind,channels,scale", [("bayer", 4, 2), ("xtrans", 9, 3)])
+def test_output_shapes(name, kind, channels, scale):
+    model = build_model(name, kind, width=2)
+    x = torch.rand(1, channels, 32, 48)
+    outputs = model.forward_all(x)
+    granulations = int(name.split("-")[1]) if "mcn" in name else 1
+    assert len(outputs) == (granulations if granulations > 1 else 1)
+    for output in outputs:
+        assert output.shape == (1, 3, 32 * scale, 48 * scale)
+    assert torch.equal(model(x), outputs[-1])
+
+
+def test_parameter_counts_match_paper_table_2(capsys):
+    rows = []
+    for name, paper in PAPER_PARAMS_M.items():
+        count = parameter_count(build_model(name, "bayer", 32)) / 1e6
+        rows.append((name, count, paper))
+        if name.startswith("rmcn"):
+            assert abs(count - paper) / paper < 0.05, (name, count)
+    with capsys.disabled():
+        print("\nmodel        ours (M)  paper (M)")
+        for name, count, paper in rows:
+            print(f"{name:12s} {count:8.2f} {paper:9d}")
+    counts = dict((name, count) for name, count, _ in rows)
+    assert abs(counts["lts"] - 7.76) < 0.01  # SPEC: 7.76 M per SGN at w = 32
+    assert abs(counts["dmcn-3"] - 42) / 42 < 0.05
+
+
+def test_siamese_back_connection_shares_sgn1_weights():
+    model = build_model("rmcn-3", "bayer", width=2)
+    names = [name for name, _ in model.named_parameters()]
+    assert not any("back" in name and "sgns" in name for name in names)
+    # SGN-1's weights get gradient from the back-connection output alone (SGN-1 is unsupervised).
+    x = torch.rand(1, 4, 16, 16)
+    model.forward_all(x)[-1].mean().backward()
+    assert model.sgns[0].head.weight.grad.abs().sum() > 0
+
+
+def test_without_back_connection_outputs_y_n():
+    model = build_model("dmcn-3-nobc", "xtrans", width=2)
+    assert len(model.forward_all(torch.rand(1, 9, 16, 16))) == 3
+
+
+def test_unknown_model_and_kind_refused():
+    with pytest.raises(ParameterError, match="unknown model"):
+        build_model("resnet")
+    with pytest.raises(ParameterError, match="CFA kind"):
+        build_model("lts", "foveon")

@@ -1,0 +1,72 @@
+import pickle
+
+import pytest
+import torch
+
+from darkdev import weights
+from darkdev.errors import WeightsError
+from darkdev.models import build_model
+
+
+def test_round_trip_rebuilds_architecture(tmp_path):
+    model = build_model("rmcn-2", "xtrans", width=2)
+    digest = weights.save_checkpoint(tmp_path / "m.safetensors", model, "rmcn-2", {"width": 2}, "xtrans")
+    loaded, meta = weights.load_model(tmp_path / "m.safetensors", digest)
+    assert meta == {"architecture": "rmcn-2", "arguments": {"width": 2}, "cfa_kind": "xtrans"}
+    x = torch.rand(1, 9, 16, 16)
+    assert torch.allclose(loaded(x), model.half().float()(x), atol=1e-5)
+
+
+def test_tampered_and_truncated_files_refused(tmp_path):
+    path = tmp_path / "m.safetensors"
+    digest = weights.save_checkpoint(path, build_model("lts", "bayer", 2), "lts", {"width": 2}, "bayer")
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        weights.load_model(path, digest)
+    path.write_bytes(bytes(data[:100]))
+    with pytest.raises(WeightsError, match="safetensors"):
+        weights.load_model(path)
+
+
+def test_missing_and_mismatched(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        weights.load_model(tmp_path / "nothing.safetensors")
+    path = tmp_path / "m.safetensors"
+    weights.save_checkpoint(path, build_model("lts", "bayer", 2), "lts", {"width": 3}, "bayer")
+    with pytest.raises(WeightsError, match="do not fit"):
+        weights.load_model(path)
+    weights.save_checkpoint(path, build_model("lts", "bayer", 2), "lts", {"width": 2}, "bayer")
+    with pytest.raises(WeightsError, match="xtrans"):
+        weights.load_model(path, expected_cfa_kind="xtrans")
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("pickle code ran",))
+
+
+def test_pickle_payload_never_executed(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as handle:
+        pickle.dump({"state_dict": Exploit(), "architecture": "lts", "cfa_kind": "bayer"}, handle)
+    with pytest.raises(WeightsError, match="refused"):
+        weights.load_model(path)
+
+
+def test_weights_only_torch_file_accepted(tmp_path):
+    model = build_model("lts", "bayer", 2)
+    path = tmp_path / "plain.pt"
+    torch.save({"state_dict": model.state_dict(), "architecture": "lts", "arguments": {"width": 2},
+                "cfa_kind": "bayer"}, path)
+    loaded, meta = weights.load_model(path)
+    assert meta["architecture"] == "lts"
+
+
+def test_bundled_manifest_matches_files():
+    """Every bundled checkpoint's sha256 matches its manifest entry and it loads."""
+    for entry in weights.read_manifest():
+        assert weights.sha256_of(weights.weights_dir() / entry.file) == entry.sha256
+        model, _ = weights.load_entry(entry)
+        assert entry.size_bytes < 30e6
