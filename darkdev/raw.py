@@ -93,13 +93,19 @@ def open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
         raw.close()
 
 
-def _camera_info(data: bytes, raw: rawpy.RawPy) -> CameraInfo:
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+
+
+def _read_tags(data: bytes) -> dict:
     import exifread  # lazy: only needed once per file
 
     try:
-        tags = exifread.process_file(io.BytesIO(data), details=False, debug=False)
+        return exifread.process_file(io.BytesIO(data), details=False, debug=False)
     except Exception:  # exifread raises many types on odd files; metadata is optional
-        tags = {}
+        return {}
+
+
+def _camera_info(tags: dict) -> CameraInfo:
 
     def tag(*names: str) -> str:
         for name in names:
@@ -165,7 +171,13 @@ def decode(data: bytes, source: str) -> RawFrame:
             gains = [1.0, 1.0, 1.0]  # no usable as-shot white balance in the file
         whitebalance = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
         flip = int(sizes.flip)
-        camera = _camera_info(data, raw)
+        tags = _read_tags(data)
+        # LibRaw accepts any TIFF as a headerless raw; a camera raw names its maker or is a DNG.
+        if data[:4] in TIFF_SIGNATURES and not any(
+            name in tags for name in ("Image Make", "Image DNGVersion")
+        ):
+            raise RawDecodeError(f"{source}: a TIFF without camera raw (CFA/DNG) tags")
+        camera = _camera_info(tags)
     return RawFrame(
         source=source,
         data=data,

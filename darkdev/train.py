@@ -345,8 +345,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "best_model": best_state if best_state is not None else {},
         })
 
+    validated_steps: set[int] = set()
+
     def run_validation(current_step: int) -> None:
         nonlocal best_state
+        validated_steps.add(current_step)
         psnr_db, ssim_value = score_model(model, validation, device)
         with open(log_path, "a") as log:
             log.write(json.dumps({"step": current_step, "val_psnr": psnr_db, "val_ssim": ssim_value,
@@ -404,7 +407,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 last_checkpoint = time.monotonic()
     finally:
         prefetcher.close()
-    if best["step"] != step:
+    if step not in validated_steps and best["step"] != step:
         run_validation(step)
     save(step)
     session_steps = step - session_start_step

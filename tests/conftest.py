@@ -50,7 +50,8 @@ def make_mosaic(kind: str, height: int, width: int, shift=(0, 0), brightness: fl
 def write_raw(path: Path, kind: str = "bayer", height: int = 96, width: int = 128, shift=(0, 0),
               brightness: float = 0.02, seed: int = 0, **meta) -> Path:
     mosaic, pattern = make_mosaic(kind, height, width, shift, brightness, seed)
-    write_cfa_dng(path, mosaic, pattern, DngMetadata(black_level=BLACK_LEVEL, white_level=WHITE_LEVEL, **meta))
+    levels = {"black_level": BLACK_LEVEL, "white_level": WHITE_LEVEL}
+    write_cfa_dng(path, mosaic, pattern, DngMetadata(**{**levels, **meta}))
     return path
 
 

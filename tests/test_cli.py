@@ -1,0 +1,142 @@
+"""End to end through the installed console script."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from darkdev.render import decode_image
+from tests.conftest import file_hash, write_raw
+
+
+def darkdev(*args, input_bytes=None, cwd=None):
+    # The console script installed beside this interpreter (not whatever else is on PATH).
+    beside = Path(sys.executable).parent / "darkdev"
+    executable = str(beside) if beside.exists() else shutil.which("darkdev")
+    assert executable, "the darkdev console script is not installed"
+    return subprocess.run([executable, *map(str, args)], input=input_bytes, capture_output=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_help_is_fast_and_lists_commands():
+    result = darkdev("--help")
+    assert result.returncode == 0 and b"develop" in result.stdout and b"models" in result.stdout
+
+
+@pytest.mark.parametrize("kind,size", [("bayer", (96, 128)), ("xtrans", (96, 132))])
+def test_develop_network_png16(tmp_path, tiny_weights, kind, size):
+    raw = write_raw(tmp_path / f"night.{'ARW' if kind == 'bayer' else 'RAF'}", kind, *size, shift=(1, 0))
+    before = file_hash(raw)
+    result = darkdev("develop", raw, "-o", tmp_path / "out.png", "--format", "png16", "--ratio", "100",
+                     "--device", "cpu")
+    assert result.returncode == 0, result.stderr.decode()
+    image = decode_image((tmp_path / "out.png").read_bytes())
+    assert image.shape == (*size, 3) and image.dtype == np.uint16
+    assert file_hash(raw) == before
+    assert b"lts" in result.stderr  # reports go to stderr so stdout stays clean for pipelines
+
+
+def test_classical_fallback_warns_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(tmp_path / "none"))
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--ratio", "50", "--hdr")
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"classical" in result.stderr and (tmp_path / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_bad_ratio_is_one_line_and_exit_2(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", "--ratio", "-3")
+    assert result.returncode == 2
+    assert b"ratio" in result.stderr and b"Traceback" not in result.stderr
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_batch_with_corrupt_file_goes_on(tmp_path, tiny_weights):
+    folder = tmp_path / "shoot"
+    (folder / "sub").mkdir(parents=True)
+    write_raw(folder / "a.dng", seed=1)
+    write_raw(folder / "sub" / "b.DNG", "xtrans", 96, 96, seed=2)
+    (folder / "broken.ARW").write_bytes(b"\xff\xd8\xff\xe0 this is a jpeg")
+    hashes = {p: file_hash(p) for p in folder.rglob("*") if p.is_file()}
+    result = darkdev("develop", folder, "-r", "-o", tmp_path / "out", "--ratio", "80", "--json")
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    statuses = {r["input"].split("/")[-1]: r["status"] for r in records}
+    assert statuses == {"a.dng": "done", "b.DNG": "done", "broken.ARW": "failed"}
+    assert (tmp_path / "out" / "a.png").exists() and (tmp_path / "out" / "sub" / "b.png").exists()
+    assert b"broken.ARW" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.png", "b.png"]
+    assert hashes == {p: file_hash(p) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_existing_output_refused_then_skipped_then_overwritten(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    out = tmp_path / "a.png"
+    out.write_bytes(b"keep me")
+    refused = darkdev("develop", raw, "-o", out, "--ratio", "10")
+    assert refused.returncode == 1 and b"--overwrite" in refused.stderr and out.read_bytes() == b"keep me"
+    skipped = darkdev("develop", raw, "-o", out, "--ratio", "10", "--skip-existing")
+    assert skipped.returncode == 0 and out.read_bytes() == b"keep me"
+    replaced = darkdev("develop", raw, "-o", out, "--ratio", "10", "--overwrite")
+    assert replaced.returncode == 0 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_never_overwrites_its_input(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.png")  # a raw that happens to be named .png
+    before = file_hash(raw)
+    result = darkdev("develop", raw, "-o", raw, "--ratio", "10", "--overwrite")
+    assert result.returncode == 1 and b"input" in result.stderr
+    assert file_hash(raw) == before
+
+
+def test_stdin_to_stdout(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", "-", "-o", "-", "--ratio", "20", input_bytes=raw.read_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    assert decode_image(result.stdout).shape == (96, 128, 3)
+    jpeg = darkdev("develop", "-", "-o", "-", "--format", "jpg", "--ratio", "20", input_bytes=raw.read_bytes())
+    assert jpeg.stdout[:2] == b"\xff\xd8"
+
+
+def test_shards_partition_a_folder(tmp_path, tiny_weights):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(5):
+        write_raw(folder / f"f{index}.dng", seed=index, height=48, width=64)
+    outputs = []
+    for shard in ("1/3", "2/3", "3/3"):
+        result = darkdev("develop", folder, "-o", tmp_path / "out", "--shard", shard, "--ratio", "10",
+                         "--model", "classical", "--quiet")
+        assert result.returncode == 0, result.stderr.decode()
+        outputs.append(sorted(p.name for p in (tmp_path / "out").iterdir()))
+    names = outputs[-1]
+    assert names == [f"f{index}.png" for index in range(5)]
+    assert [len(a) for a in outputs] == [2, 4, 5]  # each shard adds its own, none twice
+
+
+def test_models_lists_bundled_checkpoints(tiny_weights):
+    result = darkdev("models", "--json")
+    assert result.returncode == 0
+    assert {entry["cfa_kind"] for entry in json.loads(result.stdout)} == {"bayer", "xtrans"}
+
+
+def test_tampered_bundled_weights_refused(tmp_path, tiny_weights):
+    checkpoint = tiny_weights / "lts-w4-bayer.safetensors"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:-10])
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", "--ratio", "10")
+    assert result.returncode == 1 and b"sha256" in result.stderr
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_same_input_gives_identical_bytes(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    for name in ("one.png", "two.png"):
+        assert darkdev("develop", raw, "-o", tmp_path / name, "--ratio", "30").returncode == 0
+    assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
