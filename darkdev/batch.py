@@ -105,13 +105,28 @@ def plan_jobs(
     else:
         resolved_format = format_for("x.png", image_format)
     extension = EXTENSION_BY_FORMAT[resolved_format]
+    input_paths = {Path(source).resolve() for source, _, _ in sources if source != STREAM}
+
+    def output_name(relative: str, keep_extension: bool) -> str:
+        stem = relative if keep_extension else Path(relative).with_suffix("").as_posix()
+        return stem + suffix + extension
+
+    # Raws sharing a stem in one folder (IMG.ARW, IMG.RAF) keep their extension in the output
+    # name; decided before sharding so every shard names files as an unsharded run would.
+    stems: dict[str, int] = {}
+    for _, relative, _ in sources:
+        key = Path(relative).with_suffix("").as_posix().lower()
+        stems[key] = stems.get(key, 0) + 1
+    names = {
+        relative: output_name(relative, stems[Path(relative).with_suffix("").as_posix().lower()] > 1)
+        for _, relative, _ in sources
+    }
     if shard is not None:
         index, count = shard
         sources = sorted(sources, key=lambda item: item[1])
         sources = [item for position, item in enumerate(sources) if position % count == index - 1]
 
     jobs: list[Job] = []
-    input_paths = {Path(source).resolve() for source, _, _ in sources if source != STREAM}
     claimed: dict[Path, str] = {}
     for source, relative, _ in sources:
         if to_stream:
@@ -119,7 +134,7 @@ def plan_jobs(
         elif output_is_file:
             target = output
         else:
-            name = Path(relative).with_suffix("").as_posix() + suffix + extension
+            name = names[relative]
             if output is not None:
                 target = str(Path(output) / name)
             elif source == STREAM:

@@ -21,7 +21,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-errors = Console(stderr=True, highlight=False)
+def _stderr_copy():
+    """Our own handle on stderr, so LibRaw's silenced fd 2 (raw.py) never swallows our reports."""
+    try:
+        return os.fdopen(os.dup(2), "w", buffering=1)
+    except OSError:
+        return sys.stderr
+
+
+errors = Console(file=_stderr_copy(), highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -197,6 +205,102 @@ def models(
     Console().print(table)
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
+
+
+@app.command()
+def info(
+    inputs: Annotated[list[Path], typer.Argument(help="Raw files.")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
+) -> None:
+    """Camera, exposure, CFA, levels, size, the ratio darkdev would choose, a brightness histogram."""
+    from darkdev.info import describe
+    from darkdev.raw import read_raw
+
+    failed = 0
+    for path in inputs:
+        try:
+            facts = describe(read_raw(path))
+        except DarkdevError as error:
+            errors.print("error: " + str(error), soft_wrap=True, markup=False, style="red")
+            failed += 1
+            continue
+        if json_output:
+            print(json.dumps(facts), flush=True)
+            continue
+        console = Console()
+        console.print(f"[bold]{facts['file']}[/]")
+        exposure = facts["exposure_time_s"]
+        rows = [
+            ("camera", facts["camera"] or "unknown"), ("lens", facts["lens"] or "-"),
+            ("exposure", f"{exposure:g} s" if exposure else "-"), ("ISO", facts["iso"] or "-"),
+            ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
+            ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
+            ("visible size", "x".join(map(str, facts["visible_size"]))),
+            ("mean level", f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)"),
+            ("ratio darkdev would choose", facts["estimated_ratio"]),
+        ]
+        for name, value in rows:
+            console.print(f"  {name:27s} {value}", highlight=False)
+        console.print("  histogram (stops below white):")
+        for entry in facts["histogram"]:
+            bar = "#" * round(entry["share"] * 50)
+            console.print(f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}", highlight=False)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+def compare(
+    raw_path: Annotated[Path, typer.Argument(help="A raw file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Contact sheet (.jpg or .png).")],
+    ratio: Annotated[float | None, typer.Option(help="Exposure ratio; estimated when omitted.")] = None,
+    model: Annotated[str, typer.Option(help="Network for the darkdev panels (auto = bundled default).")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+) -> None:
+    """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
+    from darkdev.develop import CLASSICAL, Developer, DevelopOptions
+    from darkdev.raw import read_raw
+    from darkdev.render import encode_jpeg, encode_png, write_atomic
+    from darkdev.sheets import contact_sheet
+
+    if output.exists() and not overwrite:
+        raise _fail(f"{output}: exists (use --overwrite)", EXIT_FAILED)
+    try:
+        frame = read_raw(raw_path)
+        panels = []
+        for label, options in (
+            ("classical (linear)", DevelopOptions(ratio=ratio, model=CLASSICAL)),
+            ("darkdev", DevelopOptions(ratio=ratio, model=model)),
+            ("darkdev --hdr", DevelopOptions(ratio=ratio, model=model, hdr=True)),
+        ):
+            result = Developer(options).develop(frame)
+            panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))
+        sheet = contact_sheet(panels)
+        payload = encode_jpeg(sheet, 90) if output.suffix.lower() in (".jpg", ".jpeg") else encode_png(sheet)
+        write_atomic(output, payload)
+    except DarkdevError as error:
+        raise _fail(str(error), EXIT_FAILED) from None
+    errors.print(f"wrote {output}")
+
+
+@app.command("rimef-plot")
+def rimef_plot(
+    output: Annotated[Path, typer.Option("-o", "--output", help="PNG file.")],
+    ratio: Annotated[float, typer.Option(help="Exposure ratio.")] = 250.0,
+    lam: Annotated[float, typer.Option("--lam", help="RIMEF lambda.")] = 1.0,
+    alpha: Annotated[float, typer.Option(help="RIMEF alpha.")] = 1.0,
+    lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest gain.")] = 1.0,
+) -> None:
+    """Plot RIMEF's gain and output curves against the linear gain."""
+    from darkdev.render import encode_png, write_atomic
+    from darkdev.rimef import RimefParams
+    from darkdev.sheets import rimef_plot as draw
+
+    try:
+        params = RimefParams(ratio=ratio, lam=lam, alpha=alpha, lower_bound=lower_bound)
+        write_atomic(output, encode_png(draw(params)))
+    except DarkdevError as error:
+        raise _fail(str(error)) from None
+    errors.print(f"wrote {output}")
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ numpy only; never imports torch.
 from __future__ import annotations
 
 import io
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,21 +77,70 @@ def read_bytes(path: str | Path) -> bytes:
         raise RawDecodeError(f"{path}: cannot read ({error.strerror or error})") from error
 
 
+_silence_lock = threading.Lock()
+_silence_depth = 0
+_saved_stderr_fd: int | None = None
+
+
+@contextmanager
+def libraw_messages_silenced() -> Iterator[None]:
+    """Point fd 2 at /dev/null while LibRaw runs: it prints 'Unexpected end of file' itself.
+
+    Our own reports go through a duplicate of fd 2 (see cli.py), so they are not affected.
+    """
+    global _silence_depth, _saved_stderr_fd
+    if os.environ.get("DARKDEV_LIBRAW_MESSAGES"):
+        yield
+        return
+    with _silence_lock:
+        if _silence_depth == 0:
+            sys.stderr.flush()
+            _saved_stderr_fd = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _silence_depth += 1
+    try:
+        yield
+    finally:
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0 and _saved_stderr_fd is not None:
+                os.dup2(_saved_stderr_fd, 2)
+                os.close(_saved_stderr_fd)
+                _saved_stderr_fd = None
+
+
 @contextmanager
 def open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
     """Open raw bytes with LibRaw, turning every LibRaw failure into RawDecodeError."""
     if len(data) == 0:
         raise RawDecodeError(f"{source}: empty file")
+    with libraw_messages_silenced():
+        with _open_libraw(data, source) as raw:
+            yield raw
+
+
+def _libraw_reason(error: Exception) -> str:
+    """LibRaw's message as plain text (rawpy passes it as bytes)."""
+    reason = error.args[0] if error.args else error
+    if isinstance(reason, bytes):
+        reason = reason.decode(errors="replace")
+    return str(reason).strip().lower() or type(error).__name__
+
+
+@contextmanager
+def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
     try:
         raw = rawpy.imread(io.BytesIO(data))
     except rawpy.LibRawFileUnsupportedError as error:
         raise RawDecodeError(f"{source}: not a raw file LibRaw can read") from error
     except (rawpy.LibRawError, OSError, ValueError) as error:
-        raise RawDecodeError(f"{source}: corrupt or truncated raw ({error})") from error
+        raise RawDecodeError(f"{source}: corrupt or truncated raw ({_libraw_reason(error)})") from error
     try:
         yield raw
     except (rawpy.LibRawError, OSError) as error:
-        raise RawDecodeError(f"{source}: corrupt or truncated raw ({error})") from error
+        raise RawDecodeError(f"{source}: corrupt or truncated raw ({_libraw_reason(error)})") from error
     finally:
         raw.close()
 
@@ -119,7 +171,8 @@ def _camera_info(tags: dict) -> CameraInfo:
                 values = getattr(tags[name], "values", None)
                 try:
                     value = values[0] if isinstance(values, list) and values else values
-                    return float(value)  # exifread's Ratio supports float()
+                    number_value = float(value)  # exifread's Ratio supports float()
+                    return number_value if number_value > 0 else None  # 0 means "not recorded"
                 except (TypeError, ValueError, ZeroDivisionError):
                     continue
         return None

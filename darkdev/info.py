@@ -1,0 +1,54 @@
+"""What darkdev knows about a raw before developing it (`darkdev info`). numpy only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from darkdev import cfa
+from darkdev.exposure import estimate_ratio
+from darkdev.raw import RawFrame
+
+HISTOGRAM_STOPS = 8  # bins of one photographic stop each, below the white level
+
+
+def brightness_histogram(packed: np.ndarray, stops: int = HISTOGRAM_STOPS) -> list[dict[str, Any]]:
+    """Share of packed pixels per stop below clipping: [2^-1, 1], [2^-2, 2^-1), ... and the rest."""
+    luminance = packed.mean(axis=0).ravel()
+    edges = [2.0**-index for index in range(stops + 1)]
+    bins = []
+    for index in range(stops):
+        upper, lower = edges[index], edges[index + 1]
+        inside = (luminance <= upper) & (luminance > lower) if index else luminance > lower
+        bins.append({"stops_below_white": index + 1, "share": float(inside.mean())})
+    bins.append({"stops_below_white": f">{stops}", "share": float((luminance <= edges[-1]).mean())})
+    return bins
+
+
+def describe(frame: RawFrame) -> dict[str, Any]:
+    packed = cfa.pack(frame.mosaic, frame.layout)
+    period = frame.layout.period
+    pattern = frame.colour_map[:period, :period]
+    letters = np.array(list("RGBG"))[pattern]
+    camera = frame.camera
+    return {
+        "file": frame.source,
+        "camera": f"{camera.make} {camera.model}".strip(),
+        "lens": camera.lens or None,
+        "exposure_time_s": camera.exposure_time_s,
+        "iso": camera.iso,
+        "f_number": camera.f_number,
+        "datetime": camera.datetime_original or None,
+        "cfa_kind": frame.layout.kind,
+        "cfa_pattern": ["".join(row) for row in letters],
+        "black_level_per_channel": list(frame.black_level_per_channel),
+        "white_level": frame.white_level,
+        "visible_size": [frame.width, frame.height],
+        "orientation_flag": frame.flip,
+        "as_shot_white_balance": [round(g, 4) for g in frame.camera_whitebalance],
+        "mean_level": float(packed.mean()),
+        "clipped_share": float((packed >= 0.999).mean()),
+        "estimated_ratio": round(estimate_ratio(packed), 2),
+        "histogram": brightness_histogram(packed),
+    }
