@@ -161,8 +161,10 @@ def exif_bytes(camera) -> bytes | None:
     if camera.exposure_time_s:
         from fractions import Fraction
 
+        from PIL.TiffImagePlugin import IFDRational
+
         fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)
-        details[0x829A] = (fraction.numerator, fraction.denominator)
+        details[0x829A] = IFDRational(fraction.numerator, fraction.denominator)
     if camera.iso:
         details[0x8827] = int(camera.iso)
     if camera.datetime_original:

@@ -63,6 +63,10 @@ def rimef_plot(params: RimefParams, width_px: int = 900, height_px: int = 520) -
         top, bottom, right = margin_top, margin_top + plot_height, left + plot_width
         draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
         draw.text((left, top - 30), title, fill=(0, 0, 0), font=_font(16))
+        top_label = f"{10 ** high:.0f}x" if index == 0 else "1"
+        bottom_label = "1x" if index == 0 else "0"
+        draw.text((left - 45, top - 6), top_label, fill=(0, 0, 0), font=_font(12))
+        draw.text((left - 25, bottom - 12), bottom_label, fill=(0, 0, 0), font=_font(12))
         draw.text((left, bottom + 8), "1e-5", fill=(0, 0, 0), font=_font(12))
         draw.text((right - 10, bottom + 8), "1", fill=(0, 0, 0), font=_font(12))
         draw.text((left + plot_width // 2 - 60, bottom + 28), "raw illumination T (log)",

@@ -1,0 +1,78 @@
+"""info, compare, rimef-plot, EXIF and orientation of outputs."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from darkdev.render import decode_image
+from tests.test_cli import darkdev
+from tests.conftest import write_raw
+
+
+def test_info_json_and_text(tmp_path):
+    raw = write_raw(tmp_path / "a.RAF", "xtrans", 96, 96, shift=(2, 3), exposure_time_s=0.25, iso=12800)
+    result = darkdev("info", raw, "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    facts = json.loads(result.stdout)
+    assert facts["cfa_kind"] == "xtrans" and len(facts["cfa_pattern"]) == 6
+    assert facts["iso"] == 12800 and facts["exposure_time_s"] == 0.25
+    assert facts["visible_size"] == [96, 96] and facts["white_level"] == 16383
+    assert 1 <= facts["estimated_ratio"] <= 300
+    assert abs(sum(bin_["share"] for bin_ in facts["histogram"]) - 1) < 1e-6
+    text = darkdev("info", raw)
+    assert b"ratio darkdev would choose" in text.stdout and b"histogram" in text.stdout
+
+
+def test_info_bad_file_exit_1(tmp_path):
+    bad = tmp_path / "x.ARW"
+    bad.write_bytes(b"junk")
+    result = darkdev("info", bad)
+    assert result.returncode == 1 and b"x.ARW" in result.stderr
+
+
+def test_compare_sheet_has_three_panels(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng", brightness=0.05)
+    sheet = tmp_path / "sheet.png"
+    result = darkdev("compare", raw, "-o", sheet, "--ratio", "10")
+    assert result.returncode == 0, result.stderr.decode()
+    image = decode_image(sheet.read_bytes())
+    assert image.shape[1] == 3 * 640
+
+
+def test_rimef_plot(tmp_path):
+    result = darkdev("rimef-plot", "-o", tmp_path / "curve.png", "--ratio", "300", "--alpha", "0.8")
+    assert result.returncode == 0
+    assert decode_image((tmp_path / "curve.png").read_bytes()).shape == (520, 900, 3)
+    assert darkdev("rimef-plot", "-o", tmp_path / "c.png", "--alpha", "2").returncode == 2
+
+
+def test_jpeg_carries_exif_and_output_is_rotated(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.ARW", height=64, width=96, orientation=6, iso=3200, exposure_time_s=0.5)
+    out = tmp_path / "a.jpg"
+    assert darkdev("develop", raw, "-o", out, "--ratio", "10").returncode == 0
+    with Image.open(out) as image:
+        assert image.size == (64, 96)  # portrait after the 90-degree flag
+        exif = image.getexif()
+        assert exif[0x010F] == "Sony" and exif[0x0110] == "ILCE-7SM2" and exif[0x0112] == 1
+        details = exif.get_ifd(0x8769)
+        assert details[0x8827] == 3200 and float(details[0x829A]) == 0.5
+
+
+def test_same_stem_raws_keep_distinct_outputs(tmp_path, tiny_weights):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_raw(folder / "IMG_1.ARW", seed=1, height=48, width=64)
+    write_raw(folder / "IMG_1.RAF", "xtrans", 48, 48, seed=2)
+    result = darkdev("develop", folder, "-o", tmp_path / "out", "--ratio", "5", "--suffix", "_dd")
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["IMG_1.ARW_dd.png", "IMG_1.RAF_dd.png"]
+
+
+def test_estimated_ratio_brightens_dark_frames(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng", brightness=0.004)
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", "--model", "classical")
+    assert result.returncode == 0 and b"estimated" in result.stderr
+    image = decode_image((tmp_path / "a.png").read_bytes()) / 255.0
+    assert 0.1 < image.mean() < 0.7
+    assert np.isfinite(image).all()
