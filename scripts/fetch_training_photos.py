@@ -23,8 +23,9 @@ eye; see data/PHOTO_CREDITS.md):
      ``<Name>/contents/images/<W>x<H>.jpg`` where all sizes are symlinks to the
      largest (2560x1600), so the output is named after the wallpaper:
      ``OUT/plasma-workspace-wallpapers__<Name>.jpg``.
-3. Copy the package's copyright file (and any per-wallpaper licence file) to
-   ``OUT/licences/`` so that the credits travel with the photos.
+3. Copy the package's copyright file (and the lxqt-themes wallpaper License and
+   the KDE wallpapers' metadata.json) to ``OUT/licences/<package>__<file>`` so
+   that the credits travel with the photos.
 
 When scikit-image is importable, its bundled real colour photographs are copied
 byte for byte from ``skimage/data`` as ``OUT/scikit-image__<name>.<ext>``
@@ -33,12 +34,12 @@ byte for byte from ``skimage/data`` as ``OUT/scikit-image__<name>.<ext>``
 Finally ``OUT/manifest.tsv`` is rewritten with one row per photo present:
 filename, package, original_path, width, height, licence, credit_notes.
 Width and height are read from the PNG / JPEG headers with the standard
-library, so the script needs nothing beyond Python 3.11 and apt.
+library, so the script needs nothing beyond Python (3.10 or later) and apt.
 
 It is idempotent: photos already in OUT are skipped, and a package is only
 downloaded when one of its photos or licence files is missing.  It prints one
 line per photo and exits 0 when every photo is present, 1 when some failed,
-2 when apt-get / dpkg-deb are unavailable.
+2 when something must be downloaded and apt-get / dpkg-deb are unavailable.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ PHOTOS: tuple[Photo, ...] = (
         "usr/share/enlightenment/data/backgrounds/Foggy-Trees.edj",
         "BSD-2-clause",
         ENLIGHTENMENT_CREDIT,
-        "nearly flat",
+        "nearly flat; nearly monochrome",
     ),
     Photo(
         "enlightenment-data",
@@ -334,7 +335,11 @@ PHOTOS: tuple[Photo, ...] = (
         LXQT_STEFONARCH_CREDIT,
     ),
     Photo(
-        "lxqt-themes", "usr/share/lxqt/wallpapers/Valendas.png", "CC-BY-SA-3.0", LXQT_TEAM_CREDIT
+        "lxqt-themes",
+        "usr/share/lxqt/wallpapers/Valendas.png",
+        "CC-BY-SA-3.0",
+        LXQT_TEAM_CREDIT,
+        "RGBA PNG, alpha fully opaque",
     ),
     Photo(
         "mate-backgrounds",
@@ -421,6 +426,7 @@ PHOTOS: tuple[Photo, ...] = (
         "usr/share/wallpapers/ColdRipple/contents/images/2560x1600.jpg",
         "LGPL-3",
         "Risto Saukonpää",
+        "monochrome (R = G = B)",
     ),
     Photo(
         "plasma-workspace-wallpapers",
@@ -452,7 +458,7 @@ PHOTOS: tuple[Photo, ...] = (
         "usr/share/wallpapers/Grey/contents/images/2560x1600.jpg",
         "LGPL-3",
         "Sigi Sagi",
-        "heavily compressed JPEG",
+        "heavily compressed JPEG; grayscale (single-channel) JPEG",
     ),
     Photo(
         "plasma-workspace-wallpapers",
@@ -551,7 +557,7 @@ SKIMAGE_PHOTOS: tuple[Photo, ...] = (
         SKIMAGE_PACKAGE,
         "astronaut.png",
         "public domain",
-        "NASA (Eileen Collins), NASA Great Images, https://flic.kr/p/r9qvLn",
+        "NASA (portrait of astronaut Eileen Collins), NASA Great Images, https://flic.kr/p/r9qvLn",
         "people",
     ),
     Photo(SKIMAGE_PACKAGE, "chelsea.png", "CC0", "Stefan van der Walt"),
@@ -608,7 +614,7 @@ def read_image_size(path: Path) -> tuple[int, int] | None:
             if not byte:
                 return None
             if byte != b"\xff":
-                # Only entropy-coded data follows markers we skip; give up.
+                # A marker must start here; anything else is a malformed header.
                 return None
             marker = handle.read(1)
             # Any number of 0xFF fill bytes may precede a marker code.
@@ -725,7 +731,11 @@ def fetch_package(
     """
     with tempfile.TemporaryDirectory(prefix="darkdev-photos-") as temporary:
         work_directory = Path(temporary)
-        run_command(["apt-get", "download", package], work_directory)
+        try:
+            run_command(["apt-get", "download", package], work_directory)
+        except FetchError as error:
+            # An empty or stale package list is the usual cause on a fresh machine.
+            raise FetchError(f"{error} (run `apt-get update` first?)") from error
         archives = sorted(work_directory.glob("*.deb"))
         if not archives:
             raise FetchError(f"apt-get download {package} produced no .deb")
@@ -799,9 +809,10 @@ def report(status: str, photo: Photo, out_directory: Path, detail: str = "") -> 
 def original_path(photo: Photo, skimage_version: str) -> str:
     """Where the photo came from, for the manifest."""
     if photo.package == SKIMAGE_PACKAGE:
-        return f"skimage/data/{photo.path} (scikit-image {skimage_version})"
+        version = f" {skimage_version}" if skimage_version else ""
+        return f"skimage/data/{photo.path} (scikit-image{version})"
     if photo.path.endswith(".edj"):
-        return f"{photo.path} (largest image inside, unpacked by edje_decc)"
+        return f"{photo.path} (largest image inside, stored lossily; PNG from edje_decc)"
     return photo.path
 
 
@@ -893,7 +904,6 @@ def main() -> int:
                     failures += 1
                     print(f"FAILED   {photo.package} {photo.path}: {error}", flush=True)
 
-    photos = list(PHOTOS)
     skimage_version = ""
     data_directory = None if arguments.no_skimage else skimage_data_directory()
     if data_directory is None:
@@ -901,7 +911,6 @@ def main() -> int:
     else:
         skimage_version = importlib.metadata.version(SKIMAGE_PACKAGE)
         for photo in SKIMAGE_PHOTOS:
-            photos.append(photo)
             destination = out_directory / photo.output_name
             if destination.exists():
                 report("present", photo, out_directory)
@@ -914,7 +923,8 @@ def main() -> int:
             copy_atomically(source, destination)
             report("fetched", photo, out_directory)
 
-    rows = write_manifest(photos, out_directory, skimage_version)
+    # List every photo present, also scikit-image ones kept from an earlier run.
+    rows = write_manifest(list(PHOTOS + SKIMAGE_PHOTOS), out_directory, skimage_version)
     print(f"{rows} photos in {out_directory}, {failures} failed; see manifest.tsv")
     return 1 if failures else 0
 
