@@ -47,8 +47,11 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
 
     torch.set_num_threads(threads)
     weights_path = Path(model) if model.endswith((".safetensors", ".pt")) else None
-    developer = Developer(DevelopOptions(ratio=100, model=model, weights_path=weights_path,
-                                         device=device, tile_size_px=tile_size))
+    developer = Developer(
+        DevelopOptions(
+            ratio=100, model=model, weights_path=weights_path, device=device, tile_size_px=tile_size
+        )
+    )
     start = time.perf_counter()
     frame = read_raw(raw_path)
     decode_s = time.perf_counter() - start
@@ -63,16 +66,26 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
     write_s = time.perf_counter() - start
     stages = {"decode": decode_s, **result.seconds, "render": render_s, "write": write_s}
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"model": result.model, "stages_s": stages, "total_s": sum(stages.values()),
-            "peak_rss_gib": peak_kib / 2**20}
+    return {
+        "model": result.model,
+        "stages_s": stages,
+        "total_s": sum(stages.values()),
+        "peak_rss_gib": peak_kib / 2**20,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[12, 42], choices=sorted(SIZES))
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[256])
-    parser.add_argument("--model", default="auto", help="auto, classical, a bundled name or a weights file")
-    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda if present")
+    parser.add_argument(
+        "--model", default="auto", help="auto, classical, a bundled name or a weights file"
+    )
+    parser.add_argument(
+        "--devices", nargs="+", default=None, help="default: cpu, and cuda if present"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -85,10 +98,14 @@ def main() -> None:
         import torch
 
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, threads {arguments.threads}")
-    header = (f"{'size':>5} {'device':>6} {'tile':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
-              f"{'network':>8} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, threads {arguments.threads}"
+    )
+    header = (
+        f"{'size':>5} {'device':>6} {'tile':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
+        f"{'network':>8} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}"
+    )
     print(header)
     with tempfile.TemporaryDirectory() as folder:
         for megapixels in arguments.sizes:
@@ -96,19 +113,32 @@ def main() -> None:
             make_raw(raw_path, *SIZES[megapixels])
             for device in devices:
                 for tile_size in arguments.tile_sizes:
-                    command = [sys.executable, __file__, "--child", str(raw_path), arguments.model,
-                               device, str(tile_size), str(arguments.threads)]
+                    command = [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        str(raw_path),
+                        arguments.model,
+                        device,
+                        str(tile_size),
+                        str(arguments.threads),
+                    ]
                     completed = subprocess.run(command, capture_output=True, text=True)
                     if completed.returncode != 0:
-                        print(f"{megapixels:>4}MP {device:>6} {tile_size:>5} failed: "
-                              f"{completed.stderr.strip().splitlines()[-1:]}")
+                        print(
+                            f"{megapixels:>4}MP {device:>6} {tile_size:>5} failed: "
+                            f"{completed.stderr.strip().splitlines()[-1:]}"
+                        )
                         continue
                     record = json.loads(completed.stdout.strip().splitlines()[-1])
                     stages = record["stages_s"]
-                    print(f"{megapixels:>4}MP {device:>6} {tile_size:>5} {record['model'][:28]:>28} "
-                          f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
-                          f"{stages['network']:8.2f} {stages['render']:7.2f} {stages['write']:6.2f} "
-                          f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}", flush=True)
+                    print(
+                        f"{megapixels:>4}MP {device:>6} {tile_size:>5} {record['model'][:28]:>28} "
+                        f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
+                        f"{stages['network']:8.2f} {stages['render']:7.2f} {stages['write']:6.2f} "
+                        f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -97,8 +97,11 @@ def plan_jobs(
     if to_stream and not single:
         raise ParameterError("-o - (stdout) takes exactly one input image")
     output_is_file = (
-        output is not None and not to_stream and single
-        and not Path(output).is_dir() and not output.endswith(("/", "\\"))
+        output is not None
+        and not to_stream
+        and single
+        and not Path(output).is_dir()
+        and not output.endswith(("/", "\\"))
     )
     if output_is_file:
         resolved_format = format_for(output, image_format)
@@ -118,7 +121,9 @@ def plan_jobs(
         key = Path(relative).with_suffix("").as_posix().lower()
         stems[key] = stems.get(key, 0) + 1
     names = {
-        relative: output_name(relative, stems[Path(relative).with_suffix("").as_posix().lower()] > 1)
+        relative: output_name(
+            relative, stems[Path(relative).with_suffix("").as_posix().lower()] > 1
+        )
         for _, relative, _ in sources
     }
     if shard is not None:
@@ -190,7 +195,8 @@ def run_batch(
             current = pending
             pending = (
                 pool.submit(_load, runnable[position + 1], stdin_reader)
-                if position + 1 < len(runnable) else None
+                if position + 1 < len(runnable)
+                else None
             )
             try:
                 frame = current.result()
@@ -204,16 +210,35 @@ def run_batch(
                     stdout_writer(payload)
                 else:
                     write_atomic(job.output, payload)
-                stages = {"decode": decoded - start, **result.seconds,
-                          "render": written - decoded - sum(result.seconds.values()),
-                          "write": time.perf_counter() - written}
+                stages = {
+                    "decode": decoded - start,
+                    **result.seconds,
+                    "render": written - decoded - sum(result.seconds.values()),
+                    "write": time.perf_counter() - written,
+                }
                 yield JobResult(
-                    job.source, job.output, "done", result.ratio, result.ratio_estimated,
-                    result.model, time.perf_counter() - start, warnings=result.warnings,
+                    job.source,
+                    job.output,
+                    "done",
+                    result.ratio,
+                    result.ratio_estimated,
+                    result.model,
+                    time.perf_counter() - start,
+                    warnings=result.warnings,
                     stages_s=stages,
                 )
             except DarkdevError as error:
-                yield JobResult(job.source, job.output, "failed", seconds=time.perf_counter() - start,
-                                error=str(error))
+                yield JobResult(
+                    job.source,
+                    job.output,
+                    "failed",
+                    seconds=time.perf_counter() - start,
+                    error=str(error),
+                )
             except MemoryError:
-                yield JobResult(job.source, job.output, "failed", error="out of memory; try a smaller --tile-size")
+                yield JobResult(
+                    job.source,
+                    job.output,
+                    "failed",
+                    error="out of memory; try a smaller --tile-size",
+                )

@@ -96,7 +96,9 @@ def detect_layout(colour_map: np.ndarray) -> CfaLayout:
             continue
         for offset_rows in range(period):
             for offset_cols in range(period):
-                shifted = window[offset_rows : offset_rows + period, offset_cols : offset_cols + period]
+                shifted = window[
+                    offset_rows : offset_rows + period, offset_cols : offset_cols + period
+                ]
                 if np.array_equal(shifted, canonical):
                     return CfaLayout(kind, offset_rows, offset_cols)  # type: ignore[arg-type]
     raise UnsupportedSensorError(

@@ -21,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 def _stderr_copy():
     """Our own handle on stderr, so LibRaw's silenced fd 2 (raw.py) never swallows our reports."""
     try:
@@ -46,27 +48,58 @@ def _terminate_as_interrupt(signum, frame) -> None:  # noqa: ARG001
 @app.command()
 def develop(
     inputs: Annotated[list[str], typer.Argument(help="Raw files, folders, or - for stdin.")],
-    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file, folder, or - for stdout.")] = None,
-    ratio: Annotated[float | None, typer.Option(help="Exposure ratio (amplification); estimated when omitted.")] = None,
-    hdr: Annotated[bool, typer.Option("--hdr", help="Compress highlights with RIMEF instead of clipping.")] = False,
-    lam: Annotated[float | None, typer.Option("--lam", help="RIMEF lambda (0 = linear, as SID).")] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="Output file, folder, or - for stdout.")
+    ] = None,
+    ratio: Annotated[
+        float | None, typer.Option(help="Exposure ratio (amplification); estimated when omitted.")
+    ] = None,
+    hdr: Annotated[
+        bool, typer.Option("--hdr", help="Compress highlights with RIMEF instead of clipping.")
+    ] = False,
+    lam: Annotated[
+        float | None, typer.Option("--lam", help="RIMEF lambda (0 = linear, as SID).")
+    ] = None,
     alpha: Annotated[float | None, typer.Option(help="RIMEF alpha in (0, 1].")] = None,
-    lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest RIMEF gain (>= 1).")] = 1.0,
-    model: Annotated[str, typer.Option(help="auto (bundled default), classical, or a bundled model name.")] = "auto",
-    weights: Annotated[Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")] = None,
+    lower_bound: Annotated[
+        float, typer.Option("--lower-bound", help="Smallest RIMEF gain (>= 1).")
+    ] = 1.0,
+    model: Annotated[
+        str, typer.Option(help="auto (bundled default), classical, or a bundled model name.")
+    ] = "auto",
+    weights: Annotated[
+        Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    image_format: Annotated[str | None, typer.Option("--format", help="png, png16 or jpg (default: by extension, else png).")] = None,
+    image_format: Annotated[
+        str | None,
+        typer.Option("--format", help="png, png16 or jpg (default: by extension, else png)."),
+    ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
     suffix: Annotated[str, typer.Option(help="Appended to output file names.")] = "",
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Skip files whose output exists.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-    shard: Annotated[str | None, typer.Option(help="K/N: develop only the K-th of N shares of the files.")] = None,
-    tile_size: Annotated[int, typer.Option("--tile-size", help="Network tile size in packed pixels.")] = 256,
-    tile_overlap: Annotated[int, typer.Option("--tile-overlap", help="Tile overlap in packed pixels.")] = 32,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+    ] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Skip files whose output exists.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing outputs.")
+    ] = False,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: develop only the K-th of N shares of the files.")
+    ] = None,
+    tile_size: Annotated[
+        int, typer.Option("--tile-size", help="Network tile size in packed pixels.")
+    ] = 256,
+    tile_overlap: Annotated[
+        int, typer.Option("--tile-overlap", help="Tile overlap in packed pixels.")
+    ] = 32,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
-    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON line per file on stdout.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Develop raw files to sRGB PNG or JPEG."""
@@ -81,8 +114,16 @@ def develop(
         raise _fail(f"--threads must be >= 1, got {threads}")
     try:
         options = DevelopOptions(
-            ratio=ratio, hdr=hdr, lam=lam, alpha=alpha, lower_bound=lower_bound, model=model,
-            weights_path=weights, device=device, tile_size_px=tile_size, tile_overlap_px=tile_overlap,
+            ratio=ratio,
+            hdr=hdr,
+            lam=lam,
+            alpha=alpha,
+            lower_bound=lower_bound,
+            model=model,
+            weights_path=weights,
+            device=device,
+            tile_size_px=tile_size,
+            tile_overlap_px=tile_overlap,
         )
         jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
         if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
@@ -106,9 +147,14 @@ def develop(
 
     def emit_json(result) -> None:
         record = {
-            "input": result.input, "output": result.output, "status": result.status,
-            "ratio": result.ratio, "ratio_estimated": result.ratio_estimated,
-            "model": result.model, "seconds": round(result.seconds, 3), "error": result.error,
+            "input": result.input,
+            "output": result.output,
+            "status": result.status,
+            "ratio": result.ratio,
+            "ratio_estimated": result.ratio_estimated,
+            "model": result.model,
+            "seconds": round(result.seconds, 3),
+            "error": result.error,
         }
         print(json.dumps(record), file=report_stream, flush=True)
 
@@ -116,17 +162,33 @@ def develop(
     seconds_done = 0.0
     developer = Developer(options)
     results = run_batch(
-        jobs, developer, quality, overwrite, skip_existing,
+        jobs,
+        developer,
+        quality,
+        overwrite,
+        skip_existing,
         stdout_writer=lambda payload: (sys.stdout.buffer.write(payload), sys.stdout.buffer.flush()),
         stdin_reader=lambda: sys.stdin.buffer.read(),
     )
     show_progress = not quiet and not json_lines and len(jobs) > 1
     interrupted = False
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     progress = Progress(
-        TextColumn("[bold]developing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        TextColumn("{task.description}"), console=errors, disable=not show_progress, transient=True,
+        TextColumn("[bold]developing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=errors,
+        disable=not show_progress,
+        transient=True,
     )
     try:
         with progress:
@@ -149,7 +211,9 @@ def develop(
                 for warning in result.warnings:
                     errors.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
                 if result.status == "skipped":
-                    progress.console.print(f"skipped {result.input}: {result.error}", soft_wrap=True)
+                    progress.console.print(
+                        f"skipped {result.input}: {result.error}", soft_wrap=True
+                    )
                     continue
                 how = "estimated" if result.ratio_estimated else "given"
                 progress.console.print(
@@ -192,15 +256,28 @@ def models(
     from rich.table import Table
 
     table = Table(title=f"Bundled checkpoints ({weights_module.weights_dir()})")
-    for column in ("file", "architecture", "CFA", "size", "val PSNR", "val SSIM", "classical PSNR", "default"):
+    for column in (
+        "file",
+        "architecture",
+        "CFA",
+        "size",
+        "val PSNR",
+        "val SSIM",
+        "classical PSNR",
+        "default",
+    ):
         table.add_column(column)
     for entry in entries:
         scores = entry.validation
         table.add_row(
-            entry.file, f"{entry.architecture} {entry.arguments}", entry.cfa_kind,
+            entry.file,
+            f"{entry.architecture} {entry.arguments}",
+            entry.cfa_kind,
             f"{entry.size_bytes / 1e6:.1f} MB",
-            f"{scores.get('psnr', float('nan')):.2f}", f"{scores.get('ssim', float('nan')):.3f}",
-            f"{scores.get('classical_psnr', float('nan')):.2f}", "yes" if entry.default else "",
+            f"{scores.get('psnr', float('nan')):.2f}",
+            f"{scores.get('ssim', float('nan')):.3f}",
+            f"{scores.get('classical_psnr', float('nan')):.2f}",
+            "yes" if entry.default else "",
         )
     Console().print(table)
     if not entries:
@@ -210,7 +287,9 @@ def models(
 @app.command()
 def info(
     inputs: Annotated[list[Path], typer.Argument(help="Raw files.")],
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file on stdout.")
+    ] = False,
 ) -> None:
     """Camera, exposure, CFA, levels, size, the ratio darkdev would choose, a brightness histogram."""
     from darkdev.info import describe
@@ -231,12 +310,17 @@ def info(
         console.print(f"[bold]{facts['file']}[/]")
         exposure = facts["exposure_time_s"]
         rows = [
-            ("camera", facts["camera"] or "unknown"), ("lens", facts["lens"] or "-"),
-            ("exposure", f"{exposure:g} s" if exposure else "-"), ("ISO", facts["iso"] or "-"),
+            ("camera", facts["camera"] or "unknown"),
+            ("lens", facts["lens"] or "-"),
+            ("exposure", f"{exposure:g} s" if exposure else "-"),
+            ("ISO", facts["iso"] or "-"),
             ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
             ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
             ("visible size", "x".join(map(str, facts["visible_size"]))),
-            ("mean level", f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)"),
+            (
+                "mean level",
+                f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",
+            ),
             ("ratio darkdev would choose", facts["estimated_ratio"]),
         ]
         for name, value in rows:
@@ -244,7 +328,10 @@ def info(
         console.print("  histogram (stops below white):")
         for entry in facts["histogram"]:
             bar = "#" * round(entry["share"] * 50)
-            console.print(f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}", highlight=False)
+            console.print(
+                f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}",
+                highlight=False,
+            )
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -252,9 +339,15 @@ def info(
 def compare(
     raw_path: Annotated[Path, typer.Argument(help="A raw file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Contact sheet (.jpg or .png).")],
-    ratio: Annotated[float | None, typer.Option(help="Exposure ratio; estimated when omitted.")] = None,
-    model: Annotated[str, typer.Option(help="Network for the darkdev panels (auto = bundled default).")] = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+    ratio: Annotated[
+        float | None, typer.Option(help="Exposure ratio; estimated when omitted.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Network for the darkdev panels (auto = bundled default).")
+    ] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing sheet.")
+    ] = False,
 ) -> None:
     """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
     from darkdev.develop import CLASSICAL, Developer, DevelopOptions
@@ -275,7 +368,11 @@ def compare(
             result = Developer(options).develop(frame)
             panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))
         sheet = contact_sheet(panels)
-        payload = encode_jpeg(sheet, 90) if output.suffix.lower() in (".jpg", ".jpeg") else encode_png(sheet)
+        payload = (
+            encode_jpeg(sheet, 90)
+            if output.suffix.lower() in (".jpg", ".jpeg")
+            else encode_png(sheet)
+        )
         write_atomic(output, payload)
     except DarkdevError as error:
         raise _fail(str(error), EXIT_FAILED) from None

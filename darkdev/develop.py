@@ -16,6 +16,7 @@ from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 
 CLASSICAL = "classical"
+GPU_TILES_PER_BATCH = 8  # a GPU is only busy with several tiles at once; a CPU gains nothing
 AUTO = "auto"
 
 
@@ -58,7 +59,9 @@ def expand_gain(gain: np.ndarray, frame: RawFrame) -> np.ndarray:
     full = np.repeat(np.repeat(gain, block, 0), block, 1)
     pad_bottom = frame.height - layout.offset_rows - full.shape[0]
     pad_right = frame.width - layout.offset_cols - full.shape[1]
-    return np.pad(full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge")
+    return np.pad(
+        full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge"
+    )
 
 
 def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
@@ -67,7 +70,9 @@ def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
     pad_bottom = frame.height - layout.offset_rows - image.shape[0]
     pad_right = frame.width - layout.offset_cols - image.shape[1]
     return np.pad(
-        image, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)), mode="edge"
+        image,
+        ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)),
+        mode="edge",
     )
 
 
@@ -142,8 +147,13 @@ class Developer:
             amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
             start = time.perf_counter()
             image = run_network(
-                model, amplified, frame.layout.block_size, self._device,
-                options.tile_size_px, options.tile_overlap_px,
+                model,
+                amplified,
+                frame.layout.block_size,
+                self._device,
+                options.tile_size_px,
+                options.tile_overlap_px,
+                tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type == "cuda" else 1,
             )
             seconds["network"] = time.perf_counter() - start
             image = place_output(image, frame)

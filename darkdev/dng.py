@@ -44,7 +44,10 @@ def _rational(value: float) -> tuple[int, int]:
 
 
 def write_cfa_dng(
-    destination: str | Path | io.BytesIO, mosaic: np.ndarray, cfa_pattern: np.ndarray, meta: DngMetadata
+    destination: str | Path | io.BytesIO,
+    mosaic: np.ndarray,
+    cfa_pattern: np.ndarray,
+    meta: DngMetadata,
 ) -> None:
     """Write a uint16 (H, W) mosaic with a 2x2 Bayer or 6x6 X-Trans pattern (0 R, 1 G, 2 B)."""
     if mosaic.ndim != 2 or mosaic.dtype != np.uint16:

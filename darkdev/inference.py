@@ -32,7 +32,9 @@ def select_device(name: str = "auto"):
 
 def validate_tiling(tile_size_px: int, tile_overlap_px: int) -> None:
     if tile_size_px < 32 or tile_size_px > 4096 or tile_size_px % STRIDE:
-        raise ParameterError(f"tile size must be a multiple of {STRIDE} in 32..4096, got {tile_size_px}")
+        raise ParameterError(
+            f"tile size must be a multiple of {STRIDE} in 32..4096, got {tile_size_px}"
+        )
     if tile_overlap_px < 0 or 2 * tile_overlap_px >= tile_size_px:
         raise ParameterError(
             f"tile overlap must be >= 0 and under half the tile size, got {tile_overlap_px}"
@@ -91,7 +93,11 @@ def run_network(
     padded_width = math.ceil(width / STRIDE) * STRIDE
     pad = ((0, 0), (0, padded_height - height), (0, padded_width - width))
     mode = "reflect" if min(height, width) > STRIDE else "edge"
-    source = np.pad(packed, pad, mode=mode) if padded_height != height or padded_width != width else packed
+    source = (
+        np.pad(packed, pad, mode=mode)
+        if padded_height != height or padded_width != width
+        else packed
+    )
 
     output = np.zeros((3, padded_height * scale, padded_width * scale), dtype=np.float32)
     total_weight = np.zeros((padded_height, padded_width), dtype=np.float32)
@@ -102,7 +108,7 @@ def run_network(
     with torch.inference_mode():
         for first in range(0, len(tiles), tiles_per_batch):
             batch = tiles[first : first + tiles_per_batch]
-            inputs = np.stack([source[:, t : t + h, l : l + w] for t, l, h, w in batch])
+            inputs = np.stack([source[:, top : top + h, left : left + w] for top, left, h, w in batch])
             tensor = torch.from_numpy(inputs).to(device)
             if device.type == "cuda":
                 tensor = tensor.to(memory_format=torch.channels_last)
@@ -117,7 +123,9 @@ def run_network(
                 total_weight[top : top + tile_height, left : left + tile_width] += weight
                 full_weight = np.repeat(np.repeat(weight, scale, 0), scale, 1)
                 output[
-                    :, top * scale : (top + tile_height) * scale, left * scale : (left + tile_width) * scale
+                    :,
+                    top * scale : (top + tile_height) * scale,
+                    left * scale : (left + tile_width) * scale,
                 ] += image * full_weight
     full_total = np.repeat(np.repeat(total_weight, scale, 0), scale, 1)
     output /= full_total

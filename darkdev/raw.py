@@ -21,8 +21,7 @@ from darkdev.cfa import CfaLayout, detect_layout
 from darkdev.errors import RawDecodeError, UnsupportedSensorError
 
 RAW_EXTENSIONS = frozenset(
-    ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf "
-    ".kdc .mrw .mef .mos .iiq .rwl".split()
+    [".arw", ".srf", ".sr2", ".raf", ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".mef", ".mos", ".iiq", ".rwl"]
 )
 MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
 
@@ -116,9 +115,8 @@ def open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
     """Open raw bytes with LibRaw, turning every LibRaw failure into RawDecodeError."""
     if len(data) == 0:
         raise RawDecodeError(f"{source}: empty file")
-    with libraw_messages_silenced():
-        with _open_libraw(data, source) as raw:
-            yield raw
+    with libraw_messages_silenced(), _open_libraw(data, source) as raw:
+        yield raw
 
 
 def _libraw_reason(error: Exception) -> str:
@@ -136,11 +134,15 @@ def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
     except rawpy.LibRawFileUnsupportedError as error:
         raise RawDecodeError(f"{source}: not a raw file LibRaw can read") from error
     except (rawpy.LibRawError, OSError, ValueError) as error:
-        raise RawDecodeError(f"{source}: corrupt or truncated raw ({_libraw_reason(error)})") from error
+        raise RawDecodeError(
+            f"{source}: corrupt or truncated raw ({_libraw_reason(error)})"
+        ) from error
     try:
         yield raw
     except (rawpy.LibRawError, OSError) as error:
-        raise RawDecodeError(f"{source}: corrupt or truncated raw ({_libraw_reason(error)})") from error
+        raise RawDecodeError(
+            f"{source}: corrupt or truncated raw ({_libraw_reason(error)})"
+        ) from error
     finally:
         raw.close()
 

@@ -30,7 +30,9 @@ def format_for(path: str | Path, requested: str | None) -> ImageFormat:
         return requested  # type: ignore[return-value]
     suffix = Path(path).suffix.lower()
     if suffix not in FORMAT_BY_EXTENSION:
-        raise ParameterError(f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format")
+        raise ParameterError(
+            f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format"
+        )
     return FORMAT_BY_EXTENSION[suffix]  # type: ignore[return-value]
 
 
@@ -61,15 +63,20 @@ def orient(image: np.ndarray, flip: int) -> np.ndarray:
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
-        ">I", zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
     )
 
 
 def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level: int = 6) -> bytes:
     """(H, W, 3) uint8/uint16 -> PNG bytes (colour type 2, 'Up' filter on every row)."""
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
-        raise ShapeError(f"PNG pixels must be (H, W, 3) uint8/uint16, got {pixels.dtype} {pixels.shape}")
+        raise ShapeError(
+            f"PNG pixels must be (H, W, 3) uint8/uint16, got {pixels.dtype} {pixels.shape}"
+        )
     height, width, _ = pixels.shape
     bit_depth = 8 if pixels.dtype == np.uint8 else 16
     rows = np.ascontiguousarray(pixels.astype(pixels.dtype.newbyteorder(">"), copy=False))
@@ -98,8 +105,9 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None
     return iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality, **extra)
 
 
-def encode(image: np.ndarray, image_format: ImageFormat, quality: int = 92,
-           exif: bytes | None = None) -> bytes:
+def encode(
+    image: np.ndarray, image_format: ImageFormat, quality: int = 92, exif: bytes | None = None
+) -> bytes:
     """Float sRGB image -> file bytes in the requested format."""
     if image_format == "jpg":
         return encode_jpeg(quantise(image, 8), quality, exif)

@@ -37,7 +37,9 @@ class RimefParams:
 
 def validate(params: RimefParams) -> None:
     if not (math.isfinite(params.ratio) and 0 < params.ratio <= MAX_RATIO):
-        raise ParameterError(f"ratio must be a finite number in (0, {MAX_RATIO:g}], got {params.ratio}")
+        raise ParameterError(
+            f"ratio must be a finite number in (0, {MAX_RATIO:g}], got {params.ratio}"
+        )
     if not (math.isfinite(params.lam) and params.lam >= 0):
         raise ParameterError(f"lambda must be finite and >= 0, got {params.lam}")
     if not (math.isfinite(params.alpha) and 0 < params.alpha <= 1):
@@ -48,8 +50,13 @@ def validate(params: RimefParams) -> None:
         raise ParameterError(f"smoothing radius must be 0..64 px, got {params.smooth_radius_px}")
 
 
-def hdr_params(ratio: float, lam: float | None = None, alpha: float | None = None,
-               lower_bound: float = 1.0, hdr: bool = False) -> RimefParams:
+def hdr_params(
+    ratio: float,
+    lam: float | None = None,
+    alpha: float | None = None,
+    lower_bound: float = 1.0,
+    hdr: bool = False,
+) -> RimefParams:
     """Resolve CLI-style options: --hdr selects the HDR defaults, explicit values override."""
     default_lam, default_alpha = (HDR_LAMBDA, HDR_ALPHA) if hdr else (0.0, 1.0)
     return RimefParams(
@@ -66,7 +73,9 @@ def _box_smooth(image: np.ndarray, radius: int) -> np.ndarray:
     integral = padded.cumsum(0).cumsum(1)
     size = 2 * radius + 1
     window = (
-        integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
+        integral[size:, size:]
+        - integral[:-size, size:]
+        - integral[size:, :-size]
         + integral[:-size, :-size]
     )
     height, width = image.shape

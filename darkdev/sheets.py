@@ -55,7 +55,12 @@ def rimef_plot(params: RimefParams, width_px: int = 900, height_px: int = 520) -
     plot_width = (width_px - margin_left - margin_right) // 2 - 20
     plot_height = height_px - margin_top - margin_bottom
     panels = [
-        ("gain M (log)", np.log10(gain), np.log10(linear_gain), (0, np.log10(max(params.ratio, 10)) * 1.05)),
+        (
+            "gain M (log)",
+            np.log10(gain),
+            np.log10(linear_gain),
+            (0, np.log10(max(params.ratio, 10)) * 1.05),
+        ),
         ("output min(x*M, 1)", value, linear_value, (0, 1.05)),
     ]
     for index, (title, curve, reference, (low, high)) in enumerate(panels):
@@ -63,19 +68,25 @@ def rimef_plot(params: RimefParams, width_px: int = 900, height_px: int = 520) -
         top, bottom, right = margin_top, margin_top + plot_height, left + plot_width
         draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
         draw.text((left, top - 30), title, fill=(0, 0, 0), font=_font(16))
-        top_label = f"{10 ** high:.0f}x" if index == 0 else "1"
+        top_label = f"{10**high:.0f}x" if index == 0 else "1"
         bottom_label = "1x" if index == 0 else "0"
         draw.text((left - 45, top - 6), top_label, fill=(0, 0, 0), font=_font(12))
         draw.text((left - 25, bottom - 12), bottom_label, fill=(0, 0, 0), font=_font(12))
         draw.text((left, bottom + 8), "1e-5", fill=(0, 0, 0), font=_font(12))
         draw.text((right - 10, bottom + 8), "1", fill=(0, 0, 0), font=_font(12))
-        draw.text((left + plot_width // 2 - 60, bottom + 28), "raw illumination T (log)",
-                  fill=(0, 0, 0), font=_font(12))
+        draw.text(
+            (left + plot_width // 2 - 60, bottom + 28),
+            "raw illumination T (log)",
+            fill=(0, 0, 0),
+            font=_font(12),
+        )
         for values, colour in ((reference, (150, 150, 150)), (curve, (200, 40, 40))):
             xs = left + (np.log10(illumination) + 5) / 5 * plot_width
             ys = bottom - (np.clip(values, low, high) - low) / (high - low) * plot_height
             draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=colour, width=3)
-    caption = (f"RIMEF ratio {params.ratio:g}, lambda {params.lam:g}, alpha {params.alpha:g}, "
-               f"lower bound {params.lower_bound:g}   (red: RIMEF, grey: linear gain)")
+    caption = (
+        f"RIMEF ratio {params.ratio:g}, lambda {params.lam:g}, alpha {params.alpha:g}, "
+        f"lower bound {params.lower_bound:g}   (red: RIMEF, grey: linear gain)"
+    )
     draw.text((margin_left, height_px - 22), caption, fill=(0, 0, 0), font=_font(13))
     return np.asarray(image)

@@ -77,20 +77,35 @@ def default_entry(cfa_kind: str, directory: Path | None = None) -> CheckpointEnt
 def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> CheckpointEntry | None:
     """A bundled checkpoint by architecture name or file name, for a CFA kind."""
     for entry in read_manifest(directory):
-        if entry.cfa_kind == cfa_kind and name in (entry.architecture, entry.file, Path(entry.file).stem):
+        if entry.cfa_kind == cfa_kind and name in (
+            entry.architecture,
+            entry.file,
+            Path(entry.file).stem,
+        ):
             return entry
     return None
 
 
-def save_checkpoint(path: Path, model: Any, architecture: str, arguments: dict[str, Any],
-                    cfa_kind: str, half_precision: bool = True) -> str:
+def save_checkpoint(
+    path: Path,
+    model: Any,
+    architecture: str,
+    arguments: dict[str, Any],
+    cfa_kind: str,
+    half_precision: bool = True,
+) -> str:
     """Write a safetensors checkpoint atomically; returns its sha256."""
     import torch
     from safetensors.torch import save_file
 
     state = {
-        name: (tensor.detach().to(torch.float16) if half_precision and tensor.is_floating_point()
-               else tensor.detach()).contiguous().cpu()
+        name: (
+            tensor.detach().to(torch.float16)
+            if half_precision and tensor.is_floating_point()
+            else tensor.detach()
+        )
+        .contiguous()
+        .cpu()
         for name, tensor in model.state_dict().items()
     }
     metadata = {
@@ -142,7 +157,9 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return document["state_dict"], metadata
 
 
-def load_model(path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None):
+def load_model(
+    path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
+):
     """Verify (when a hash is given) and load a checkpoint; returns (model in eval mode, metadata)."""
     import torch
 
@@ -169,12 +186,16 @@ def load_model(path: Path, expected_sha256: str | None = None, expected_cfa_kind
     except (KeyError, json.JSONDecodeError) as error:
         raise WeightsError(f"{path}: checkpoint lacks architecture metadata ({error})") from error
     if expected_cfa_kind is not None and cfa_kind != expected_cfa_kind:
-        raise WeightsError(f"{path}: checkpoint is for {cfa_kind} sensors, the raw is {expected_cfa_kind}")
+        raise WeightsError(
+            f"{path}: checkpoint is for {cfa_kind} sensors, the raw is {expected_cfa_kind}"
+        )
     try:
         model = build_model(architecture, cfa_kind, **arguments)
         model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     except (RuntimeError, TypeError, ValueError) as error:
-        raise WeightsError(f"{path}: weights do not fit {architecture} {arguments}: {error}") from error
+        raise WeightsError(
+            f"{path}: weights do not fit {architecture} {arguments}: {error}"
+        ) from error
     model.eval()
     return model, {"architecture": architecture, "arguments": arguments, "cfa_kind": cfa_kind}
 

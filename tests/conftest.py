@@ -32,8 +32,9 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
     return image
 
 
-def make_mosaic(kind: str, height: int, width: int, shift=(0, 0), brightness: float = 0.02,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_mosaic(
+    kind: str, height: int, width: int, shift=(0, 0), brightness: float = 0.02, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(uint16 mosaic of a dark noisy scene, its CFA pattern)."""
     pattern = cfa_pattern(kind, *shift)
     period = pattern.shape[0]
@@ -47,8 +48,16 @@ def make_mosaic(kind: str, height: int, width: int, shift=(0, 0), brightness: fl
     return mosaic, pattern
 
 
-def write_raw(path: Path, kind: str = "bayer", height: int = 96, width: int = 128, shift=(0, 0),
-              brightness: float = 0.02, seed: int = 0, **meta) -> Path:
+def write_raw(
+    path: Path,
+    kind: str = "bayer",
+    height: int = 96,
+    width: int = 128,
+    shift=(0, 0),
+    brightness: float = 0.02,
+    seed: int = 0,
+    **meta,
+) -> Path:
     mosaic, pattern = make_mosaic(kind, height, width, shift, brightness, seed)
     levels = {"black_level": BLACK_LEVEL, "white_level": WHITE_LEVEL}
     write_cfa_dng(path, mosaic, pattern, DngMetadata(**{**levels, **meta}))
@@ -74,11 +83,19 @@ def tiny_weights(tmp_path, monkeypatch):
         model = build_model("lts", kind, width=4)
         file_name = f"lts-w4-{kind}.safetensors"
         digest = weights.save_checkpoint(directory / file_name, model, "lts", {"width": 4}, kind)
-        entries.append(weights.CheckpointEntry(
-            file=file_name, sha256=digest, architecture="lts", arguments={"width": 4},
-            cfa_kind=kind, default=True, size_bytes=(directory / file_name).stat().st_size,
-            training={"command": "test fixture: random initialisation"}, validation={},
-        ))
+        entries.append(
+            weights.CheckpointEntry(
+                file=file_name,
+                sha256=digest,
+                architecture="lts",
+                arguments={"width": 4},
+                cfa_kind=kind,
+                default=True,
+                size_bytes=(directory / file_name).stat().st_size,
+                training={"command": "test fixture: random initialisation"},
+                validation={},
+            )
+        )
     weights.write_manifest(entries, directory)
     monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(directory))
     return directory

@@ -27,14 +27,18 @@ def test_xtrans_phase_detected(shift):
     layout = cfa.detect_layout(colours)
     assert layout.kind == "xtrans"
     # X-Trans repeats itself under a (3, 3) shift, so two offsets can be right: check the result.
-    window = colours[layout.offset_rows : layout.offset_rows + 6, layout.offset_cols : layout.offset_cols + 6]
+    window = colours[
+        layout.offset_rows : layout.offset_rows + 6, layout.offset_cols : layout.offset_cols + 6
+    ]
     assert np.array_equal(window, cfa.XTRANS_CANONICAL)
 
 
 def test_xtrans_canonical_sub_blocks_hold_2r_2b_5g():
     for block_row in range(2):
         for block_col in range(2):
-            block = cfa.XTRANS_CANONICAL[3 * block_row : 3 * block_row + 3, 3 * block_col : 3 * block_col + 3]
+            block = cfa.XTRANS_CANONICAL[
+                3 * block_row : 3 * block_row + 3, 3 * block_col : 3 * block_col + 3
+            ]
             assert [(block == colour).sum() for colour in range(3)] == [2, 5, 2]
 
 
@@ -44,7 +48,9 @@ def test_unknown_layout_refused():
         cfa.detect_layout(colours)
 
 
-@pytest.mark.parametrize("kind,shift", [("bayer", s) for s in BAYER_SHIFTS] + [("xtrans", s) for s in XTRANS_SHIFTS[::5]])
+@pytest.mark.parametrize(
+    "kind,shift", [("bayer", s) for s in BAYER_SHIFTS] + [("xtrans", s) for s in XTRANS_SHIFTS[::5]]
+)
 def test_pack_matches_libraw_colour_map_and_round_trips(kind, shift):
     """Each packed channel holds exactly one colour according to LibRaw's own raw_colors map."""
     mosaic, pattern = make_mosaic(kind, 60, 84, shift)
@@ -59,8 +65,10 @@ def test_pack_matches_libraw_colour_map_and_round_trips(kind, shift):
     packed = cfa.pack(visible, layout)
     assert packed.shape == (layout.channels, *cfa.packed_size(layout, *visible.shape))
     restored = cfa.unpack(packed, layout)
-    region = visible[layout.offset_rows : layout.offset_rows + restored.shape[0],
-                     layout.offset_cols : layout.offset_cols + restored.shape[1]]
+    region = visible[
+        layout.offset_rows : layout.offset_rows + restored.shape[0],
+        layout.offset_cols : layout.offset_cols + restored.shape[1],
+    ]
     assert np.array_equal(restored, region)
 
 

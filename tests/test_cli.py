@@ -18,8 +18,9 @@ def darkdev(*args, input_bytes=None, cwd=None):
     beside = Path(sys.executable).parent / "darkdev"
     executable = str(beside) if beside.exists() else shutil.which("darkdev")
     assert executable, "the darkdev console script is not installed"
-    return subprocess.run([executable, *map(str, args)], input=input_bytes, capture_output=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [executable, *map(str, args)], input=input_bytes, capture_output=True, cwd=cwd, timeout=300
+    )
 
 
 def test_help_is_fast_and_lists_commands():
@@ -29,10 +30,22 @@ def test_help_is_fast_and_lists_commands():
 
 @pytest.mark.parametrize("kind,size", [("bayer", (96, 128)), ("xtrans", (96, 132))])
 def test_develop_network_png16(tmp_path, tiny_weights, kind, size):
-    raw = write_raw(tmp_path / f"night.{'ARW' if kind == 'bayer' else 'RAF'}", kind, *size, shift=(1, 0))
+    raw = write_raw(
+        tmp_path / f"night.{'ARW' if kind == 'bayer' else 'RAF'}", kind, *size, shift=(1, 0)
+    )
     before = file_hash(raw)
-    result = darkdev("develop", raw, "-o", tmp_path / "out.png", "--format", "png16", "--ratio", "100",
-                     "--device", "cpu")
+    result = darkdev(
+        "develop",
+        raw,
+        "-o",
+        tmp_path / "out.png",
+        "--format",
+        "png16",
+        "--ratio",
+        "100",
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 0, result.stderr.decode()
     image = decode_image((tmp_path / "out.png").read_bytes())
     assert image.shape == (*size, 3) and image.dtype == np.uint16
@@ -70,7 +83,10 @@ def test_batch_with_corrupt_file_goes_on(tmp_path, tiny_weights):
     assert statuses == {"a.dng": "done", "b.DNG": "done", "broken.ARW": "failed"}
     assert (tmp_path / "out" / "a.png").exists() and (tmp_path / "out" / "sub" / "b.png").exists()
     assert b"broken.ARW" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
+        "a.png",
+        "b.png",
+    ]
     assert hashes == {p: file_hash(p) for p in folder.rglob("*") if p.is_file()}
 
 
@@ -79,7 +95,11 @@ def test_existing_output_refused_then_skipped_then_overwritten(tmp_path, tiny_we
     out = tmp_path / "a.png"
     out.write_bytes(b"keep me")
     refused = darkdev("develop", raw, "-o", out, "--ratio", "10")
-    assert refused.returncode == 1 and b"--overwrite" in refused.stderr and out.read_bytes() == b"keep me"
+    assert (
+        refused.returncode == 1
+        and b"--overwrite" in refused.stderr
+        and out.read_bytes() == b"keep me"
+    )
     skipped = darkdev("develop", raw, "-o", out, "--ratio", "10", "--skip-existing")
     assert skipped.returncode == 0 and out.read_bytes() == b"keep me"
     replaced = darkdev("develop", raw, "-o", out, "--ratio", "10", "--overwrite")
@@ -100,7 +120,9 @@ def test_stdin_to_stdout(tmp_path, tiny_weights):
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout[:8] == b"\x89PNG\r\n\x1a\n"
     assert decode_image(result.stdout).shape == (96, 128, 3)
-    jpeg = darkdev("develop", "-", "-o", "-", "--format", "jpg", "--ratio", "20", input_bytes=raw.read_bytes())
+    jpeg = darkdev(
+        "develop", "-", "-o", "-", "--format", "jpg", "--ratio", "20", input_bytes=raw.read_bytes()
+    )
     assert jpeg.stdout[:2] == b"\xff\xd8"
 
 
@@ -111,8 +133,19 @@ def test_shards_partition_a_folder(tmp_path, tiny_weights):
         write_raw(folder / f"f{index}.dng", seed=index, height=48, width=64)
     outputs = []
     for shard in ("1/3", "2/3", "3/3"):
-        result = darkdev("develop", folder, "-o", tmp_path / "out", "--shard", shard, "--ratio", "10",
-                         "--model", "classical", "--quiet")
+        result = darkdev(
+            "develop",
+            folder,
+            "-o",
+            tmp_path / "out",
+            "--shard",
+            shard,
+            "--ratio",
+            "10",
+            "--model",
+            "classical",
+            "--quiet",
+        )
         assert result.returncode == 0, result.stderr.decode()
         outputs.append(sorted(p.name for p in (tmp_path / "out").iterdir()))
     names = outputs[-1]

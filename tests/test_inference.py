@@ -26,8 +26,13 @@ def test_tiled_equals_untiled_within_half_a_level(kind, channels, scale):
     model = build_model("lts", kind, width=4).eval()
     packed = smooth_packed(channels, 300, 340)  # fits in one 512 tile, needs 4 default tiles
     untiled = run_network(model, packed, scale, tile_size_px=512, tile_overlap_px=0)
-    tiled = run_network(model, packed, scale, tile_size_px=DEFAULT_TILE_SIZE_PX,
-                        tile_overlap_px=DEFAULT_TILE_OVERLAP_PX)
+    tiled = run_network(
+        model,
+        packed,
+        scale,
+        tile_size_px=DEFAULT_TILE_SIZE_PX,
+        tile_overlap_px=DEFAULT_TILE_OVERLAP_PX,
+    )
     assert tiled.shape == untiled.shape == (300 * scale, 340 * scale, 3)
     assert np.abs(tiled - untiled).mean() < 0.5 / 255
 
@@ -36,7 +41,7 @@ def test_output_size_for_sizes_not_multiple_of_stride():
     model = build_model("lts", "bayer", width=2).eval()
     image = run_network(model, smooth_packed(4, 37, 53), 2, tile_size_px=32, tile_overlap_px=8)
     assert image.shape == (74, 106, 3)
-    assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+    assert image.dtype == np.float32 and image.min() >= 0 and image.max() <= 1
 
 
 def test_tile_starts_cover_everything():

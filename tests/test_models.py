@@ -4,8 +4,17 @@ import torch
 from darkdev.errors import ParameterError
 from darkdev.models import REGISTRY, build_model, parameter_count
 
-PAPER_PARAMS_M = {"rmcn-2": 16, "rmcn-3": 23, "rmcn-4": 31, "rmcn-5": 39, "dmcn-3": 42,
-                  "lts": 8, "bignet": 23, "resbignet": 23, "densebignet": 78}
+PAPER_PARAMS_M = {
+    "rmcn-2": 16,
+    "rmcn-3": 23,
+    "rmcn-4": 31,
+    "rmcn-5": 39,
+    "dmcn-3": 42,
+    "lts": 8,
+    "bignet": 23,
+    "resbignet": 23,
+    "densebignet": 78,
+}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -10,7 +10,9 @@ from darkdev.raw import CameraInfo
 
 def gradient(height=20, width=30):
     rows, cols = np.mgrid[0:height, 0:width]
-    return np.stack([rows / height, cols / width, (rows + cols) / (height + width)], -1).astype(np.float32)
+    return np.stack([rows / height, cols / width, (rows + cols) / (height + width)], -1).astype(
+        np.float32
+    )
 
 
 @pytest.mark.parametrize("image_format,bits", [("png", 8), ("png16", 16)])
@@ -23,7 +25,9 @@ def test_png_round_trip(image_format, bits):
 
 def test_jpeg_with_exif_and_quality():
     image = gradient(64, 64)
-    exif = render.exif_bytes(CameraInfo(make="Sony", model="ILCE-7SM2", exposure_time_s=0.1, iso=3200))
+    exif = render.exif_bytes(
+        CameraInfo(make="Sony", model="ILCE-7SM2", exposure_time_s=0.1, iso=3200)
+    )
     payload = render.encode(image, "jpg", quality=95, exif=exif)
     assert payload[:2] == b"\xff\xd8" and b"ILCE-7SM2" in payload
     assert np.abs(render.decode_image(payload) / 255.0 - image).mean() < 0.02
@@ -35,7 +39,9 @@ def test_orientation_flags():
     image = np.arange(6, dtype=np.float32).reshape(2, 3, 1)
     assert render.orient(image, 0).shape == (2, 3, 1)
     assert render.orient(image, 5).shape == (3, 2, 1)
-    assert render.orient(image, 6)[0, 0, 0] == image[1, 0, 0]  # clockwise: bottom-left goes top-left
+    assert (
+        render.orient(image, 6)[0, 0, 0] == image[1, 0, 0]
+    )  # clockwise: bottom-left goes top-left
     assert render.orient(image, 3)[0, 0, 0] == 5
 
 

@@ -51,11 +51,18 @@ def test_hdr_switch_selects_defaults_and_overrides():
     assert rimef.hdr_params(100, lam=0.3, hdr=True).lam == 0.3
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"ratio": -3}, "ratio"), ({"ratio": float("nan")}, "ratio"), ({"ratio": float("inf")}, "ratio"),
-    ({"ratio": 10, "lam": -1}, "lambda"), ({"ratio": 10, "alpha": 0}, "alpha"),
-    ({"ratio": 10, "alpha": 1.5}, "alpha"), ({"ratio": 10, "lower_bound": 0.5}, "lower bound"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"ratio": -3}, "ratio"),
+        ({"ratio": float("nan")}, "ratio"),
+        ({"ratio": float("inf")}, "ratio"),
+        ({"ratio": 10, "lam": -1}, "lambda"),
+        ({"ratio": 10, "alpha": 0}, "alpha"),
+        ({"ratio": 10, "alpha": 1.5}, "alpha"),
+        ({"ratio": 10, "lower_bound": 0.5}, "lower bound"),
+    ],
+)
 def test_invalid_parameters_named(kwargs, message):
     with pytest.raises(ParameterError, match=message):
         rimef.RimefParams(**kwargs)

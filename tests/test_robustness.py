@@ -58,8 +58,10 @@ def build_corpus(folder: Path, scratch: Path) -> list[Path]:
         add(f"truncated_{index:02d}.DNG", bayer[:cut])
     for index in range(20):
         size = int(rng.integers(1, 20000))
-        add(f"random_{index:02d}{RAW_EXTENSIONS[index % len(RAW_EXTENSIONS)]}",
-            rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+        add(
+            f"random_{index:02d}{RAW_EXTENSIONS[index % len(RAW_EXTENSIONS)]}",
+            rng.integers(0, 256, size, dtype=np.uint8).tobytes(),
+        )
     from darkdev.render import encode
 
     picture = np.random.default_rng(1).random((40, 40, 3)).astype(np.float32)
@@ -73,8 +75,14 @@ def build_corpus(folder: Path, scratch: Path) -> list[Path]:
     add("huge_width.DNG", _patch_tag(bayer, "ImageWidth", 60000))
     add("huge_height.ARW", _patch_tag(bayer, "ImageLength", 65000))
     add("zero_width.DNG", _patch_tag(bayer, "ImageWidth", 0))
-    add("black_equals_white.DNG", write_raw(scratch / "bw.dng", black_level=4000, white_level=4000).read_bytes())
-    add("black_above_white.ARW", write_raw(scratch / "ba.dng", black_level=9000, white_level=4000).read_bytes())
+    add(
+        "black_equals_white.DNG",
+        write_raw(scratch / "bw.dng", black_level=4000, white_level=4000).read_bytes(),
+    )
+    add(
+        "black_above_white.ARW",
+        write_raw(scratch / "ba.dng", black_level=9000, white_level=4000).read_bytes(),
+    )
     directory = folder / "a_folder.ARW"
     directory.mkdir()
     cases.append(directory)
@@ -102,8 +110,17 @@ def test_corpus_batch_goes_on_and_touches_nothing(tmp_path, tiny_weights):
     write_raw(folder / "good_1.ARW", seed=3)
     write_raw(folder / "good_2.RAF", "xtrans", 66, 66, seed=4)
     hashes = {p: file_hash(p) for p in folder.iterdir() if p.is_file()}
-    result = darkdev("develop", folder, "a_folder.ARW", "-o", tmp_path / "out", "--ratio", "20", "--json",
-                     cwd=folder)
+    result = darkdev(
+        "develop",
+        folder,
+        "a_folder.ARW",
+        "-o",
+        tmp_path / "out",
+        "--ratio",
+        "20",
+        "--json",
+        cwd=folder,
+    )
     assert result.returncode == 1
     stderr = result.stderr.decode()
     assert "Traceback" not in stderr
@@ -146,9 +163,25 @@ def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights)
         write_raw(folder / f"f{index}.dng", seed=index, height=240, width=320)
     output = tmp_path / "out"
     executable = Path(sys.executable).parent / "darkdev"
-    process = subprocess.Popen([str(executable), "develop", str(folder), "-o", str(output), "--ratio", "9",
-                                "--tile-size", "32", "--tile-overlap", "8", "--threads", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            str(executable),
+            "develop",
+            str(folder),
+            "-o",
+            str(output),
+            "--ratio",
+            "9",
+            "--tile-size",
+            "32",
+            "--tile-overlap",
+            "8",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (output.exists() and any(output.glob("*.png"))):
         time.sleep(0.05)

@@ -6,12 +6,14 @@ import numpy as np
 from PIL import Image
 
 from darkdev.render import decode_image
-from tests.test_cli import darkdev
 from tests.conftest import write_raw
+from tests.test_cli import darkdev
 
 
 def test_info_json_and_text(tmp_path):
-    raw = write_raw(tmp_path / "a.RAF", "xtrans", 96, 96, shift=(2, 3), exposure_time_s=0.25, iso=12800)
+    raw = write_raw(
+        tmp_path / "a.RAF", "xtrans", 96, 96, shift=(2, 3), exposure_time_s=0.25, iso=12800
+    )
     result = darkdev("info", raw, "--json")
     assert result.returncode == 0, result.stderr.decode()
     facts = json.loads(result.stdout)
@@ -48,7 +50,9 @@ def test_rimef_plot(tmp_path):
 
 
 def test_jpeg_carries_exif_and_output_is_rotated(tmp_path, tiny_weights):
-    raw = write_raw(tmp_path / "a.ARW", height=64, width=96, orientation=6, iso=3200, exposure_time_s=0.5)
+    raw = write_raw(
+        tmp_path / "a.ARW", height=64, width=96, orientation=6, iso=3200, exposure_time_s=0.5
+    )
     out = tmp_path / "a.jpg"
     assert darkdev("develop", raw, "-o", out, "--ratio", "10").returncode == 0
     with Image.open(out) as image:
@@ -66,7 +70,10 @@ def test_same_stem_raws_keep_distinct_outputs(tmp_path, tiny_weights):
     write_raw(folder / "IMG_1.RAF", "xtrans", 48, 48, seed=2)
     result = darkdev("develop", folder, "-o", tmp_path / "out", "--ratio", "5", "--suffix", "_dd")
     assert result.returncode == 0, result.stderr.decode()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["IMG_1.ARW_dd.png", "IMG_1.RAF_dd.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "IMG_1.ARW_dd.png",
+        "IMG_1.RAF_dd.png",
+    ]
 
 
 def test_estimated_ratio_brightens_dark_frames(tmp_path, tiny_weights):

@@ -10,7 +10,9 @@ from darkdev.models import build_model
 
 def test_round_trip_rebuilds_architecture(tmp_path):
     model = build_model("rmcn-2", "xtrans", width=2)
-    digest = weights.save_checkpoint(tmp_path / "m.safetensors", model, "rmcn-2", {"width": 2}, "xtrans")
+    digest = weights.save_checkpoint(
+        tmp_path / "m.safetensors", model, "rmcn-2", {"width": 2}, "xtrans"
+    )
     loaded, meta = weights.load_model(tmp_path / "m.safetensors", digest)
     assert meta == {"architecture": "rmcn-2", "arguments": {"width": 2}, "cfa_kind": "xtrans"}
     x = torch.rand(1, 9, 16, 16)
@@ -19,7 +21,9 @@ def test_round_trip_rebuilds_architecture(tmp_path):
 
 def test_tampered_and_truncated_files_refused(tmp_path):
     path = tmp_path / "m.safetensors"
-    digest = weights.save_checkpoint(path, build_model("lts", "bayer", 2), "lts", {"width": 2}, "bayer")
+    digest = weights.save_checkpoint(
+        path, build_model("lts", "bayer", 2), "lts", {"width": 2}, "bayer"
+    )
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -58,8 +62,15 @@ def test_pickle_payload_never_executed(tmp_path):
 def test_weights_only_torch_file_accepted(tmp_path):
     model = build_model("lts", "bayer", 2)
     path = tmp_path / "plain.pt"
-    torch.save({"state_dict": model.state_dict(), "architecture": "lts", "arguments": {"width": 2},
-                "cfa_kind": "bayer"}, path)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "architecture": "lts",
+            "arguments": {"width": 2},
+            "cfa_kind": "bayer",
+        },
+        path,
+    )
     loaded, meta = weights.load_model(path)
     assert meta["architecture"] == "lts"
 

@@ -17,8 +17,14 @@ from darkdev.models.sgn import SGN, DenseExtras
 class SingleNetwork(nn.Module):
     """One U-Net: LTS (SID) or a BigNet variant."""
 
-    def __init__(self, in_channels: int, scale: int, width: int, convs_per_block: int = 2,
-                 wiring: str = "plain") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        scale: int,
+        width: int,
+        convs_per_block: int = 2,
+        wiring: str = "plain",
+    ) -> None:
         super().__init__()
         self.sgn = SGN(in_channels, scale, width, convs_per_block, wiring)
 
@@ -40,8 +46,15 @@ class MCN(nn.Module):
     with each feature map entering once.
     """
 
-    def __init__(self, in_channels: int, scale: int, width: int, granulations: int,
-                 fusion: str = "sum", back_connection: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        scale: int,
+        width: int,
+        granulations: int,
+        fusion: str = "sum",
+        back_connection: bool = True,
+    ) -> None:
         super().__init__()
         if granulations < 2:
             raise ValueError(f"an MCN needs at least 2 SGNs, got {granulations}")
@@ -87,7 +100,8 @@ class MCN(nn.Module):
         if not self.back_connection:
             return images
         reprojected = [
-            self.raw_output_convs[index](raw_outputs[index]) for index in range(1, self.granulations)
+            self.raw_output_convs[index](raw_outputs[index])
+            for index in range(1, self.granulations)
         ]
         if self.fusion == "sum":
             partners = [sum(f[block] for f in fused[1:]) for block in range(len(fused[0]))]

@@ -23,7 +23,17 @@ STRIDE = 2**DEPTH
 
 
 def block_widths(width: int) -> list[int]:
-    return [width, 2 * width, 4 * width, 8 * width, 16 * width, 8 * width, 4 * width, 2 * width, width]
+    return [
+        width,
+        2 * width,
+        4 * width,
+        8 * width,
+        16 * width,
+        8 * width,
+        4 * width,
+        2 * width,
+        width,
+    ]
 
 
 def skip_source(block: int) -> int:
@@ -42,8 +52,9 @@ def conv3x3(in_channels: int, out_channels: int, bias: bool = True) -> nn.Conv2d
 class ConvBlock(nn.Module):
     """`convs_per_block` 3x3 convolutions; 'plain', 'residual' or 'dense' wiring (BigNets)."""
 
-    def __init__(self, in_channels: int, out_channels: int, convs_per_block: int = 2,
-                 wiring: str = "plain") -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, convs_per_block: int = 2, wiring: str = "plain"
+    ) -> None:
         super().__init__()
         self.wiring = wiring
         self.first = conv3x3(in_channels, out_channels)
@@ -86,7 +97,9 @@ class DenseExtras(nn.Module):
                 entries.append(conv3x3(multiplier * widths[block - 1], widths[block], bias=False))
             else:
                 entries.append(
-                    nn.ConvTranspose2d(multiplier * widths[block - 1], widths[block], 2, 2, bias=False)
+                    nn.ConvTranspose2d(
+                        multiplier * widths[block - 1], widths[block], 2, 2, bias=False
+                    )
                 )
         self.enter = nn.ModuleList(entries)  # entering blocks 1..8 from the previous block
         self.skip = nn.ModuleList(
@@ -97,8 +110,14 @@ class DenseExtras(nn.Module):
 
 
 class SGN(nn.Module):
-    def __init__(self, in_channels: int, scale: int, width: int = 32, convs_per_block: int = 2,
-                 wiring: str = "plain") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        scale: int,
+        width: int = 32,
+        convs_per_block: int = 2,
+        wiring: str = "plain",
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.scale = scale
