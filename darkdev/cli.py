@@ -226,7 +226,6 @@ def develop(
     except Exception:
         if debug:
             raise
-        errors.print_exception() if debug else None
         raise _fail("internal error; rerun with --debug for a traceback", EXIT_FAILED) from None
     if not quiet and (len(jobs) > 1 or interrupted):
         per_frame = f", {seconds_done / counts['done']:.1f} s per frame" if counts["done"] else ""
@@ -398,6 +397,25 @@ def rimef_plot(
     except DarkdevError as error:
         raise _fail(str(error)) from None
     errors.print(f"wrote {output}")
+
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def train(context: typer.Context) -> None:
+    """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
+    from darkdev.train import main as train_main
+
+    raise typer.Exit(train_main(list(context.args)))
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def evaluate(context: typer.Context) -> None:
+    """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
+    from darkdev.evaluate import main as evaluate_main
+
+    raise typer.Exit(evaluate_main(list(context.args)))
 
 
 def main() -> None:
