@@ -191,8 +191,30 @@ def _camera_info(tags: dict) -> CameraInfo:
     )
 
 
+IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"RIFF": "a RIFF (WebP/AVI) file",
+    b"%PDF": "a PDF document",
+}
+
+
+def _not_a_raw(data: bytes) -> str | None:
+    """Name common non-raw formats, so the message says what the file really is."""
+    for signature, description in IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return description
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "a HEIF/AVIF image"
+    return None
+
+
 def decode(data: bytes, source: str) -> RawFrame:
     """Decode raw bytes into a normalised visible mosaic with its CFA layout and metadata."""
+    actual = _not_a_raw(data)
+    if actual is not None:
+        raise RawDecodeError(f"{source}: {actual}, not a camera raw")
     with open_libraw(data, source) as raw:
         if raw.raw_type != rawpy.RawType.Flat or raw.raw_pattern is None:
             raise UnsupportedSensorError(
