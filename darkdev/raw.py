@@ -21,7 +21,31 @@ from darkdev.cfa import CfaLayout, detect_layout
 from darkdev.errors import RawDecodeError, UnsupportedSensorError
 
 RAW_EXTENSIONS = frozenset(
-    [".arw", ".srf", ".sr2", ".raf", ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".orf", ".rw2", ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".mef", ".mos", ".iiq", ".rwl"]
+    [
+        ".arw",
+        ".srf",
+        ".sr2",
+        ".raf",
+        ".dng",
+        ".nef",
+        ".nrw",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".orf",
+        ".rw2",
+        ".pef",
+        ".srw",
+        ".x3f",
+        ".3fr",
+        ".erf",
+        ".kdc",
+        ".mrw",
+        ".mef",
+        ".mos",
+        ".iiq",
+        ".rwl",
+    ]
 )
 MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
 
@@ -139,6 +163,8 @@ def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
         ) from error
     try:
         yield raw
+    except NotImplementedError as error:  # rawpy: a CFA layout it cannot describe
+        raise UnsupportedSensorError(f"{source}: unsupported sensor layout ({error})") from error
     except (rawpy.LibRawError, OSError) as error:
         raise RawDecodeError(
             f"{source}: corrupt or truncated raw ({_libraw_reason(error)})"

@@ -224,7 +224,12 @@ def _valid_dng() -> bytes:
     return VALID_BAYER
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("DARKDEV_FUZZ_EXAMPLES", 1000)),
+    deadline=None,
+    derandomize=not os.environ.get("DARKDEV_FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.lists(st.tuples(st.integers(0, 599), st.integers(0, 255)), min_size=1, max_size=12))
 def test_fuzz_header_mangled_raws(mutations):
     """Mangled headers either decode to a sane frame or fail with a DarkdevError, nothing else."""
