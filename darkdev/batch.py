@@ -17,7 +17,14 @@ from pathlib import Path
 from darkdev.develop import Developer
 from darkdev.errors import DarkdevError, OutputError, ParameterError
 from darkdev.raw import RAW_EXTENSIONS, RawFrame, decode, read_bytes
-from darkdev.render import EXTENSION_BY_FORMAT, encode, exif_bytes, format_for, write_atomic
+from darkdev.render import (
+    EXTENSION_BY_FORMAT,
+    FORMAT_BY_EXTENSION,
+    encode,
+    exif_bytes,
+    format_for,
+    write_atomic,
+)
 
 STREAM = "-"
 
@@ -103,6 +110,13 @@ def plan_jobs(
         and not Path(output).is_dir()
         and not output.endswith(("/", "\\"))
     )
+    if (
+        output not in (None, STREAM)
+        and not single
+        and not Path(output).is_dir()
+        and Path(output).suffix.lower() in FORMAT_BY_EXTENSION
+    ):
+        raise ParameterError(f"{len(sources)} inputs need -o FOLDER, not the image file {output}")
     if output_is_file:
         resolved_format = format_for(output, image_format)
     else:

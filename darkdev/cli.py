@@ -126,6 +126,9 @@ def develop(
             tile_overlap_px=tile_overlap,
         )
         jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
+        from darkdev.inference import select_device
+
+        select_device(device)  # refuse --device cuda without a GPU before any file is read
         if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
             Path(output).mkdir(parents=True, exist_ok=True)
         for job in jobs:

@@ -173,3 +173,19 @@ def test_same_input_gives_identical_bytes(tmp_path, tiny_weights):
     for name in ("one.png", "two.png"):
         assert darkdev("develop", raw, "-o", tmp_path / name, "--ratio", "30").returncode == 0
     assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
+
+
+def test_several_inputs_need_an_output_folder(tmp_path):
+    first, second = write_raw(tmp_path / "a.dng"), write_raw(tmp_path / "b.dng", seed=1)
+    result = darkdev("develop", first, second, "-o", tmp_path / "out.png")
+    assert result.returncode == 2 and b"FOLDER" in result.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_missing_gpu_is_a_usage_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    result = darkdev("develop", write_raw(tmp_path / "a.dng"), "--device", "cuda")
+    assert result.returncode == 2 and b"CUDA" in result.stderr
