@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,9 +80,13 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.ratio_min <= self.ratio_max <= rimef.MAX_RATIO:
-            raise ParameterError(f"need 1 <= ratio_min <= ratio_max, got {self.ratio_min}, {self.ratio_max}")
+            raise ParameterError(
+                f"need 1 <= ratio_min <= ratio_max, got {self.ratio_min}, {self.ratio_max}"
+            )
         if not 0 < self.scale_min <= self.scale_max:
-            raise ParameterError(f"need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}")
+            raise ParameterError(
+                f"need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}"
+            )
         if not 0 < self.exposure_min <= self.exposure_max:
             raise ParameterError("need 0 < exposure_min <= exposure_max")
         if self.lam_max < 0:
@@ -95,7 +100,9 @@ def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 # ----------------------------------------------------------------------------- colour
 
 
-def _libraw_gamma_constants(power: float = 1 / 2.222, toe_slope: float = 4.5) -> tuple[float, float, float]:
+def _libraw_gamma_constants(
+    power: float = 1 / 2.222, toe_slope: float = 4.5
+) -> tuple[float, float, float]:
     """LibRaw's gamma_curve(): (output threshold g2, input threshold g3, offset g4) by bisection."""
     bounds = [0.0, 1.0]  # toe_slope >= 1: bnd[1] = 1 as in LibRaw
     threshold_out = 0.0
@@ -116,25 +123,39 @@ GAMMA_THRESHOLD_OUT, GAMMA_THRESHOLD_IN, GAMMA_OFFSET = _libraw_gamma_constants(
 def libraw_gamma(linear: np.ndarray) -> np.ndarray:
     """LibRaw's default output curve (what rawpy.postprocess applies), linear [0, 1] -> [0, 1]."""
     linear = np.clip(linear, 0.0, 1.0)
-    curved = np.power(np.maximum(linear, GAMMA_THRESHOLD_IN), GAMMA_POWER) * (1 + GAMMA_OFFSET) - GAMMA_OFFSET
+    curved = (
+        np.power(np.maximum(linear, GAMMA_THRESHOLD_IN), GAMMA_POWER) * (1 + GAMMA_OFFSET)
+        - GAMMA_OFFSET
+    )
     return np.where(linear < GAMMA_THRESHOLD_IN, linear * GAMMA_TOE_SLOPE, curved)
 
 
 def inverse_libraw_gamma(encoded: np.ndarray) -> np.ndarray:
     """Inverse of libraw_gamma: a developed image value in [0, 1] -> linear light."""
     encoded = np.clip(encoded, 0.0, 1.0)
-    power_part = np.power((np.maximum(encoded, GAMMA_THRESHOLD_OUT) + GAMMA_OFFSET) / (1 + GAMMA_OFFSET),
-                          1 / GAMMA_POWER)
+    power_part = np.power(
+        (np.maximum(encoded, GAMMA_THRESHOLD_OUT) + GAMMA_OFFSET) / (1 + GAMMA_OFFSET),
+        1 / GAMMA_POWER,
+    )
     return np.where(encoded < GAMMA_THRESHOLD_OUT, encoded / GAMMA_TOE_SLOPE, power_part)
 
 
-def dng_metadata(kind: str, as_shot_neutral: tuple[float, float, float] = (0.5, 1.0, 0.6),
-                 exposure_time_s: float = 0.1, iso: int = 3200) -> dng.DngMetadata:
+def dng_metadata(
+    kind: str,
+    as_shot_neutral: tuple[float, float, float] = (0.5, 1.0, 0.6),
+    exposure_time_s: float = 0.1,
+    iso: int = 3200,
+) -> dng.DngMetadata:
     make, model = CAMERA_FOR_KIND[kind]
     return dng.DngMetadata(
-        make=make, model=model, black_level=BLACK_LEVEL_DN, white_level=WHITE_LEVEL_DN,
-        color_matrix=dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]], as_shot_neutral=as_shot_neutral,
-        exposure_time_s=exposure_time_s, iso=iso,
+        make=make,
+        model=model,
+        black_level=BLACK_LEVEL_DN,
+        white_level=WHITE_LEVEL_DN,
+        color_matrix=dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]],
+        as_shot_neutral=as_shot_neutral,
+        exposure_time_s=exposure_time_s,
+        iso=iso,
     )
 
 
@@ -163,26 +184,31 @@ def colour_index_map(kind: str, height: int, width: int) -> np.ndarray:
     return np.tile(pattern, reps)[:height, :width]
 
 
-def unprocess(srgb: np.ndarray, kind: str, white_balance_gains: Sequence[float],
-              exposure: float = 1.0) -> np.ndarray:
+def unprocess(
+    srgb: np.ndarray, kind: str, white_balance_gains: Sequence[float], exposure: float = 1.0
+) -> np.ndarray:
     """(H, W, 3) developed image in [0, 1] -> (H, W) normalised clean raw mosaic in [0, 1].
 
     white_balance_gains: camera (R, G, B) multipliers LibRaw applies (G = 1, others >= 1).
     """
     if srgb.ndim != 3 or srgb.shape[2] != 3:
         raise ShapeError(f"photo crop must be (H, W, 3), got {srgb.shape}")
-    return unprocess_linear(inverse_libraw_gamma(srgb).astype(np.float32), kind,
-                            white_balance_gains, exposure)
+    return unprocess_linear(
+        inverse_libraw_gamma(srgb).astype(np.float32), kind, white_balance_gains, exposure
+    )
 
 
-def unprocess_linear(linear: np.ndarray, kind: str, white_balance_gains: Sequence[float],
-                     exposure: float = 1.0) -> np.ndarray:
+def unprocess_linear(
+    linear: np.ndarray, kind: str, white_balance_gains: Sequence[float], exposure: float = 1.0
+) -> np.ndarray:
     """unprocess() for an image already in linear light (float32 (H, W, 3))."""
     if linear.ndim != 3 or linear.shape[2] != 3:
         raise ShapeError(f"linear crop must be (H, W, 3), got {linear.shape}")
     gains = np.asarray(white_balance_gains, dtype=np.float64)
     if gains.shape != (3,) or gains.min() <= 0:
-        raise ParameterError(f"white-balance gains must be 3 positive numbers, got {white_balance_gains}")
+        raise ParameterError(
+            f"white-balance gains must be 3 positive numbers, got {white_balance_gains}"
+        )
     # LibRaw divides the multipliers by their minimum (highlight clipping mode), then applies
     # rgb_cam; invert both in one 3x3 matrix, folding the exposure in too.
     matrix = camera_from_rgb_matrix(kind) / (gains / gains.min())[:, None] * exposure
@@ -197,14 +223,17 @@ def unprocess_linear(linear: np.ndarray, kind: str, white_balance_gains: Sequenc
 
 def to_digital_numbers(normalised: np.ndarray) -> np.ndarray:
     """Normalised [0, 1] mosaic -> uint16 DN with black 512, white 16383 (rounded, clipped)."""
-    values = BLACK_LEVEL_DN + np.asarray(normalised, dtype=np.float64) * (WHITE_LEVEL_DN - BLACK_LEVEL_DN)
+    values = BLACK_LEVEL_DN + np.asarray(normalised, dtype=np.float64) * (
+        WHITE_LEVEL_DN - BLACK_LEVEL_DN
+    )
     return np.clip(np.round(values), 0, WHITE_LEVEL_DN).astype(np.uint16)
 
 
 def from_digital_numbers(values: np.ndarray) -> np.ndarray:
     """uint16 DN -> normalised mosaic, exactly as raw.decode normalises (float32, clipped)."""
     mosaic = (values.astype(np.float32) - np.float32(BLACK_LEVEL_DN)) / (
-        np.float32(WHITE_LEVEL_DN) - np.float32(BLACK_LEVEL_DN))
+        np.float32(WHITE_LEVEL_DN) - np.float32(BLACK_LEVEL_DN)
+    )
     return np.clip(mosaic, 0.0, 1.0)
 
 
@@ -224,8 +253,10 @@ class NoiseSample:
     tukey_lambda: float | None  # None: Gaussian read noise
 
 
-def sample_noise(kind: str, rng: np.random.Generator, gaussian_probability: float = 0.2) -> NoiseSample:
-    """Draw ELD noise parameters (log K uniform; log sigmas linear in log K plus Gaussian spread)."""
+def sample_noise(
+    kind: str, rng: np.random.Generator, gaussian_probability: float = 0.2
+) -> NoiseSample:
+    """Draw ELD noise parameters (log K uniform; log sigmas linear in log K + Gaussian)."""
     params = noise_parameters()
     widening = NOISE_WIDENING[kind]
     log_gain = rng.uniform(math.log(params["Kmin"] / widening), math.log(params["Kmax"] * widening))
@@ -242,7 +273,9 @@ def sample_noise(kind: str, rng: np.random.Generator, gaussian_probability: floa
     return NoiseSample(math.exp(log_gain), read_sigma, row_sigma, tukey)
 
 
-def tukey_lambda_samples(rng: np.random.Generator, shape: tuple[int, ...], lam: float) -> np.ndarray:
+def tukey_lambda_samples(
+    rng: np.random.Generator, shape: tuple[int, ...], lam: float
+) -> np.ndarray:
     """Standard Tukey-lambda variates by inverse CDF (lam = 0: logistic)."""
     uniform = np.clip(rng.random(shape, dtype=np.float32), 1e-6, 1 - 1e-6)
     if abs(lam) < 1e-6:
@@ -250,7 +283,9 @@ def tukey_lambda_samples(rng: np.random.Generator, shape: tuple[int, ...], lam: 
     return (uniform**lam - (1 - uniform) ** lam) / lam
 
 
-def add_noise(clean_dark_dn: np.ndarray, noise: NoiseSample, rng: np.random.Generator) -> np.ndarray:
+def add_noise(
+    clean_dark_dn: np.ndarray, noise: NoiseSample, rng: np.random.Generator
+) -> np.ndarray:
     """Dark signal in DN above black (float, H x W) -> noisy uint16 raw with black and clipping."""
     gain = noise.system_gain_dn_per_electron
     electrons = np.maximum(clean_dark_dn, 0) / gain
@@ -258,8 +293,12 @@ def add_noise(clean_dark_dn: np.ndarray, noise: NoiseSample, rng: np.random.Gene
     if noise.tukey_lambda is None:
         read = rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise.read_sigma_dn)
     else:
-        read = tukey_lambda_samples(rng, signal.shape, noise.tukey_lambda) * np.float32(noise.read_sigma_dn)
-    row = rng.standard_normal((signal.shape[0], 1), dtype=np.float32) * np.float32(noise.row_sigma_dn)
+        read = tukey_lambda_samples(rng, signal.shape, noise.tukey_lambda) * np.float32(
+            noise.read_sigma_dn
+        )
+    row = rng.standard_normal((signal.shape[0], 1), dtype=np.float32) * np.float32(
+        noise.row_sigma_dn
+    )
     values = np.float32(BLACK_LEVEL_DN) + signal + read + row  # one offset per sensor row
     return np.clip(np.round(values), 0, WHITE_LEVEL_DN).astype(np.uint16)  # 14-bit quantisation
 
@@ -280,9 +319,11 @@ def is_validation_photo(name: str) -> bool:
 
 
 def _box_downscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of factor x factor blocks of a uint8 (H, W, 3) image, rounded (integer arithmetic)."""
     height, width = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
     blocks = pixels[:height, :width].reshape(height // factor, factor, width // factor, factor, 3)
-    return blocks.mean(axis=(1, 3)).round().astype(np.uint8)
+    sums = blocks.sum(axis=(1, 3), dtype=np.uint32)
+    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
 
 
 def _prepare(pixels: np.ndarray) -> np.ndarray:
@@ -290,35 +331,73 @@ def _prepare(pixels: np.ndarray) -> np.ndarray:
         pixels = np.stack([pixels] * 3, axis=-1)
     pixels = pixels[..., :3]
     if pixels.dtype != np.uint8:
-        pixels = np.clip(pixels.astype(np.float64) / (65535.0 if pixels.max() > 255 else 255.0), 0, 1)
+        pixels = np.clip(
+            pixels.astype(np.float64) / (65535.0 if pixels.max() > 255 else 255.0), 0, 1
+        )
         pixels = (pixels * 255).round().astype(np.uint8)
     factor = math.ceil(max(pixels.shape[:2]) / MAX_PHOTO_SIDE_PX)
     return _box_downscale(pixels, factor) if factor > 1 else np.ascontiguousarray(pixels)
 
 
-def load_photos(folder: str | Path | None, min_side_px: int = 256) -> list[Photo]:
-    """Photos of a folder (manifest.tsv 'filename' column if present, else every image file).
+def list_photo_names(folder: str | Path | None) -> list[str]:
+    """File names of a photo folder: manifest.tsv's 'filename' column, else every image file."""
+    folder = Path(folder) if folder else None
+    if folder is None or not folder.is_dir():
+        return []
+    manifest = folder / "manifest.tsv"
+    if manifest.exists():
+        lines = [line.split("\t") for line in manifest.read_text().splitlines() if line.strip()]
+        header = [column.strip() for column in lines[0]] if lines else []
+        if "filename" in header:
+            column = header.index("filename")
+            names = [line[column].strip() for line in lines[1:] if len(line) > column]
+            return [name for name in names if (folder / name).is_file()]
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS)
 
-    Falls back to scikit-image's sample photos when the folder is missing or empty.
-    """
+
+def _read_photo(path: Path, cache_dir: Path | None) -> np.ndarray:
+    """Decode and prepare a photo; with cache_dir, keep the prepared pixels as .npy (fast reload)."""
     import imageio.v3 as imageio  # core dependency; lazy so importing darkdev.data stays cheap
 
+    if cache_dir is None:
+        return _prepare(np.asarray(imageio.imread(path)))
+    status = path.stat()
+    key = f"{path.stem}-{status.st_size}-{status.st_mtime_ns}-{MAX_PHOTO_SIDE_PX}.npy"
+    cached = cache_dir / key
+    if cached.exists():
+        try:
+            return np.load(cached)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry: decode again
+    pixels = _prepare(np.asarray(imageio.imread(path)))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    temporary = cache_dir / f".{key}.{os.getpid()}.tmp.npy"
+    np.save(temporary, pixels)
+    os.replace(temporary, cached)  # atomic: concurrent readers never see half a file
+    return pixels
+
+
+def load_photos(
+    folder: str | Path | None,
+    min_side_px: int = 256,
+    names: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+) -> list[Photo]:
+    """Photos of a folder (see list_photo_names), or exactly `names` from it.
+
+    names: a run's recorded photo list, so a resumed run sees the same set. cache_dir: where
+    prepared pixels are kept between runs. Falls back to scikit-image's sample photos when the
+    folder is missing or has no usable photo.
+    """
     photos: list[Photo] = []
+    cache = Path(cache_dir) if cache_dir else None
     folder = Path(folder) if folder else None
+    if names is not None and any(name.startswith("skimage-") for name in names):
+        folder = None  # the recorded list is the scikit-image fallback
     if folder is not None and folder.is_dir():
-        manifest = folder / "manifest.tsv"
-        names: list[str] = []
-        if manifest.exists():
-            lines = [line.split("\t") for line in manifest.read_text().splitlines() if line.strip()]
-            header = [column.strip() for column in lines[0]]
-            if "filename" in header:
-                column = header.index("filename")
-                names = [line[column].strip() for line in lines[1:] if len(line) > column]
-        if not names:
-            names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS)
-        for name in names:
+        for name in list(names) if names is not None else list_photo_names(folder):
             try:
-                pixels = _prepare(np.asarray(imageio.imread(folder / name)))
+                pixels = _read_photo(folder / name, cache)
             except (OSError, ValueError):
                 continue  # unreadable photo: skip it rather than stop training
             if min(pixels.shape[:2]) >= min_side_px:
@@ -331,6 +410,17 @@ def load_photos(folder: str | Path | None, min_side_px: int = 256) -> list[Photo
             if min(pixels.shape[:2]) >= min_side_px:
                 photos.append(Photo(f"skimage-{name}.png", pixels))
     return photos
+
+
+def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """split_photos() on file names alone, so each side loads only its own photos."""
+    validation = [n for n in names if is_validation_photo(n)]
+    training = [n for n in names if not is_validation_photo(n)]
+    if not validation and len(training) > 1:
+        validation = [training.pop()]
+    if not training and len(validation) > 1:
+        training = [validation.pop()]
+    return training, validation
 
 
 def split_photos(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
@@ -360,8 +450,9 @@ def _bilinear_resize(image: np.ndarray, size: int) -> np.ndarray:
     return rows[:, low] * (1 - weight)[None, :, None] + rows[:, high] * weight[None, :, None]
 
 
-def random_photo_crop(photo: Photo, side_px: int, rng: np.random.Generator,
-                      augment: AugmentConfig) -> np.ndarray:
+def random_photo_crop(
+    photo: Photo, side_px: int, rng: np.random.Generator, augment: AugmentConfig
+) -> np.ndarray:
     """A (side, side, 3) float32 crop in LINEAR light: random scale, position, rotation, flip.
 
     Scaling happens in linear light (physically right); rotation and flip before mosaicking keep
@@ -370,7 +461,9 @@ def random_photo_crop(photo: Photo, side_px: int, rng: np.random.Generator,
     height, width = photo.pixels.shape[:2]
     max_scale = min(augment.scale_max, min(height, width) / side_px)
     if max_scale * side_px < 16:
-        raise ShapeError(f"photo {photo.name} ({width}x{height}) is too small for {side_px} px crops")
+        raise ShapeError(
+            f"photo {photo.name} ({width}x{height}) is too small for {side_px} px crops"
+        )
     low_scale = min(augment.scale_min, max_scale)
     scale = rng.uniform(low_scale, max_scale) if max_scale > low_scale else max_scale
     region = max(1, min(int(round(side_px * scale)), height, width))
@@ -406,48 +499,103 @@ class SyntheticPair:
     as_shot_neutral: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
-def make_pair(photo: Photo, kind: str, crop_packed_px: int, rng: np.random.Generator,
-              augment: AugmentConfig = AugmentConfig(), keep_noisy: bool = False) -> SyntheticPair:
-    """One synthetic (input, target) pair from a photo; every random choice comes from rng."""
+@dataclass
+class CleanSample:
+    """The noise-free half of a pair: clean raw (DN) and its LibRaw-developed target."""
+
+    kind: str
+    clean_dn: np.ndarray = field(repr=False)  # (H, W) uint16, black 512, canonical phase
+    target: np.ndarray = field(repr=False)  # (3, H, W) float32 sRGB in [0, 1]
+    gains: tuple[float, float, float]  # camera white-balance multipliers (G = 1)
+
+    @property
+    def as_shot_neutral(self) -> tuple[float, float, float]:
+        return (1 / self.gains[0], 1.0, 1 / self.gains[2])
+
+
+def make_clean(
+    photo: Photo,
+    kind: str,
+    crop_packed_px: int,
+    rng: np.random.Generator,
+    augment: AugmentConfig = AugmentConfig(),
+) -> CleanSample:
+    """Crop/augment a photo, unprocess it to a clean raw and develop the target with LibRaw."""
     if kind not in cfa.CHANNELS:
         raise ParameterError(f"unknown CFA kind {kind!r}")
-    block = cfa.BLOCK_SIZE[kind]
     if crop_packed_px % 2 or crop_packed_px < 8:
         raise ShapeError(f"packed crop must be even and >= 8, got {crop_packed_px}")
-    side_px = crop_packed_px * block
+    side_px = crop_packed_px * cfa.BLOCK_SIZE[kind]
     crop = random_photo_crop(photo, side_px, rng, augment)
-    gains = (rng.uniform(augment.red_gain_min, augment.red_gain_max), 1.0,
-             rng.uniform(augment.blue_gain_min, augment.blue_gain_max))
+    gains = (
+        float(rng.uniform(augment.red_gain_min, augment.red_gain_max)),
+        1.0,
+        float(rng.uniform(augment.blue_gain_min, augment.blue_gain_max)),
+    )
     exposure = log_uniform(rng, augment.exposure_min, augment.exposure_max)
+    clean_dn = to_digital_numbers(unprocess_linear(crop, kind, gains, exposure))
+    sample = CleanSample(kind, clean_dn, np.zeros(0, np.float32), gains)
+    meta = dng_metadata(kind, as_shot_neutral=sample.as_shot_neutral)
+    target_frame = raw.decode(
+        dng.dng_bytes(clean_dn, PATTERN_FOR_KIND[kind], meta), "synthetic-clean"
+    )
+    sample.target = np.ascontiguousarray(raw.develop_with_libraw(target_frame).transpose(2, 0, 1))
+    return sample
+
+
+def make_noisy(
+    clean: CleanSample,
+    rng: np.random.Generator,
+    augment: AugmentConfig = AugmentConfig(),
+    keep_noisy: bool = False,
+) -> SyntheticPair:
+    """Darken a clean sample by a random ratio, add ELD noise, decode, pack and amplify."""
     ratio = log_uniform(rng, augment.ratio_min, augment.ratio_max)
-    clean = unprocess_linear(crop, kind, gains, exposure)
-    neutral = (1 / gains[0], 1.0, 1 / gains[2])
-    meta = dng_metadata(kind, as_shot_neutral=neutral)
-    clean_dn = to_digital_numbers(clean)
-    target_frame = raw.decode(dng.dng_bytes(clean_dn, PATTERN_FOR_KIND[kind], meta), "synthetic-clean")
-    target = raw.develop_with_libraw(target_frame).transpose(2, 0, 1)
-    noise = sample_noise(kind, rng, augment.gaussian_read_probability)
-    dark_dn = (clean_dn.astype(np.float32) - np.float32(BLACK_LEVEL_DN)) / np.float32(ratio)
+    noise = sample_noise(clean.kind, rng, augment.gaussian_read_probability)
+    dark_dn = (clean.clean_dn.astype(np.float32) - np.float32(BLACK_LEVEL_DN)) / np.float32(ratio)
     noisy_dn = add_noise(dark_dn, noise, rng)
-    layout = cfa.CfaLayout(kind, 0, 0)  # type: ignore[arg-type]  # canonical phase by construction
+    layout = cfa.CfaLayout(clean.kind, 0, 0)  # type: ignore[arg-type]  # canonical phase by construction
     packed = cfa.pack(from_digital_numbers(noisy_dn), layout)
-    input_packed = prepare_input(packed, kind, ratio, gains, augment, rng)
+    input_packed = prepare_input(packed, clean.kind, ratio, clean.gains, augment, rng)
     return SyntheticPair(
         input_packed=np.ascontiguousarray(input_packed, dtype=np.float32),
-        target=np.ascontiguousarray(target, dtype=np.float32),
+        target=clean.target.astype(np.float32, copy=False),
         ratio=ratio,
         noisy_dn=noisy_dn if keep_noisy else None,
-        as_shot_neutral=neutral,
+        as_shot_neutral=clean.as_shot_neutral,
     )
 
 
-def prepare_input(packed: np.ndarray, kind: str, ratio: float, gains: Sequence[float],
-                  augment: AugmentConfig, rng: np.random.Generator | None = None) -> np.ndarray:
+def make_pair(
+    photo: Photo,
+    kind: str,
+    crop_packed_px: int,
+    rng: np.random.Generator,
+    augment: AugmentConfig = AugmentConfig(),
+    keep_noisy: bool = False,
+) -> SyntheticPair:
+    """One synthetic (input, target) pair from a photo; every random choice comes from rng."""
+    clean = make_clean(photo, kind, crop_packed_px, rng, augment)
+    return make_noisy(clean, rng, augment, keep_noisy)
+
+
+def prepare_input(
+    packed: np.ndarray,
+    kind: str,
+    ratio: float,
+    gains: Sequence[float],
+    augment: AugmentConfig,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """Optional white-balance multiplication, then RIMEF amplification at the true ratio."""
     if augment.white_balance_input:
         channel_gains = np.asarray(gains, dtype=np.float32)[cfa.channel_colours(kind)]  # type: ignore[arg-type]
         packed = np.clip(packed * channel_gains[:, None, None], 0.0, 1.0)
-    lam = float(rng.uniform(0.0, augment.lam_max)) if (augment.lam_max > 0 and rng is not None) else 0.0
+    lam = (
+        float(rng.uniform(0.0, augment.lam_max))
+        if (augment.lam_max > 0 and rng is not None)
+        else 0.0
+    )
     return rimef.amplify(packed.astype(np.float32), rimef.RimefParams(ratio=ratio, lam=lam))
 
 
@@ -456,17 +604,46 @@ def step_generator(seed: int, step: int, item: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, step, item])
 
 
-def synthetic_batch(photos: list[Photo], kind: str, crop_packed_px: int, batch_size: int,
-                    seed: int, step: int, augment: AugmentConfig = AugmentConfig()
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C, h, w) inputs and (N, 3, h*s, w*s) targets for one training step."""
+def synthetic_batch(
+    photos: list[Photo],
+    kind: str,
+    crop_packed_px: int,
+    batch_size: int,
+    seed: int,
+    step: int,
+    augment: AugmentConfig = AugmentConfig(),
+    content_reuse: int = 1,
+    cache: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C, h, w) inputs and (N, 3, h*s, w*s) targets for one training step.
+
+    content_reuse k: the clean crop (and its LibRaw target) of item i is shared by steps
+    k*j .. k*j + k - 1, each with fresh noise, ratio and noise parameters; developing targets is
+    the costly part of a pair. Which crop a step uses depends only on (seed, step // k, i), and
+    `cache` (any dict, e.g. one per worker) only avoids recomputing it.
+    """
     if not photos:
         raise ParameterError("no training photos")
+    if content_reuse < 1:
+        raise ParameterError(f"content_reuse must be >= 1, got {content_reuse}")
     inputs, targets = [], []
     for item in range(batch_size):
-        rng = step_generator(seed, step, item)
-        photo = photos[int(rng.integers(len(photos)))]
-        pair = make_pair(photo, kind, crop_packed_px, rng, augment)
+        if content_reuse == 1:
+            rng = step_generator(seed, step, item)
+            photo = photos[int(rng.integers(len(photos)))]
+            pair = make_pair(photo, kind, crop_packed_px, rng, augment)
+        else:
+            key = (seed, step // content_reuse, item)
+            clean = cache.get(key) if cache is not None else None
+            if clean is None:
+                content_rng = np.random.default_rng([seed, step // content_reuse, item, 1])
+                photo = photos[int(content_rng.integers(len(photos)))]
+                clean = make_clean(photo, kind, crop_packed_px, content_rng, augment)
+                if cache is not None:
+                    for old in [k for k in cache if k[1] < key[1]]:
+                        del cache[old]  # only the current content block is ever needed again
+                    cache[key] = clean
+            pair = make_noisy(clean, np.random.default_rng([seed, step, item, 2]), augment)
         inputs.append(pair.input_packed)
         targets.append(pair.target)
     return np.stack(inputs), np.stack(targets)
@@ -488,12 +665,16 @@ class ValidationSet:
         return len(self.inputs)
 
 
-def classical_develop(noisy_dn: np.ndarray, kind: str, ratio: float,
-                      as_shot_neutral: tuple[float, float, float]) -> np.ndarray:
+def classical_develop(
+    noisy_dn: np.ndarray, kind: str, ratio: float, as_shot_neutral: tuple[float, float, float]
+) -> np.ndarray:
     """Classical baseline: linear ratio, LibRaw demosaic, camera WB, gamma: (H, W, 3) float32."""
-    frame = raw.decode(dng.dng_bytes(noisy_dn, PATTERN_FOR_KIND[kind],
-                                     dng_metadata(kind, as_shot_neutral=as_shot_neutral)),
-                       "synthetic-noisy")
+    frame = raw.decode(
+        dng.dng_bytes(
+            noisy_dn, PATTERN_FOR_KIND[kind], dng_metadata(kind, as_shot_neutral=as_shot_neutral)
+        ),
+        "synthetic-noisy",
+    )
     return raw.develop_with_libraw(frame, np.clip(frame.mosaic * ratio, 0.0, 1.0))
 
 
@@ -502,8 +683,13 @@ def validation_crop_packed_px(kind: str) -> int:
     return VALIDATION_RAW_SIDE_PX // cfa.BLOCK_SIZE[kind] // 16 * 16
 
 
-def build_validation_set(photos: list[Photo], kind: str, count: int = 16, seed: int = 12345,
-                         augment: AugmentConfig = AugmentConfig()) -> ValidationSet:
+def build_validation_set(
+    photos: list[Photo],
+    kind: str,
+    count: int = 16,
+    seed: int = 12345,
+    augment: AugmentConfig = AugmentConfig(),
+) -> ValidationSet:
     """Fixed validation crops (fixed seeds) from validation photos, with the classical baseline."""
     if not photos:
         raise ParameterError("no validation photos")
@@ -516,7 +702,9 @@ def build_validation_set(photos: list[Photo], kind: str, count: int = 16, seed: 
         result.inputs.append(pair.input_packed)
         result.targets.append(pair.target.transpose(1, 2, 0).copy())
         assert pair.noisy_dn is not None
-        result.classical.append(classical_develop(pair.noisy_dn, kind, pair.ratio, pair.as_shot_neutral))
+        result.classical.append(
+            classical_develop(pair.noisy_dn, kind, pair.ratio, pair.as_shot_neutral)
+        )
         result.names.append(photo.name)
         result.ratios.append(pair.ratio)
     return result
@@ -524,17 +712,24 @@ def build_validation_set(photos: list[Photo], kind: str, count: int = 16, seed: 
 
 def save_validation_set(validation: ValidationSet, path: Path) -> None:
     np.savez(
-        path, kind=validation.kind, inputs=np.stack(validation.inputs),
-        targets=np.stack(validation.targets), classical=np.stack(validation.classical),
-        names=np.array(validation.names), ratios=np.array(validation.ratios),
+        path,
+        kind=validation.kind,
+        inputs=np.stack(validation.inputs),
+        targets=np.stack(validation.targets),
+        classical=np.stack(validation.classical),
+        names=np.array(validation.names),
+        ratios=np.array(validation.ratios),
     )
 
 
 def load_validation_set(path: Path) -> ValidationSet:
     with np.load(path) as archive:
         return ValidationSet(
-            str(archive["kind"]), list(archive["inputs"]), list(archive["targets"]),
-            list(archive["classical"]), [str(n) for n in archive["names"]],
+            str(archive["kind"]),
+            list(archive["inputs"]),
+            list(archive["targets"]),
+            list(archive["classical"]),
+            [str(n) for n in archive["names"]],
             [float(r) for r in archive["ratios"]],
         )
 
@@ -581,8 +776,14 @@ class SidDataset:
     (one per file) so each raw is decoded once. Several short exposures share one long one.
     """
 
-    def __init__(self, root: str | Path, list_file: str | Path, cache_dir: str | Path,
-                 crop_packed_px: int = 512, white_balance_input: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        list_file: str | Path,
+        cache_dir: str | Path,
+        crop_packed_px: int = 512,
+        white_balance_input: bool = False,
+    ) -> None:
         self.pairs = read_sid_list(root, list_file)
         if not self.pairs:
             raise ParameterError(f"{list_file}: no pairs")
@@ -608,8 +809,11 @@ class SidDataset:
             return np.load(path), meta["kind"], tuple(meta["gains"])  # type: ignore[return-value]
         frame = raw.read_raw(pair.short_path)
         packed = cfa.pack(frame.mosaic, frame.layout).astype(np.float32)
-        meta = {"kind": frame.layout.kind, "gains": list(frame.camera_whitebalance),
-                "offset": [frame.layout.offset_rows, frame.layout.offset_cols]}
+        meta = {
+            "kind": frame.layout.kind,
+            "gains": list(frame.camera_whitebalance),
+            "offset": [frame.layout.offset_rows, frame.layout.offset_cols],
+        }
         np.save(path, packed)
         meta_path.write_text(json.dumps(meta))
         return packed, frame.layout.kind, frame.camera_whitebalance
@@ -638,11 +842,15 @@ class SidDataset:
         crop = min(self.crop_packed_px, packed.shape[1], packed.shape[2]) // 2 * 2
         if crop < 2:
             raise ShapeError(f"{pair.short_path}: too small to crop")
-        top = int(rng.integers(0, packed.shape[1] - crop + 1)) // 2 * 2  # keep X-Trans sub-block parity
+        top = (
+            int(rng.integers(0, packed.shape[1] - crop + 1)) // 2 * 2
+        )  # keep X-Trans sub-block parity
         left = int(rng.integers(0, packed.shape[2] - crop + 1)) // 2 * 2
         input_crop = packed[:, top : top + crop, left : left + crop]
         row0, col0 = offset_rows + top * block, offset_cols + left * block
-        target_crop = target[row0 : row0 + crop * block, col0 : col0 + crop * block].transpose(2, 0, 1)
+        target_crop = target[row0 : row0 + crop * block, col0 : col0 + crop * block].transpose(
+            2, 0, 1
+        )
         if target_crop.shape[1:] != (crop * block, crop * block):
             raise ShapeError(f"{pair.long_path}: long exposure smaller than the short one")
         augment = AugmentConfig(white_balance_input=self.white_balance_input)
@@ -654,8 +862,10 @@ class SidDataset:
             amplified, target_crop = amplified[:, ::-1], target_crop[:, ::-1]
         if rng.random() < 0.5:
             amplified, target_crop = amplified.transpose(0, 2, 1), target_crop.transpose(0, 2, 1)
-        return (np.ascontiguousarray(amplified, dtype=np.float32),
-                np.ascontiguousarray(target_crop, dtype=np.float32))
+        return (
+            np.ascontiguousarray(amplified, dtype=np.float32),
+            np.ascontiguousarray(target_crop, dtype=np.float32),
+        )
 
     def batch(self, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         inputs, targets = [], []

@@ -40,7 +40,7 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
 
 
 def _window_means(image: np.ndarray, size: int) -> np.ndarray:
-    """Mean over every size x size window fully inside the image (valid region), via integral images.
+    """Mean over every size x size window lying fully inside the image, via integral images.
 
     skimage filters with a uniform filter and then crops (size - 1) // 2 pixels from each border,
     which leaves exactly the windows that lie fully inside the image.
@@ -48,7 +48,9 @@ def _window_means(image: np.ndarray, size: int) -> np.ndarray:
     integral = np.zeros((image.shape[0] + 1, image.shape[1] + 1), dtype=np.float64)
     integral[1:, 1:] = image.cumsum(0).cumsum(1)
     sums = (
-        integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
+        integral[size:, size:]
+        - integral[:-size, size:]
+        - integral[size:, :-size]
         + integral[:-size, :-size]
     )
     return sums / (size * size)

@@ -34,7 +34,10 @@ from darkdev.models import STRIDE, build_model, parameter_count
 DEFAULT_PHOTOS = "/work/cache/photos"
 CHECKPOINT_NAME = "last.pt"
 LOG_NAME = "log.jsonl"
-STEPS_FOR_SPEED_ESTIMATE = 30  # steps timed before the LR schedule's length is fixed
+# The LR schedule's length is fixed from the speed of steps 20..120 of the first session
+# (the first steps are slow: worker start-up, allocator warm-up).
+SPEED_WARMUP_STEPS = 20
+STEPS_FOR_SPEED_ESTIMATE = 100
 
 
 @dataclass
@@ -46,6 +49,9 @@ class TrainConfig:
     batch: int = 4
     max_minutes: float = 40.0  # wall-clock budget, validation included
     max_steps: int | None = None  # fixes the LR schedule length; else estimated from speed
+    session_steps: int | None = (
+        None  # stop this session after N steps (checkpointed; --resume goes on)
+    )
     out: str = "runs/default"
     resume: bool = False
     lr: float = 1e-4  # paper: 1e-4, then 1e-5 after half the run
@@ -59,10 +65,14 @@ class TrainConfig:
     log_every: int = 25
     photos: str = DEFAULT_PHOTOS
     data_workers: int = 1  # processes generating batches ahead (0: inline)
+    content_reuse: int = (
+        2  # steps sharing one clean crop, each with fresh noise (data.synthetic_batch)
+    )
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
     sid_root: str | None = None  # train on SID instead of synthetic pairs
     sid_list: str | None = None
+    photo_names: list[str] | None = None  # resolved at the first start, kept on resume
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +91,9 @@ class TrainConfig:
             raise ParameterError("--sid-root and --sid-list go together")
 
     def augment(self) -> data.AugmentConfig:
-        return data.AugmentConfig(lam_max=self.lam_max, white_balance_input=self.white_balance_input)
+        return data.AugmentConfig(
+            lam_max=self.lam_max, white_balance_input=self.white_balance_input
+        )
 
 
 # ----------------------------------------------------------------------------- loss
@@ -94,7 +106,9 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     ).abs().mean()
 
 
-def compute_loss(outputs: list[torch.Tensor], target: torch.Tensor, tv_weight: float) -> torch.Tensor:
+def compute_loss(
+    outputs: list[torch.Tensor], target: torch.Tensor, tv_weight: float
+) -> torch.Tensor:
     """SPEC.md Eq. 14-16: L1 over every supervised output + beta * TV of the final output."""
     if not outputs:
         raise ShapeError("model returned no outputs")
@@ -121,32 +135,77 @@ class BatchSource:
         self.config = config
         self._photos: list[data.Photo] | None = None
         self._sid: data.SidDataset | None = None
+        self._cache: dict = {}
 
     def _setup(self) -> None:
         if self.config.sid_root is not None:
             if self._sid is None:
                 self._sid = data.SidDataset(
-                    self.config.sid_root, self.config.sid_list or "", Path(self.config.out) / "sid-cache",
-                    self.config.crop, self.config.white_balance_input,
+                    self.config.sid_root,
+                    self.config.sid_list or "",
+                    Path(self.config.out) / "sid-cache",
+                    self.config.crop,
+                    self.config.white_balance_input,
                 )
         elif self._photos is None:
-            training, _ = data.split_photos(data.load_photos(self.config.photos))
-            self._photos = training
+            self._photos = training_photos(self.config)
 
     def __call__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         self._setup()
         if self._sid is not None:
             return self._sid.batch(self.config.batch, self.config.seed, step)
         assert self._photos is not None
-        return data.synthetic_batch(self._photos, self.config.cfa, self.config.crop, self.config.batch,
-                                    self.config.seed, step, self.config.augment())
+        return data.synthetic_batch(
+            self._photos,
+            self.config.cfa,
+            self.config.crop,
+            self.config.batch,
+            self.config.seed,
+            step,
+            self.config.augment(),
+            self.config.content_reuse,
+            self._cache,
+        )
 
     def __getstate__(self) -> dict:
-        return {"config": self.config, "_photos": None, "_sid": None}
+        return {"config": self.config, "_photos": None, "_sid": None, "_cache": {}}
 
 
-def _worker_init() -> None:
+def photo_cache_dir(config: TrainConfig) -> Path:
+    """Prepared photos kept beside the run folders, shared by later runs (decoding is slow)."""
+    return Path(config.out).resolve().parent / "photo-cache"
+
+
+def _photo_split(config: TrainConfig, validation: bool) -> list[data.Photo]:
+    cache = photo_cache_dir(config)
+    if config.photo_names is None or any(n.startswith("skimage-") for n in config.photo_names):
+        photos = data.load_photos(config.photos, names=config.photo_names, cache_dir=cache)
+        return data.split_photos(photos)[1 if validation else 0]
+    names = data.split_names(config.photo_names)[1 if validation else 0]
+    return data.load_photos(config.photos, names=names, cache_dir=cache)
+
+
+def training_photos(config: TrainConfig) -> list[data.Photo]:
+    """The run's training photos (never a validation photo); loads only those files."""
+    return _photo_split(config, validation=False)
+
+
+def validation_photos(config: TrainConfig) -> list[data.Photo]:
+    return _photo_split(config, validation=True)
+
+
+_WORKER_SOURCE: BatchSource | None = None  # one per worker process, so photos load once
+
+
+def _worker_init(source: BatchSource) -> None:
+    global _WORKER_SOURCE
     torch.set_num_threads(1)  # the generator is numpy; keep the cores for the network
+    _WORKER_SOURCE = source
+
+
+def _worker_batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+    assert _WORKER_SOURCE is not None
+    return _WORKER_SOURCE(step)
 
 
 class Prefetcher:
@@ -160,13 +219,16 @@ class Prefetcher:
         if workers > 0:
             import multiprocessing
 
-            self.pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+            self.pool = multiprocessing.get_context("spawn").Pool(
+                workers, initializer=_worker_init, initargs=(source,)
+            )
             for _ in range(depth):
                 self._submit()
 
     def _submit(self) -> None:
         assert self.pool is not None
-        self.pending.append(self.pool.apply_async(self.source, (self.next_step,)))
+        # Only the step number travels: the worker keeps its own BatchSource (and loaded photos).
+        self.pending.append(self.pool.apply_async(_worker_batch, (self.next_step,)))
         self.next_step += 1
 
     def get(self) -> tuple[np.ndarray, np.ndarray]:
@@ -190,9 +252,9 @@ def validation_set(config: TrainConfig) -> data.ValidationSet:
     path = Path(config.out) / f"validation-{config.cfa}.npz"
     if path.exists():
         return data.load_validation_set(path)
-    _, photos = data.split_photos(data.load_photos(config.photos))
-    validation = data.build_validation_set(photos, config.cfa, config.validation_count,
-                                           augment=config.augment())
+    validation = data.build_validation_set(
+        validation_photos(config), config.cfa, config.validation_count, augment=config.augment()
+    )
     data.save_validation_set(validation, path)
     return validation
 
@@ -203,14 +265,17 @@ def validation_set(config: TrainConfig) -> data.ValidationSet:
 def predict(model: torch.nn.Module, packed: np.ndarray, device: torch.device) -> np.ndarray:
     """(C, h, w) amplified packed raw -> (h*s, w*s, 3) float32 sRGB clipped to [0, 1]."""
     if packed.ndim != 3 or packed.shape[1] % STRIDE or packed.shape[2] % STRIDE:
-        raise ShapeError(f"packed input must be (C, h, w) with sides multiple of {STRIDE}, got {packed.shape}")
+        raise ShapeError(
+            f"packed input must be (C, h, w) with sides multiple of {STRIDE}, got {packed.shape}"
+        )
     with torch.no_grad():
         output = model(torch.from_numpy(np.ascontiguousarray(packed))[None].to(device))
     return output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
-def score_model(model: torch.nn.Module, validation: data.ValidationSet,
-                device: torch.device) -> tuple[float, float]:
+def score_model(
+    model: torch.nn.Module, validation: data.ValidationSet, device: torch.device
+) -> tuple[float, float]:
     """Mean PSNR and SSIM of a model over a validation set."""
     was_training = model.training
     model.eval()
@@ -224,8 +289,12 @@ def score_model(model: torch.nn.Module, validation: data.ValidationSet,
 
 
 def score_classical(validation: data.ValidationSet) -> tuple[float, float]:
-    psnrs = [metrics.psnr(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)]
-    ssims = [metrics.ssim(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)]
+    psnrs = [
+        metrics.psnr(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)
+    ]
+    ssims = [
+        metrics.ssim(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)
+    ]
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
@@ -238,15 +307,19 @@ def _atomic_torch_save(document: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def save_training_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        state: dict[str, Any]) -> None:
+def save_training_state(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
     """Model, optimizer, step and bookkeeping as plain tensors/dicts (loadable weights_only)."""
-    _atomic_torch_save({
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        **state,
-    }, path)
+    _atomic_torch_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            **state,
+        },
+        path,
+    )
 
 
 def load_training_state(path: Path) -> dict[str, Any]:
@@ -279,7 +352,9 @@ def plot_curves(log_path: Path, image_path: Path, classical_psnr: float | None) 
     if scores:
         psnr_axis.plot(*zip(*scores, strict=True), marker="o", label="network")
     if classical_psnr is not None:
-        psnr_axis.axhline(classical_psnr, color="gray", ls="--", label="classical (linear + LibRaw)")
+        psnr_axis.axhline(
+            classical_psnr, color="gray", ls="--", label="classical (linear + LibRaw)"
+        )
     psnr_axis.set_xlabel("step")
     psnr_axis.set_ylabel("validation PSNR (dB)")
     psnr_axis.legend()
@@ -318,13 +393,26 @@ def train(config: TrainConfig) -> dict[str, Any]:
         step = int(saved["step"])
         elapsed_before_s = float(saved["elapsed_s"])
         total_steps = int(saved["total_steps"]) if saved["total_steps"] >= 0 else total_steps
-        best = {"psnr": float(saved["best_psnr"]), "ssim": float(saved["best_ssim"]),
-                "step": int(saved["best_step"])}
+        best = {
+            "psnr": float(saved["best_psnr"]),
+            "ssim": float(saved["best_ssim"]),
+            "step": int(saved["best_step"]),
+        }
         best_state = saved["best_model"] if saved["best_step"] >= 0 else None
         # Drop log lines written after the checkpoint so the log matches the restored state.
         log_path.write_text("".join(json.dumps(e) + "\n" for e in _read_log(log_path, step)))
     elif log_path.exists():
         log_path.unlink()
+    photos_path = out / "photos.json"
+    if config.sid_root is None and config.photo_names is None:
+        # Record the photo set once, so a resumed run (or its workers) sees the very same photos.
+        if config.resume and photos_path.exists():
+            config.photo_names = json.loads(photos_path.read_text())
+        else:
+            config.photo_names = data.list_photo_names(config.photos) or [
+                p.name for p in data.load_photos(None)
+            ]  # scikit-image fallback
+            photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
 
     validation = validation_set(config)
@@ -338,12 +426,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
         return elapsed_before_s + time.monotonic() - start_wall
 
     def save(current_step: int) -> None:
-        save_training_state(checkpoint_path, model, optimizer, {
-            "step": current_step, "elapsed_s": elapsed(),
-            "total_steps": total_steps if total_steps is not None else -1,
-            "best_psnr": best["psnr"], "best_ssim": best["ssim"], "best_step": best["step"],
-            "best_model": best_state if best_state is not None else {},
-        })
+        save_training_state(
+            checkpoint_path,
+            model,
+            optimizer,
+            {
+                "step": current_step,
+                "elapsed_s": elapsed(),
+                "total_steps": total_steps if total_steps is not None else -1,
+                "best_psnr": best["psnr"],
+                "best_ssim": best["ssim"],
+                "best_step": best["step"],
+                "best_model": best_state if best_state is not None else {},
+            },
+        )
 
     validated_steps: set[int] = set()
 
@@ -352,10 +448,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
         validated_steps.add(current_step)
         psnr_db, ssim_value = score_model(model, validation, device)
         with open(log_path, "a") as log:
-            log.write(json.dumps({"step": current_step, "val_psnr": psnr_db, "val_ssim": ssim_value,
-                                  "elapsed_s": round(elapsed(), 1)}) + "\n")
-        print(f"step {current_step}: validation PSNR {psnr_db:.3f} dB SSIM {ssim_value:.4f} "
-              f"(classical {classical_psnr:.3f} / {classical_ssim:.4f})", flush=True)
+            log.write(
+                json.dumps(
+                    {
+                        "step": current_step,
+                        "val_psnr": psnr_db,
+                        "val_ssim": ssim_value,
+                        "elapsed_s": round(elapsed(), 1),
+                    }
+                )
+                + "\n"
+            )
+        print(
+            f"step {current_step}: validation PSNR {psnr_db:.3f} dB SSIM {ssim_value:.4f} "
+            f"(classical {classical_psnr:.3f} / {classical_ssim:.4f})",
+            flush=True,
+        )
         if psnr_db > best["psnr"]:
             best.update(psnr=psnr_db, ssim=ssim_value, step=current_step)
             best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
@@ -364,6 +472,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     last_checkpoint = time.monotonic()
     session_start_step = step
     session_start_time = time.monotonic()
+    speed_start_time = session_start_time
     running_loss: list[float] = []
     stopped_by = "steps"
     try:
@@ -372,6 +481,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 break
             if elapsed() >= budget_s:
                 stopped_by = "time"
+                break
+            if (
+                config.session_steps is not None
+                and step - session_start_step >= config.session_steps
+            ):
+                stopped_by = "session_steps"
                 break
             inputs, targets = prefetcher.get()
             x = torch.from_numpy(inputs).to(device)
@@ -391,15 +506,31 @@ def train(config: TrainConfig) -> dict[str, Any]:
             running_loss.append(float(loss.item()))
             if step % config.log_every == 0:
                 with open(log_path, "a") as log:
-                    log.write(json.dumps({"step": step, "loss": float(np.mean(running_loss)),
-                                          "lr": optimizer.param_groups[0]["lr"],
-                                          "elapsed_s": round(elapsed(), 1)}) + "\n")
+                    log.write(
+                        json.dumps(
+                            {
+                                "step": step,
+                                "loss": float(np.mean(running_loss)),
+                                "lr": optimizer.param_groups[0]["lr"],
+                                "elapsed_s": round(elapsed(), 1),
+                            }
+                        )
+                        + "\n"
+                    )
                 running_loss.clear()
-            if total_steps is None and step - session_start_step == STEPS_FOR_SPEED_ESTIMATE:
+            if step - session_start_step == SPEED_WARMUP_STEPS:
+                speed_start_time = time.monotonic()
+            if (
+                total_steps is None
+                and step - session_start_step == SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE
+            ):
                 # Fix the schedule's length from the measured speed (5% kept for validations).
-                seconds_per_step = (time.monotonic() - session_start_time) / STEPS_FOR_SPEED_ESTIMATE
+                seconds_per_step = (time.monotonic() - speed_start_time) / STEPS_FOR_SPEED_ESTIMATE
                 total_steps = step + int(0.95 * (budget_s - elapsed()) / seconds_per_step)
-                print(f"{seconds_per_step:.3f} s/step; schedule length {total_steps} steps", flush=True)
+                print(
+                    f"{seconds_per_step:.3f} s/step; schedule length {total_steps} steps",
+                    flush=True,
+                )
             if step % config.validate_every == 0:
                 run_validation(step)
             if time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60:
@@ -407,17 +538,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 last_checkpoint = time.monotonic()
     finally:
         prefetcher.close()
-    if step not in validated_steps and best["step"] != step:
-        run_validation(step)
-    save(step)
     session_steps = step - session_start_step
     seconds_per_step = (time.monotonic() - session_start_time) / max(session_steps, 1)
+    if stopped_by == "session_steps":
+        save(step)  # an interruption, not the end: no extra validation, so resuming stays exact
+        return {"steps": step, "stopped_by": stopped_by, "seconds_per_step": seconds_per_step}
+    if step not in validated_steps:
+        run_validation(step)
+    save(step)
 
     # Export the best-validation weights.
     assert best_state is not None
     model.load_state_dict(best_state)
     export_path = out / "best.safetensors"
-    sha256 = weights.save_checkpoint(export_path, model, config.model, {"width": config.width}, config.cfa)
+    sha256 = weights.save_checkpoint(
+        export_path, model, config.model, {"width": config.width}, config.cfa
+    )
     try:
         plot_curves(log_path, out / "training_curves.png", classical_psnr)
     except Exception as error:  # a plot must never lose a finished training
@@ -425,9 +561,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
     summary = {
         "command": config.command,
         "config": asdict(config),
-        "data": ("SID " + str(config.sid_list)) if config.sid_root else
-                f"synthetic pairs from {config.photos} (ELD noise, ratio 50-300, "
-                f"{len(validation)} fixed validation crops from held-out photos)",
+        "data": ("SID " + str(config.sid_list))
+        if config.sid_root
+        else f"synthetic pairs from {config.photos} (ELD noise, ratio 50-300, "
+        f"{len(validation)} fixed validation crops from held-out photos)",
         "model": config.model,
         "parameters": parameter_count(model),
         "steps": step,
@@ -436,11 +573,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "wall_time_s": round(elapsed(), 1),
         "seconds_per_step_this_session": round(seconds_per_step, 4),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
-                   f"{config.threads} threads, device {device.type}",
+        f"{config.threads} threads, device {device.type}",
         "validation": {
-            "psnr": best["psnr"], "ssim": best["ssim"],
-            "classical_psnr": classical_psnr, "classical_ssim": classical_ssim,
-            "n_images": len(validation), "crop_raw_px": int(validation.targets[0].shape[0]),
+            "psnr": best["psnr"],
+            "ssim": best["ssim"],
+            "classical_psnr": classical_psnr,
+            "classical_ssim": classical_ssim,
+            "n_images": len(validation),
+            "crop_raw_px": int(validation.targets[0].shape[0]),
         },
         "export": {"file": str(export_path), "sha256": sha256},
     }
@@ -448,11 +588,82 @@ def train(config: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+# ----------------------------------------------------------------------------- publishing
+
+
+def publish(
+    run_directory: str | Path,
+    file_name: str,
+    weights_directory: Path | None = None,
+    default: bool = True,
+) -> weights.CheckpointEntry:
+    """Copy a finished run's best.safetensors into weights/ and add/replace its manifest entry.
+
+    The entry's numbers come from the run's summary.json (measured by this code). With
+    default=True, other entries of the same CFA kind stop being the default.
+    """
+    import shutil
+
+    run_directory = Path(run_directory)
+    directory = weights_directory or weights.weights_dir()
+    summary = json.loads((run_directory / "summary.json").read_text())
+    config = summary["config"]
+    destination = directory / file_name
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_directory / "best.safetensors", destination)
+    sha256 = weights.sha256_of(destination)
+    if sha256 != summary["export"]["sha256"]:
+        raise OSError(f"{destination}: copy differs from {run_directory / 'best.safetensors'}")
+    validation = summary["validation"]
+    entry = weights.CheckpointEntry(
+        file=file_name,
+        sha256=sha256,
+        architecture=config["model"],
+        arguments={"width": config["width"]},
+        cfa_kind=config["cfa"],
+        default=default,
+        size_bytes=destination.stat().st_size,
+        training={
+            "command": summary["command"],
+            "data": summary["data"],
+            "steps": summary["steps"],
+            "best_step": summary["best_step"],
+            "wall_time_s": summary["wall_time_s"],
+            "machine": summary["machine"],
+            "lr": config["lr"],
+            "lr_schedule": config["lr_schedule"],
+            "tv_weight": config["tv_weight"],
+            "crop_packed_px": config["crop"],
+            "batch": config["batch"],
+            "white_balance_input": config["white_balance_input"],
+            "lam_max": config["lam_max"],
+        },
+        validation={
+            "psnr": round(validation["psnr"], 4),
+            "ssim": round(validation["ssim"], 4),
+            "classical_psnr": round(validation["classical_psnr"], 4),
+            "classical_ssim": round(validation["classical_ssim"], 4),
+            "n_images": validation["n_images"],
+            "set": f"synthetic, {validation['n_images']} fixed {validation['crop_raw_px']} px "
+            "crops of held-out photos",
+        },
+    )
+    entries = [e for e in weights.read_manifest(directory) if e.file != file_name]
+    if default:
+        for other in entries:
+            if other.cfa_kind == entry.cfa_kind:
+                other.default = False
+    weights.write_manifest([*entries, entry], directory)
+    return entry
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m darkdev.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m darkdev.train", description=__doc__.split("\n")[0]
+    )
     defaults = TrainConfig()
     parser.add_argument("--model", default=defaults.model)
     parser.add_argument("--cfa", default=defaults.cfa, choices=sorted(CHANNELS))
@@ -461,10 +672,18 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--batch", type=int, default=defaults.batch)
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument(
+        "--session-steps",
+        type=int,
+        default=None,
+        help="stop after N steps of this session (resume later with --resume)",
+    )
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=["step", "cosine", "constant"])
+    parser.add_argument(
+        "--lr-schedule", default=defaults.lr_schedule, choices=["step", "cosine", "constant"]
+    )
     parser.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=defaults.threads)
@@ -473,23 +692,32 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     parser.add_argument("--photos", default=defaults.photos)
     parser.add_argument("--data-workers", type=int, default=defaults.data_workers)
+    parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)
     arguments = parser.parse_args(argv)
     values = {k.replace("-", "_"): v for k, v in vars(arguments).items()}
-    command = "python -m darkdev.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m darkdev.train " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     return TrainConfig(**values, command=command)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    # SIGTERM (kill PID) unwinds like Ctrl-C, so the data worker processes are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     config = parse_args(argv)
     summary = train(config)
     validation = summary["validation"]
-    print(f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
-          f"{validation['ssim']:.4f}; classical {validation['classical_psnr']:.3f} / "
-          f"{validation['classical_ssim']:.4f}; weights {summary['export']['file']}")
+    print(
+        f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
+        f"{validation['ssim']:.4f}; classical {validation['classical_psnr']:.3f} / "
+        f"{validation['classical_ssim']:.4f}; weights {summary['export']['file']}"
+    )
     return 0
 
 

@@ -1,0 +1,195 @@
+"""Training loop: loss, learning, exact resume, outputs; tiny width-4 models, a few steps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from darkdev import data, weights
+from darkdev.errors import ParameterError
+from darkdev.evaluate import evaluate, markdown_table
+from darkdev.models import build_model
+from darkdev.train import (
+    BatchSource,
+    Prefetcher,
+    TrainConfig,
+    compute_loss,
+    learning_rate,
+    load_training_state,
+    parse_args,
+    publish,
+    total_variation,
+    train,
+)
+from tests.test_data import smooth_photo
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine, 2 spinning threads are several times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    import imageio.v3 as imageio
+
+    folder = tmp_path_factory.mktemp("photos")
+    for seed in range(4):
+        imageio.imwrite(folder / f"smooth-{seed}.png", smooth_photo(260, 280, seed).pixels)
+    return folder
+
+
+def tiny_config(out, photos, **changes) -> TrainConfig:
+    values = dict(
+        model="lts",
+        cfa="bayer",
+        width=4,
+        crop=16,
+        batch=2,
+        max_steps=6,
+        out=str(out),
+        photos=str(photos),
+        threads=1,
+        data_workers=0,
+        validate_every=3,
+        validation_count=1,
+        lr=1e-3,
+        checkpoint_minutes=1000.0,
+        log_every=1,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_loss_terms():
+    target = torch.zeros(1, 3, 8, 8)
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    assert total_variation(flat).item() == 0
+    assert compute_loss([flat, flat], target, 1.0).item() == pytest.approx(1.0)  # two L1 terms
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2] = 1
+    assert total_variation(stripes).item() == pytest.approx(1.0)
+    assert compute_loss([stripes], target, 0.5).item() == pytest.approx(0.5 + 0.5)
+
+
+def test_learning_rate_schedules():
+    config = TrainConfig(lr=1e-4)
+    assert learning_rate(config, 0, 100) == 1e-4 and learning_rate(config, 50, 100) == 1e-5
+    cosine = TrainConfig(lr=1e-3, lr_schedule="cosine")
+    assert learning_rate(cosine, 0, 100) == pytest.approx(1e-3)
+    assert learning_rate(cosine, 100, 100) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["lts", "rmcn-2"])
+def test_loss_falls_on_a_fixed_batch(name):
+    torch.manual_seed(0)
+    inputs, targets = data.synthetic_batch([smooth_photo()], "bayer", 16, 2, seed=0, step=0)
+    x, y = torch.from_numpy(inputs), torch.from_numpy(targets)
+    model = build_model(name, "bayer", 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = compute_loss(model.forward_all(x), y, 0.1)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.7 * losses[0]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
+    whole = train(tiny_config(tmp_path / "whole", photo_folder))
+    first = train(tiny_config(tmp_path / "split", photo_folder, session_steps=4))
+    assert first["stopped_by"] == "session_steps" and first["steps"] == 4
+    second = train(tiny_config(tmp_path / "split", photo_folder, resume=True))
+    assert second["steps"] == whole["steps"] == 6
+    a = load_training_state(tmp_path / "whole" / "last.pt")
+    b = load_training_state(tmp_path / "split" / "last.pt")
+    for key, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
+    assert a["best_step"] == b["best_step"]
+    assert second["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
+    # Outputs of a finished run.
+    out = tmp_path / "whole"
+    for name in (
+        "best.safetensors",
+        "summary.json",
+        "log.jsonl",
+        "training_curves.png",
+        "photos.json",
+    ):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["validation"]["n_images"] == 1 and summary["steps"] == 6
+    assert summary["validation"]["classical_psnr"] > 0
+    model, metadata = weights.load_model(
+        out / "best.safetensors", summary["export"]["sha256"], "bayer"
+    )
+    assert metadata == {"architecture": "lts", "arguments": {"width": 4}, "cfa_kind": "bayer"}
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]
+
+    # Publishing into a weights folder and evaluating against the classical pipeline.
+    entry = publish(out, "lts-w4-bayer.safetensors", tmp_path / "weights")
+    assert weights.read_manifest(tmp_path / "weights") == [entry]
+    assert entry.default and entry.validation["psnr"] == pytest.approx(
+        summary["validation"]["psnr"], abs=1e-3
+    )
+    validation = data.load_validation_set(out / "validation-bayer.npz")
+    rows = evaluate([tmp_path / "weights" / entry.file], "bayer", validation=validation, threads=1)
+    assert rows[0].psnr == pytest.approx(summary["validation"]["classical_psnr"], abs=1e-6)
+    assert rows[1].psnr == pytest.approx(summary["validation"]["psnr"], abs=0.05)  # fp16 export
+    assert "| classical" in markdown_table(rows, "bayer")
+
+
+def test_cli_arguments_and_validation():
+    config = parse_args(
+        [
+            "--model",
+            "rmcn-3",
+            "--cfa",
+            "xtrans",
+            "--crop",
+            "64",
+            "--max-minutes",
+            "2",
+            "--out",
+            "runs/x",
+            "--resume",
+            "--white-balance-input",
+            "--tv-weight",
+            "0.1",
+        ]
+    )
+    assert (config.model, config.cfa, config.crop, config.max_minutes) == (
+        "rmcn-3",
+        "xtrans",
+        64,
+        2.0,
+    )
+    assert config.resume and config.white_balance_input and config.tv_weight == 0.1
+    assert config.command.startswith("python -m darkdev.train --model rmcn-3")
+    with pytest.raises(ParameterError):
+        TrainConfig(crop=20).validate()
+    with pytest.raises(ParameterError):
+        TrainConfig(lr_schedule="weird").validate()
+
+
+def test_worker_process_gives_the_same_batches(tmp_path, photo_folder):
+    config = tiny_config(tmp_path / "run", photo_folder)
+    config.photo_names = data.list_photo_names(photo_folder)
+    inline = Prefetcher(BatchSource(config), first_step=3, workers=0)
+    worker = Prefetcher(BatchSource(config), first_step=3, workers=1, depth=2)
+    try:
+        for _ in range(3):
+            (a_inputs, a_targets), (b_inputs, b_targets) = inline.get(), worker.get()
+            assert np.array_equal(a_inputs, b_inputs) and np.array_equal(a_targets, b_targets)
+    finally:
+        worker.close()
