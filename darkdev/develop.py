@@ -81,11 +81,11 @@ class Developer:
 
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
-        self._networks: dict[str, tuple[object, str] | None] = {}
+        self._networks: dict[str, tuple[object, str, bool] | None] = {}
         self._device = None
 
     def _network(self, cfa_kind: str):
-        """(model, label) for a CFA kind, or None to use the classical pipeline."""
+        """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
         if cfa_kind in self._networks:
             return self._networks[cfa_kind]
         from darkdev import weights
@@ -94,7 +94,7 @@ class Developer:
         network = None
         if options.weights_path is not None:
             model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
-            network = (model, f"{meta['architecture']} ({Path(options.weights_path).name})")
+            network = (model, f"{meta['architecture']} ({Path(options.weights_path).name})", False)
         elif options.model != CLASSICAL:
             if options.model == AUTO:
                 entry = weights.default_entry(cfa_kind)
@@ -107,7 +107,9 @@ class Developer:
                     )
             if entry is not None:
                 model, _ = weights.load_entry(entry)
-                network = (model, f"{entry.architecture} ({entry.file})")
+                # A network trained on white-balanced input must see white-balanced input.
+                balanced = bool(entry.training.get("white_balance_input", False))
+                network = (model, f"{entry.architecture} ({entry.file})", balanced)
         self._networks[cfa_kind] = network
         return network
 
@@ -141,9 +143,15 @@ class Developer:
         else:
             from darkdev.inference import run_network, select_device
 
-            model, label = network
+            model, label, balanced = network
             if self._device is None:
                 self._device = select_device(options.device)
+            if balanced:
+                channel_gains = np.asarray(frame.camera_whitebalance, np.float32)[
+                    cfa.channel_colours(frame.layout.kind)
+                ]
+                packed = np.minimum(packed * channel_gains[:, None, None], 1.0)
+                gain = rimef.gain_map(packed, params)
             amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
             start = time.perf_counter()
             image = run_network(

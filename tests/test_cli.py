@@ -189,3 +189,18 @@ def test_missing_gpu_is_a_usage_error(tmp_path):
         pytest.skip("this machine has a GPU")
     result = darkdev("develop", write_raw(tmp_path / "a.dng"), "--device", "cuda")
     assert result.returncode == 2 and b"CUDA" in result.stderr
+
+
+def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weights):
+    from darkdev import weights
+
+    raw = write_raw(tmp_path / "a.dng", brightness=0.05)
+    assert darkdev("develop", raw, "-o", tmp_path / "plain.png", "--ratio", "8").returncode == 0
+    entries = weights.read_manifest(tiny_weights)
+    for entry in entries:
+        entry.training["white_balance_input"] = True
+    weights.write_manifest(entries, tiny_weights)
+    assert darkdev("develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8").returncode == 0
+    plain = decode_image((tmp_path / "plain.png").read_bytes()).astype(float)
+    balanced = decode_image((tmp_path / "balanced.png").read_bytes()).astype(float)
+    assert plain.shape == balanced.shape and np.abs(plain - balanced).mean() > 0.1
