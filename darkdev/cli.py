@@ -71,6 +71,9 @@ def develop(
         Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    colour: Annotated[
+        str, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
+    ] = "guided",
     image_format: Annotated[
         str | None,
         typer.Option("--format", help="png, png16 or jpg (default: by extension, else png)."),
@@ -124,6 +127,7 @@ def develop(
             device=device,
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
+            colour=colour,
         )
         jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device

@@ -16,6 +16,7 @@ from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 
 CLASSICAL = "classical"
+COLOUR_MODES = ("guided", "network")
 GPU_TILES_PER_BATCH = 8  # a GPU is only busy with several tiles at once; a CPU gains nothing
 AUTO = "auto"
 
@@ -32,9 +33,14 @@ class DevelopOptions:
     device: str = "auto"
     tile_size_px: int = DEFAULT_TILE_SIZE_PX
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
+    colour: str = "guided"  # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is
 
     def __post_init__(self) -> None:
         validate_tiling(self.tile_size_px, self.tile_overlap_px)
+        if self.colour not in COLOUR_MODES:
+            raise ParameterError(
+                f"colour must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}"
+            )
         # Resolving validates ratio, lambda, alpha and lower bound before any file is read.
         self.rimef_params(self.ratio if self.ratio is not None else 1.0)
 
@@ -144,6 +150,7 @@ class Developer:
             from darkdev.inference import run_network, select_device
 
             model, label, balanced = network
+            guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             if self._device is None:
                 self._device = select_device(options.device)
             if balanced:
@@ -165,5 +172,14 @@ class Developer:
             )
             seconds["network"] = time.perf_counter() - start
             image = place_output(image, frame)
+            if options.colour == "guided":
+                from darkdev.colour import guided_colour
+
+                start = time.perf_counter()
+                amplified_mosaic = np.minimum(frame.mosaic * expand_gain(guide_gain, frame), 1.0)
+                guide = develop_with_libraw(frame, amplified_mosaic, half_size=True)
+                image = guided_colour(image, guide)
+                seconds["colour"] = time.perf_counter() - start
+                label += ", guided colour"
         image = np.ascontiguousarray(orient(image, frame.flip), dtype=np.float32)
         return DevelopResult(image, ratio, ratio_estimated, label, warnings, seconds)

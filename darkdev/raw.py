@@ -300,7 +300,9 @@ def read_raw(path: str | Path) -> RawFrame:
     return decode(read_bytes(path), str(path))
 
 
-def develop_with_libraw(frame: RawFrame, amplified_mosaic: np.ndarray | None = None) -> np.ndarray:
+def develop_with_libraw(
+    frame: RawFrame, amplified_mosaic: np.ndarray | None = None, half_size: bool = False
+) -> np.ndarray:
     """LibRaw's own pipeline (AHD demosaic, camera white balance, sRGB), as SID develops targets.
 
     amplified_mosaic: optional (H, W) normalised mosaic in [0, 1] replacing the file's data
@@ -320,12 +322,13 @@ def develop_with_libraw(frame: RawFrame, amplified_mosaic: np.ndarray | None = N
             raw.raw_image_visible[:] = np.round(values).astype(np.uint16)
         # X-Trans: LibRaw's default 3-pass demosaic needs both sides >= 512 px; LINEAR works below.
         small = min(frame.height, frame.width) < 512
-        algorithm = rawpy.DemosaicAlgorithm.LINEAR if small else None
+        algorithm = rawpy.DemosaicAlgorithm.LINEAR if small and not half_size else None
         image = raw.postprocess(
             use_camera_wb=True,
             no_auto_bright=True,
             output_bps=16,
             demosaic_algorithm=algorithm,
+            half_size=half_size,
             user_flip=0,
         )
     return image.astype(np.float32) / 65535.0

@@ -1,0 +1,61 @@
+"""Guided colour: the network's luminance with chroma from a smoothed LibRaw development.
+
+Networks trained for minutes rather than days learn luminance long before colour (ours come out
+nearly grey). LibRaw's development of the same amplified raw has the right colours but heavy
+chroma noise; smoothed over ~25 px its chroma is clean. Measured on the synthetic validation
+crops (README): +3.3 dB PSNR over the network's own colour for the Bayer LTS-w16 checkpoint.
+numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from darkdev.errors import ShapeError
+from darkdev.rimef import _box_smooth
+
+GUIDE_RADIUS_FULL_PX = 12  # box radius at full resolution, applied twice (chosen on validation)
+EPSILON = 1e-3
+
+
+def _resize_linear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Separable linear interpolation of (h, w, C) to (height, width, C), pixel centres aligned."""
+    rows = np.clip((np.arange(height) + 0.5) * image.shape[0] / height - 0.5, 0, image.shape[0] - 1)
+    cols = np.clip((np.arange(width) + 0.5) * image.shape[1] / width - 0.5, 0, image.shape[1] - 1)
+    top = np.floor(rows).astype(int)
+    left = np.floor(cols).astype(int)
+    bottom = np.minimum(top + 1, image.shape[0] - 1)
+    right = np.minimum(left + 1, image.shape[1] - 1)
+    row_weight = (rows - top)[:, None, None].astype(np.float32)
+    col_weight = (cols - left)[None, :, None].astype(np.float32)
+    upper = image[top][:, left] * (1 - col_weight) + image[top][:, right] * col_weight
+    lower = image[bottom][:, left] * (1 - col_weight) + image[bottom][:, right] * col_weight
+    return (upper * (1 - row_weight) + lower * row_weight).astype(np.float32)
+
+
+def chroma_ratios(guide: np.ndarray, radius_px: int) -> np.ndarray:
+    """(h, w, 3) guide -> per-channel ratio to its mean, after smoothing (twice a box of radius)."""
+    if guide.ndim != 3 or guide.shape[2] != 3:
+        raise ShapeError(f"guide must be (H, W, 3), got {guide.shape}")
+    smooth = np.stack(
+        [
+            _box_smooth(_box_smooth(guide[..., c].astype(np.float32), radius_px), radius_px)
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    return smooth / np.maximum(smooth.mean(axis=-1, keepdims=True), EPSILON)
+
+
+def guided_colour(network_image: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """Network luminance x guide chroma; the guide may be smaller (e.g. LibRaw half size)."""
+    if network_image.ndim != 3 or network_image.shape[2] != 3:
+        raise ShapeError(f"image must be (H, W, 3), got {network_image.shape}")
+    height, width, _ = network_image.shape
+    scale = guide.shape[0] / height
+    radius = max(1, round(GUIDE_RADIUS_FULL_PX * scale))
+    ratios = chroma_ratios(guide, radius)
+    if ratios.shape[:2] != (height, width):
+        ratios = _resize_linear(ratios, height, width)
+    luminance = network_image.mean(axis=-1, keepdims=True)
+    return np.clip(luminance * ratios, 0.0, 1.0).astype(np.float32)
