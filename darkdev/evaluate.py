@@ -76,7 +76,7 @@ def evaluate(
         model, metadata = load_model(Path(checkpoint), expected_cfa_kind=cfa_kind)
         outputs = [predict(model, packed, device) for packed in validation.inputs]
         arguments = json.dumps(metadata["arguments"])
-        label = f"{metadata['architecture']} {arguments} ({Path(checkpoint).name})"
+        label = f"{metadata['architecture']} {arguments} ({checkpoint})"
         rows.append(
             EvaluationRow(
                 label,
