@@ -9,7 +9,9 @@ import numpy as np
 
 from darkdev.errors import ShapeError
 
-TARGET_MEAN = 0.105  # median level the true ratio reaches on training pairs (benchmarks/eval_auto_ratio.py)
+TARGET_MEAN = (
+    0.105  # median level the true ratio reaches on training pairs (benchmarks/eval_auto_ratio.py)
+)
 MIN_RATIO = 1.0
 MAX_RATIO = 300.0  # SID's largest ratio; beyond it the networks were never trained
 HIGHLIGHT_PERCENTILE = 99.0  # ignore street lights and the moon when judging exposure

@@ -108,7 +108,9 @@ def run_network(
     with torch.inference_mode():
         for first in range(0, len(tiles), tiles_per_batch):
             batch = tiles[first : first + tiles_per_batch]
-            inputs = np.stack([source[:, top : top + h, left : left + w] for top, left, h, w in batch])
+            inputs = np.stack(
+                [source[:, top : top + h, left : left + w] for top, left, h, w in batch]
+            )
             tensor = torch.from_numpy(inputs).to(device)
             if device.type == "cuda":
                 tensor = tensor.to(memory_format=torch.channels_last)

@@ -203,4 +203,6 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     assert darkdev("develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8").returncode == 0
     plain = decode_image((tmp_path / "plain.png").read_bytes()).astype(float)
     balanced = decode_image((tmp_path / "balanced.png").read_bytes()).astype(float)
-    assert plain.shape == balanced.shape and np.abs(plain - balanced).mean() > 0.01  # identical if unused
+    assert (
+        plain.shape == balanced.shape and np.abs(plain - balanced).mean() > 0.01
+    )  # identical if unused
