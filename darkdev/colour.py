@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkdev.errors import ShapeError
-from darkdev.rimef import _box_smooth
+from darkdev.rimef import box_smooth
 
 GUIDE_RADIUS_FULL_PX = 12  # box radius at full resolution, applied twice (chosen on validation)
 EPSILON = 1e-3
@@ -39,7 +39,7 @@ def chroma_ratios(guide: np.ndarray, radius_px: int) -> np.ndarray:
         raise ShapeError(f"guide must be (H, W, 3), got {guide.shape}")
     smooth = np.stack(
         [
-            _box_smooth(_box_smooth(guide[..., c].astype(np.float32), radius_px), radius_px)
+            box_smooth(box_smooth(guide[..., c].astype(np.float32), radius_px), radius_px)
             for c in range(3)
         ],
         axis=-1,

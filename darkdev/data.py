@@ -429,13 +429,9 @@ def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def split_photos(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
     """(training, validation) by whole photo; guarantees at least one of each when possible."""
-    validation = [p for p in photos if is_validation_photo(p.name)]
-    training = [p for p in photos if not is_validation_photo(p.name)]
-    if not validation and len(training) > 1:
-        validation = [training.pop()]
-    if not training and len(validation) > 1:
-        training = [validation.pop()]
-    return training, validation
+    by_name = {photo.name: photo for photo in photos}
+    training, validation = split_names(list(by_name))
+    return [by_name[n] for n in training], [by_name[n] for n in validation]
 
 
 def _linear_weights(source: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -58,16 +58,17 @@ class DevelopResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def expand_gain(gain: np.ndarray, frame: RawFrame) -> np.ndarray:
-    """Packed-resolution gain map -> visible mosaic resolution (edges replicated)."""
+def amplify_mosaic(frame: RawFrame, gain: np.ndarray) -> np.ndarray:
+    """Apply a packed-resolution gain map to the whole visible mosaic (edges replicated), <= 1."""
     layout = frame.layout
     block = layout.block_size
     full = np.repeat(np.repeat(gain, block, 0), block, 1)
     pad_bottom = frame.height - layout.offset_rows - full.shape[0]
     pad_right = frame.width - layout.offset_cols - full.shape[1]
-    return np.pad(
+    full = np.pad(
         full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge"
     )
+    return np.minimum(frame.mosaic * full, 1.0)
 
 
 def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
@@ -142,7 +143,7 @@ class Developer:
                     "developed with the classical pipeline"
                 )
             start = time.perf_counter()
-            amplified = np.minimum(frame.mosaic * expand_gain(gain, frame), 1.0)
+            amplified = amplify_mosaic(frame, gain)
             image = develop_with_libraw(frame, amplified)
             seconds["network"] = time.perf_counter() - start
             label = CLASSICAL
@@ -176,7 +177,7 @@ class Developer:
                 from darkdev.colour import guided_colour
 
                 start = time.perf_counter()
-                amplified_mosaic = np.minimum(frame.mosaic * expand_gain(guide_gain, frame), 1.0)
+                amplified_mosaic = amplify_mosaic(frame, guide_gain)
                 guide = develop_with_libraw(frame, amplified_mosaic, half_size=True)
                 image = guided_colour(image, guide)
                 seconds["colour"] = time.perf_counter() - start

@@ -67,7 +67,7 @@ def hdr_params(
     )
 
 
-def _box_smooth(image: np.ndarray, radius: int) -> np.ndarray:
+def box_smooth(image: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2r+1)^2 window with edge replication, via an integral image (O(pixels))."""
     padded = np.pad(image, radius + 1, mode="edge").astype(np.float64)
     integral = padded.cumsum(0).cumsum(1)
@@ -88,7 +88,7 @@ def illumination_map(packed: np.ndarray, smooth_radius_px: int = 0) -> np.ndarra
         raise ShapeError(f"packed raw must be (C, H, W), got shape {packed.shape}")
     illumination = packed.max(axis=0)
     if smooth_radius_px > 0:
-        illumination = _box_smooth(illumination, smooth_radius_px)
+        illumination = box_smooth(illumination, smooth_radius_px)
     return illumination
 
 
