@@ -614,8 +614,12 @@ def synthetic_batch(
     augment: AugmentConfig = AugmentConfig(),
     content_reuse: int = 1,
     cache: dict | None = None,
+    first_item: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, C, h, w) inputs and (N, 3, h*s, w*s) targets for one training step.
+
+    Items first_item .. first_item + N - 1 of the step: data-parallel ranks each build their own
+    slice, and together they build exactly the batch one process would.
 
     content_reuse k: the clean crop (and its LibRaw target) of item i is shared by steps
     k*j .. k*j + k - 1, each with fresh noise, ratio and noise parameters; developing targets is
@@ -627,7 +631,7 @@ def synthetic_batch(
     if content_reuse < 1:
         raise ParameterError(f"content_reuse must be >= 1, got {content_reuse}")
     inputs, targets = [], []
-    for item in range(batch_size):
+    for item in range(first_item, first_item + batch_size):
         if content_reuse == 1:
             rng = step_generator(seed, step, item)
             photo = photos[int(rng.integers(len(photos)))]
@@ -867,9 +871,11 @@ class SidDataset:
             np.ascontiguousarray(target_crop, dtype=np.float32),
         )
 
-    def batch(self, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(
+        self, batch_size: int, seed: int, step: int, first_item: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         inputs, targets = [], []
-        for item in range(batch_size):
+        for item in range(first_item, first_item + batch_size):
             rng = step_generator(seed, step, item)
             index = int(rng.integers(len(self.pairs)))
             x, y = self.sample(index, rng)

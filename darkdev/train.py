@@ -3,6 +3,10 @@
     python -m darkdev.train --model lts --cfa bayer --width 16 --crop 128 --batch 4 \
         --max-minutes 40 --out runs/NAME [--resume]
 
+Data parallel (DistributedDataParallel; gloo on CPU, nccl on CUDA), --batch is the whole batch:
+
+    torchrun --standalone --nproc_per_node 2 -m darkdev.train --batch 8 ... --out runs/NAME
+
 Determinism: the batch of step k depends only on (seed, k) (data.step_generator), the model is
 initialised from the seed, and a checkpoint holds model, optimizer, step and the LR schedule's
 length, so a stopped-and-resumed run reproduces an uninterrupted one.
@@ -129,10 +133,21 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 
 class BatchSource:
-    """Builds the batch of any step from (seed, step) alone; picklable for worker processes."""
+    """Builds the batch of any step from (seed, step) alone; picklable for worker processes.
 
-    def __init__(self, config: TrainConfig) -> None:
+    With world_size ranks, rank r builds items r*b .. r*b + b - 1 (b = batch / world_size) of
+    the step's batch, so the ranks together train on exactly the batch one process would.
+    """
+
+    def __init__(self, config: TrainConfig, rank: int = 0, world_size: int = 1) -> None:
+        if config.batch % world_size:
+            raise ParameterError(
+                f"--batch {config.batch} must be a multiple of the number of ranks ({world_size})"
+            )
         self.config = config
+        self.rank = rank
+        self.world_size = world_size
+        self.items_per_rank = config.batch // world_size
         self._photos: list[data.Photo] | None = None
         self._sid: data.SidDataset | None = None
         self._cache: dict = {}
@@ -153,22 +168,25 @@ class BatchSource:
     def __call__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         self._setup()
         if self._sid is not None:
-            return self._sid.batch(self.config.batch, self.config.seed, step)
+            return self._sid.batch(
+                self.items_per_rank, self.config.seed, step, self.rank * self.items_per_rank
+            )
         assert self._photos is not None
         return data.synthetic_batch(
             self._photos,
             self.config.cfa,
             self.config.crop,
-            self.config.batch,
+            self.items_per_rank,
             self.config.seed,
             step,
             self.config.augment(),
             self.config.content_reuse,
             self._cache,
+            first_item=self.rank * self.items_per_rank,
         )
 
     def __getstate__(self) -> dict:
-        return {"config": self.config, "_photos": None, "_sid": None, "_cache": {}}
+        return {**self.__dict__, "_photos": None, "_sid": None, "_cache": {}}
 
 
 def photo_cache_dir(config: TrainConfig) -> Path:
@@ -363,20 +381,112 @@ def plot_curves(log_path: Path, image_path: Path, classical_psnr: float | None) 
     plt.close(figure)
 
 
+# ----------------------------------------------------------------------------- data parallel
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def join_ranks(use_cuda: bool) -> Ranks:
+    """Join the process group torchrun describes in the environment (nccl on CUDA, else gloo)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Ranks()
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def agree(ranks: Ranks, device: torch.device, *values: int) -> list[int]:
+    """Rank 0's integers on every rank: stop decisions follow rank 0's clock, not each rank's."""
+    if ranks.world_size == 1:
+        return list(values)
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.int64, device=device)
+    dist.broadcast(tensor, src=0)
+    return [int(v) for v in tensor.tolist()]
+
+
+def check_ranks_in_step(ranks: Ranks, model: torch.nn.Module) -> None:
+    """Raise if data-parallel ranks ended with different weights (they must stay identical)."""
+    if ranks.world_size == 1:
+        return
+    import torch.distributed as dist
+
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum()
+    highest, lowest = checksum.clone(), checksum.clone()
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    if highest.item() != lowest.item():
+        raise RuntimeError(
+            f"data-parallel ranks diverged: weight checksums {lowest.item()} .. {highest.item()}"
+        )
+
+
+class AllOutputs(torch.nn.Module):
+    """forward() returns every supervised output, so DistributedDataParallel syncs all of them."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, packed: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_all(packed)
+
+
+STOP_REASONS = ("", "steps", "time", "session_steps")  # index 0: keep going
+
+
 # ----------------------------------------------------------------------------- training
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train (or resume) a model; returns the summary also written to OUT/summary.json."""
     config.validate()
+    use_cuda = torch.cuda.is_available()
+    ranks = join_ranks(use_cuda)
+    try:
+        return _train(config, ranks, use_cuda)
+    finally:
+        if ranks.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     start_wall = time.monotonic()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
     torch.manual_seed(config.seed)
     model = build_model(config.model, config.cfa, config.width).to(device)  # type: ignore[arg-type]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    forward_all: torch.nn.Module = AllOutputs(model)
+    if ranks.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Same seed on every rank, and DDP broadcasts rank 0's weights anyway.
+        forward_all = DistributedDataParallel(
+            forward_all, device_ids=[ranks.local_rank] if use_cuda else None
+        )
     checkpoint_path = out / CHECKPOINT_NAME
     log_path = out / LOG_NAME
 
@@ -399,12 +509,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "step": int(saved["best_step"]),
         }
         best_state = saved["best_model"] if saved["best_step"] >= 0 else None
-        # Drop log lines written after the checkpoint so the log matches the restored state.
-        log_path.write_text("".join(json.dumps(e) + "\n" for e in _read_log(log_path, step)))
-    elif log_path.exists():
+        if ranks.main:
+            # Drop log lines written after the checkpoint so the log matches the restored state.
+            log_path.write_text("".join(json.dumps(e) + "\n" for e in _read_log(log_path, step)))
+    elif log_path.exists() and ranks.main:
         log_path.unlink()
     photos_path = out / "photos.json"
-    if config.sid_root is None and config.photo_names is None:
+    if config.sid_root is None and config.photo_names is None and ranks.main:
         # Record the photo set once, so a resumed run (or its workers) sees the very same photos.
         if config.resume and photos_path.exists():
             config.photo_names = json.loads(photos_path.read_text())
@@ -413,13 +524,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 p.name for p in data.load_photos(None)
             ]  # scikit-image fallback
             photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    if ranks.world_size > 1:
+        import torch.distributed as dist
 
-    validation = validation_set(config)
-    classical_psnr, classical_ssim = score_classical(validation)
+        shared = [config.photo_names]
+        dist.broadcast_object_list(shared, src=0)
+        config.photo_names = shared[0]
+
     budget_s = config.max_minutes * 60.0
-    source = BatchSource(config)
+    source = BatchSource(config, ranks.rank, ranks.world_size)
     prefetcher = Prefetcher(source, step, config.data_workers)
+    if ranks.main:
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+        validation = validation_set(config)
+        classical_psnr, classical_ssim = score_classical(validation)
     use_autocast = device.type == "cuda"  # bf16 autocast on GPU; float32 on CPU
 
     def elapsed() -> float:
@@ -477,16 +595,25 @@ def train(config: TrainConfig) -> dict[str, Any]:
     stopped_by = "steps"
     try:
         while True:
+            reason = ""
             if total_steps is not None and step >= total_steps:
-                break
-            if elapsed() >= budget_s:
-                stopped_by = "time"
-                break
-            if (
+                reason = "steps"
+            elif elapsed() >= budget_s:
+                reason = "time"
+            elif (
                 config.session_steps is not None
                 and step - session_start_step >= config.session_steps
             ):
-                stopped_by = "session_steps"
+                reason = "session_steps"
+            code, agreed_total = agree(
+                ranks,
+                device,
+                STOP_REASONS.index(reason),
+                total_steps if total_steps is not None else -1,
+            )
+            total_steps = agreed_total if agreed_total >= 0 else None
+            if code:
+                stopped_by = STOP_REASONS[code]
                 break
             inputs, targets = prefetcher.get()
             x = torch.from_numpy(inputs).to(device)
@@ -495,16 +622,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step, schedule_length)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-                outputs = model.forward_all(x)
+                outputs = forward_all(x)
             loss = compute_loss([o.float() for o in outputs], y, config.tv_weight)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # DDP: gradients are averaged over the ranks here
             optimizer.step()
             step += 1
-            running_loss.append(float(loss.item()))
-            if step % config.log_every == 0:
+            step_loss = loss.detach()
+            if ranks.world_size > 1:
+                import torch.distributed as dist
+
+                dist.all_reduce(step_loss)  # log the whole batch's loss, as one process would
+                step_loss /= ranks.world_size
+            running_loss.append(float(step_loss.item()))
+            if step % config.log_every == 0 and ranks.main:
                 with open(log_path, "a") as log:
                     log.write(
                         json.dumps(
@@ -527,10 +660,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 # Fix the schedule's length from the measured speed (5% kept for validations).
                 seconds_per_step = (time.monotonic() - speed_start_time) / STEPS_FOR_SPEED_ESTIMATE
                 total_steps = step + int(0.95 * (budget_s - elapsed()) / seconds_per_step)
-                print(
-                    f"{seconds_per_step:.3f} s/step; schedule length {total_steps} steps",
-                    flush=True,
-                )
+                if ranks.main:
+                    print(
+                        f"{seconds_per_step:.3f} s/step; schedule length {total_steps} steps",
+                        flush=True,
+                    )
+            if not ranks.main:
+                continue  # validation and checkpoints are rank 0's; the others wait at agree()
             if step % config.validate_every == 0:
                 run_validation(step)
             if time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60:
@@ -538,8 +674,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 last_checkpoint = time.monotonic()
     finally:
         prefetcher.close()
+    check_ranks_in_step(ranks, model)
     session_steps = step - session_start_step
     seconds_per_step = (time.monotonic() - session_start_time) / max(session_steps, 1)
+    if not ranks.main:
+        return {"steps": step, "stopped_by": stopped_by, "rank": ranks.rank}
     if stopped_by == "session_steps":
         save(step)  # an interruption, not the end: no extra validation, so resuming stays exact
         return {"steps": step, "stopped_by": stopped_by, "seconds_per_step": seconds_per_step}
@@ -573,7 +712,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "wall_time_s": round(elapsed(), 1),
         "seconds_per_step_this_session": round(seconds_per_step, 4),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
-        f"{config.threads} threads, device {device.type}",
+        f"{config.threads} threads, device {device.type}"
+        + (f", {ranks.world_size} ranks" if ranks.world_size > 1 else ""),
         "validation": {
             "psnr": best["psnr"],
             "ssim": best["ssim"],
@@ -689,6 +829,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
     parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
     parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     parser.add_argument("--photos", default=defaults.photos)
     parser.add_argument("--data-workers", type=int, default=defaults.data_workers)
@@ -712,6 +853,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     config = parse_args(argv)
     summary = train(config)
+    if "validation" not in summary:
+        return 0  # a data-parallel rank other than 0, or a session stopped by --session-steps
     validation = summary["validation"]
     print(
         f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
