@@ -497,6 +497,7 @@ class SyntheticPair:
     ratio: float
     noisy_dn: np.ndarray | None = field(default=None, repr=False)  # (h*s, w*s) uint16, if kept
     as_shot_neutral: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    noisy_packed: np.ndarray | None = field(default=None, repr=False)  # before WB/RIMEF, if kept
 
 
 @dataclass
@@ -563,6 +564,7 @@ def make_noisy(
         ratio=ratio,
         noisy_dn=noisy_dn if keep_noisy else None,
         as_shot_neutral=clean.as_shot_neutral,
+        noisy_packed=packed.astype(np.float32) if keep_noisy else None,
     )
 
 
@@ -579,6 +581,20 @@ def make_pair(
     return make_noisy(clean, rng, augment, keep_noisy)
 
 
+def network_input(
+    packed: np.ndarray,
+    kind: str,
+    gains: Sequence[float],
+    white_balance_input: bool,
+    params: rimef.RimefParams,
+) -> np.ndarray:
+    """Optional white-balance multiplication, then RIMEF amplification: what a network sees."""
+    if white_balance_input:
+        channel_gains = np.asarray(gains, dtype=np.float32)[cfa.channel_colours(kind)]  # type: ignore[arg-type]
+        packed = np.clip(packed * channel_gains[:, None, None], 0.0, 1.0)
+    return rimef.amplify(packed.astype(np.float32), params)
+
+
 def prepare_input(
     packed: np.ndarray,
     kind: str,
@@ -587,16 +603,15 @@ def prepare_input(
     augment: AugmentConfig,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Optional white-balance multiplication, then RIMEF amplification at the true ratio."""
-    if augment.white_balance_input:
-        channel_gains = np.asarray(gains, dtype=np.float32)[cfa.channel_colours(kind)]  # type: ignore[arg-type]
-        packed = np.clip(packed * channel_gains[:, None, None], 0.0, 1.0)
+    """Training input at the true ratio, with lambda drawn in [0, lam_max] when asked."""
     lam = (
         float(rng.uniform(0.0, augment.lam_max))
         if (augment.lam_max > 0 and rng is not None)
         else 0.0
     )
-    return rimef.amplify(packed.astype(np.float32), rimef.RimefParams(ratio=ratio, lam=lam))
+    return network_input(
+        packed, kind, gains, augment.white_balance_input, rimef.RimefParams(ratio=ratio, lam=lam)
+    )
 
 
 def step_generator(seed: int, step: int, item: int = 0) -> np.random.Generator:
@@ -664,9 +679,33 @@ class ValidationSet:
     classical: list[np.ndarray]  # (H, W, 3) float32: linear ratio + LibRaw develop
     names: list[str]
     ratios: list[float]
+    # Noisy packed raw before white balance and RIMEF, and the camera's white-balance gains (R,
+    # G, B), so checkpoints with another input convention or RIMEF setting see the same crops.
+    noisy_packed: list[np.ndarray] | None = None
+    gains: list[tuple[float, float, float]] | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def network_inputs(
+        self, white_balance_input: bool, lam: float = 0.0, alpha: float = 1.0
+    ) -> list[np.ndarray]:
+        """The crops prepared for a network trained with the given input convention."""
+        if self.noisy_packed is None or self.gains is None:
+            raise ParameterError(
+                "this validation set predates noisy_packed/gains; rebuild it to evaluate "
+                "other input conventions"
+            )
+        return [
+            network_input(
+                packed,
+                self.kind,
+                gains,
+                white_balance_input,
+                rimef.RimefParams(ratio=ratio, lam=lam, alpha=alpha),
+            )
+            for packed, gains, ratio in zip(self.noisy_packed, self.gains, self.ratios, strict=True)
+        ]
 
 
 def classical_develop(
@@ -698,7 +737,7 @@ def build_validation_set(
     if not photos:
         raise ParameterError("no validation photos")
     crop = validation_crop_packed_px(kind)
-    result = ValidationSet(kind, [], [], [], [], [])
+    result = ValidationSet(kind, [], [], [], [], [], [], [])
     for index in range(count):
         rng = np.random.default_rng([seed, index])
         photo = photos[index % len(photos)]
@@ -711,6 +750,11 @@ def build_validation_set(
         )
         result.names.append(photo.name)
         result.ratios.append(pair.ratio)
+        assert result.noisy_packed is not None and result.gains is not None
+        assert pair.noisy_packed is not None
+        result.noisy_packed.append(pair.noisy_packed)
+        neutral = pair.as_shot_neutral
+        result.gains.append((1 / neutral[0], 1 / neutral[1], 1 / neutral[2]))
     return result
 
 
@@ -723,6 +767,11 @@ def save_validation_set(validation: ValidationSet, path: Path) -> None:
         classical=np.stack(validation.classical),
         names=np.array(validation.names),
         ratios=np.array(validation.ratios),
+        **(
+            {"noisy_packed": np.stack(validation.noisy_packed), "gains": np.array(validation.gains)}
+            if validation.noisy_packed is not None and validation.gains is not None
+            else {}
+        ),
     )
 
 
@@ -735,6 +784,10 @@ def load_validation_set(path: Path) -> ValidationSet:
             list(archive["classical"]),
             [str(n) for n in archive["names"]],
             [float(r) for r in archive["ratios"]],
+            list(archive["noisy_packed"]) if "noisy_packed" in archive else None,
+            [tuple(float(g) for g in row) for row in archive["gains"]]  # type: ignore[misc]
+            if "gains" in archive
+            else None,
         )
 
 

@@ -101,7 +101,8 @@ class Developer:
         network = None
         if options.weights_path is not None:
             model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
-            network = (model, f"{meta['architecture']} ({Path(options.weights_path).name})", False)
+            label = f"{meta['architecture']} ({Path(options.weights_path).name})"
+            network = (model, label, meta["white_balance_input"])
         elif options.model != CLASSICAL:
             if options.model == AUTO:
                 entry = weights.default_entry(cfa_kind)
@@ -113,10 +114,13 @@ class Developer:
                         "see `darkdev models`"
                     )
             if entry is not None:
-                model, _ = weights.load_entry(entry)
+                model, meta = weights.load_entry(entry)
                 # A network trained on white-balanced input must see white-balanced input.
-                balanced = bool(entry.training.get("white_balance_input", False))
-                network = (model, f"{entry.architecture} ({entry.file})", balanced)
+                network = (
+                    model,
+                    f"{entry.architecture} ({entry.file})",
+                    meta["white_balance_input"],
+                )
         self._networks[cfa_kind] = network
         return network
 

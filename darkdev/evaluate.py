@@ -6,6 +6,10 @@
 Classical baseline: the noisy raw amplified linearly by the true ratio, then LibRaw's own
 development (demosaic, camera white balance, sRGB gamma). Prints and saves a markdown table
 like the paper's Tables 1-2 (model, parameters, PSNR, SSIM).
+
+Each checkpoint sees the crops prepared by its own input convention (white-balanced or not,
+from its metadata); --lam/--alpha feed RIMEF-amplified input instead of linear (the --hdr
+question), and --highlight-rich keeps the half of the crops with the most bright target pixels.
 """
 
 from __future__ import annotations
@@ -38,6 +42,44 @@ def score_images(targets: list[np.ndarray], outputs: list[np.ndarray]) -> tuple[
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
+HIGHLIGHT_LEVEL = 0.8  # target brightness (max over R, G, B) counted as highlight
+
+
+def highlight_fraction(image: np.ndarray) -> float:
+    """Fraction of (H, W, 3) target pixels whose brightest channel exceeds HIGHLIGHT_LEVEL."""
+    return float((image.max(axis=-1) > HIGHLIGHT_LEVEL).mean())
+
+
+def highlight_rich(validation: data.ValidationSet) -> data.ValidationSet:
+    """The half of the crops (at least one) with the largest highlight fraction, in order."""
+    fractions = [highlight_fraction(target) for target in validation.targets]
+    keep = sorted(np.argsort(fractions)[::-1][: max(1, len(fractions) // 2)].tolist())
+
+    def pick(values: list | None) -> list | None:
+        return None if values is None else [values[i] for i in keep]
+
+    return data.ValidationSet(
+        validation.kind,
+        pick(validation.inputs),  # type: ignore[arg-type]
+        pick(validation.targets),  # type: ignore[arg-type]
+        pick(validation.classical),  # type: ignore[arg-type]
+        pick(validation.names),  # type: ignore[arg-type]
+        pick(validation.ratios),  # type: ignore[arg-type]
+        pick(validation.noisy_packed),
+        pick(validation.gains),
+    )
+
+
+def validation_split(photos: str | Path | None, cfa_kind: str, count: int) -> data.ValidationSet:
+    """Fixed crops of the held-out photos (the same ones every training run validates on)."""
+    names = data.list_photo_names(photos)
+    if names:  # load only the held-out photos
+        held_out = data.load_photos(photos, names=data.split_names(names)[1])
+    else:
+        held_out = data.split_photos(data.load_photos(photos))[1]
+    return data.build_validation_set(held_out, cfa_kind, count)
+
+
 def evaluate(
     checkpoints: list[str | Path],
     cfa_kind: str,
@@ -45,6 +87,8 @@ def evaluate(
     count: int = 16,
     validation: data.ValidationSet | None = None,
     threads: int = 2,
+    lam: float = 0.0,
+    alpha: float = 1.0,
 ) -> list[EvaluationRow]:
     """Rows for the classical pipeline and each checkpoint, on the same fixed validation crops."""
     import torch
@@ -54,12 +98,7 @@ def evaluate(
     from darkdev.weights import load_model
 
     if validation is None:
-        names = data.list_photo_names(photos)
-        if names:  # load only the held-out photos
-            held_out = data.load_photos(photos, names=data.split_names(names)[1])
-        else:
-            held_out = data.split_photos(data.load_photos(photos))[1]
-        validation = data.build_validation_set(held_out, cfa_kind, count)
+        validation = validation_split(photos, cfa_kind, count)
     if validation.kind != cfa_kind:
         raise ParameterError(f"validation set is {validation.kind}, asked for {cfa_kind}")
     torch.set_num_threads(threads)
@@ -74,7 +113,8 @@ def evaluate(
     device = torch.device("cpu")
     for checkpoint in checkpoints:
         model, metadata = load_model(Path(checkpoint), expected_cfa_kind=cfa_kind)
-        outputs = [predict(model, packed, device) for packed in validation.inputs]
+        inputs = validation.network_inputs(metadata["white_balance_input"], lam, alpha)
+        outputs = [predict(model, packed, device) for packed in inputs]
         arguments = json.dumps(metadata["arguments"])
         label = f"{metadata['architecture']} {arguments} ({checkpoint})"
         rows.append(
@@ -88,10 +128,10 @@ def evaluate(
     return rows
 
 
-def markdown_table(rows: list[EvaluationRow], cfa_kind: str) -> str:
+def markdown_table(rows: list[EvaluationRow], cfa_kind: str, setting: str = "") -> str:
     lines = [
         f"Synthetic validation, {cfa_kind}: {rows[0].n_images} fixed crops from held-out photos "
-        "(PSNR dB / SSIM on sRGB in [0, 1], data range 1)",
+        f"(PSNR dB / SSIM on sRGB in [0, 1], data range 1){setting}",
         "",
         "| model | params | PSNR | SSIM |",
         "|---|---|---|---|",
@@ -112,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=16, help="validation crops")
     parser.add_argument("--validation-set", default=None, help="a run's validation-<cfa>.npz")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lam", type=float, default=0.0, help="RIMEF lambda of the input")
+    parser.add_argument("--alpha", type=float, default=1.0, help="RIMEF alpha of the input")
+    parser.add_argument(
+        "--highlight-rich", action="store_true", help="keep the brighter half of the crops"
+    )
     parser.add_argument("--out", default=None, help="markdown file to write")
     arguments = parser.parse_args(argv)
     validation = (
@@ -119,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.validation_set
         else None
     )
+    if validation is None:
+        validation = validation_split(arguments.photos, arguments.cfa, arguments.count)
+    if arguments.highlight_rich:
+        validation = highlight_rich(validation)
     rows = evaluate(
         arguments.checkpoints,
         arguments.cfa,
@@ -126,8 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         arguments.count,
         validation,
         arguments.threads,
+        arguments.lam,
+        arguments.alpha,
     )
-    table = markdown_table(rows, arguments.cfa)
+    setting = ""
+    if arguments.lam > 0:
+        setting += f"; networks fed RIMEF lambda {arguments.lam:g} alpha {arguments.alpha:g}"
+    if arguments.highlight_rich:
+        setting += "; highlight-rich half"
+    table = markdown_table(rows, arguments.cfa, setting)
     print(table)
     if arguments.out:
         Path(arguments.out).write_text(table)

@@ -691,7 +691,12 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     model.load_state_dict(best_state)
     export_path = out / "best.safetensors"
     sha256 = weights.save_checkpoint(
-        export_path, model, config.model, {"width": config.width}, config.cfa
+        export_path,
+        model,
+        config.model,
+        {"width": config.width},
+        config.cfa,
+        white_balance_input=config.white_balance_input,
     )
     try:
         plot_curves(log_path, out / "training_curves.png", classical_psnr)

@@ -93,8 +93,13 @@ def save_checkpoint(
     arguments: dict[str, Any],
     cfa_kind: str,
     half_precision: bool = True,
+    white_balance_input: bool = False,
 ) -> str:
-    """Write a safetensors checkpoint atomically; returns its sha256."""
+    """Write a safetensors checkpoint atomically; returns its sha256.
+
+    white_balance_input: the network was trained on packed raw multiplied by the as-shot white
+    balance gains, so it must be fed the same (the input convention travels with the weights).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -112,6 +117,7 @@ def save_checkpoint(
         "architecture": architecture,
         "arguments": json.dumps(arguments, sort_keys=True),
         "cfa_kind": cfa_kind,
+        "white_balance_input": json.dumps(bool(white_balance_input)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -153,6 +159,7 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "architecture": str(document.get("architecture", "")),
         "arguments": json.dumps(document.get("arguments", {})),
         "cfa_kind": str(document.get("cfa_kind", "")),
+        "white_balance_input": json.dumps(bool(document.get("white_balance_input", False))),
     }
     return document["state_dict"], metadata
 
@@ -183,6 +190,7 @@ def load_model(
         architecture = metadata["architecture"]
         arguments = json.loads(metadata.get("arguments", "{}"))
         cfa_kind = metadata["cfa_kind"]
+        white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
     except (KeyError, json.JSONDecodeError) as error:
         raise WeightsError(f"{path}: checkpoint lacks architecture metadata ({error})") from error
     if expected_cfa_kind is not None and cfa_kind != expected_cfa_kind:
@@ -197,7 +205,14 @@ def load_model(
             f"{path}: weights do not fit {architecture} {arguments}: {error}"
         ) from error
     model.eval()
-    return model, {"architecture": architecture, "arguments": arguments, "cfa_kind": cfa_kind}
+    if not isinstance(white_balance_input, bool):
+        raise WeightsError(f"{path}: white_balance_input must be true or false")
+    return model, {
+        "architecture": architecture,
+        "arguments": arguments,
+        "cfa_kind": cfa_kind,
+        "white_balance_input": white_balance_input,
+    }
 
 
 def load_entry(entry: CheckpointEntry, directory: Path | None = None):

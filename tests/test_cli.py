@@ -196,11 +196,25 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
 
     raw = write_raw(tmp_path / "a.dng", brightness=0.05)
     assert darkdev("develop", raw, "-o", tmp_path / "plain.png", "--ratio", "8").returncode == 0
+    # The same weights, saved as trained on white-balanced input: the convention is in the file.
     entries = weights.read_manifest(tiny_weights)
     for entry in entries:
-        entry.training["white_balance_input"] = True
+        model, meta = weights.load_entry(entry, tiny_weights)
+        assert meta["white_balance_input"] is False
+        entry.sha256 = weights.save_checkpoint(
+            tiny_weights / entry.file, model, "lts", {"width": 4}, entry.cfa_kind,
+            half_precision=False, white_balance_input=True,
+        )  # fmt: skip
     weights.write_manifest(entries, tiny_weights)
     assert darkdev("develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8").returncode == 0
+    assert (
+        darkdev(
+            "develop", raw, "-o", tmp_path / "direct.png", "--ratio", "8",
+            "--weights", tiny_weights / "lts-w4-bayer.safetensors",
+        ).returncode
+        == 0
+    )  # fmt: skip
+    assert (tmp_path / "direct.png").read_bytes() == (tmp_path / "balanced.png").read_bytes()
     plain = decode_image((tmp_path / "plain.png").read_bytes()).astype(float)
     balanced = decode_image((tmp_path / "balanced.png").read_bytes()).astype(float)
     assert (

@@ -120,6 +120,41 @@ def test_validation_set_has_classical_baseline(tmp_path):
     data.save_validation_set(validation, tmp_path / "v.npz")
     loaded = data.load_validation_set(tmp_path / "v.npz")
     assert np.array_equal(loaded.targets[1], validation.targets[1]) and loaded.kind == "bayer"
+    assert np.array_equal(loaded.noisy_packed[0], validation.noisy_packed[0])
+    assert loaded.gains == validation.gains
+
+
+def test_validation_inputs_for_other_conventions():
+    validation = data.build_validation_set(
+        [smooth_photo(seed=seed) for seed in range(2)], "bayer", count=4
+    )
+    linear = validation.network_inputs(white_balance_input=False)
+    for built, prepared in zip(validation.inputs, linear, strict=True):
+        assert np.array_equal(built, prepared)  # the set's own inputs: plain, linear
+    balanced = validation.network_inputs(white_balance_input=True)
+    red_gain, _, blue_gain = validation.gains[0]
+    assert red_gain > 1 and blue_gain > 1
+    unclipped = linear[0] < 0.5 / max(red_gain, blue_gain)
+    for channel, gain in enumerate((red_gain, 1.0, blue_gain, 1.0)):  # R, G1, B, G2
+        mask = unclipped[channel]
+        np.testing.assert_allclose(
+            balanced[0][channel][mask], linear[0][channel][mask] * gain, rtol=1e-4, atol=1e-6
+        )
+    compressed = validation.network_inputs(False, lam=1.0, alpha=1.0)
+    assert all(c.max() < 1.0 for c in compressed)  # lambda = alpha = 1 never clips
+
+
+def test_highlight_rich_half():
+    from darkdev.evaluate import highlight_fraction, highlight_rich
+
+    validation = data.build_validation_set([smooth_photo()], "bayer", count=4)
+    validation.targets[2] = np.ones_like(validation.targets[2])
+    subset = highlight_rich(validation)
+    assert len(subset) == 2 and subset.targets[0] is not None
+    fractions = [highlight_fraction(t) for t in validation.targets]
+    assert min(highlight_fraction(t) for t in subset.targets) >= sorted(fractions)[1]
+    assert any(np.array_equal(t, validation.targets[2]) for t in subset.targets)
+    assert len(subset.noisy_packed) == len(subset.gains) == 2
 
 
 def test_load_photos_from_folder_and_bad_arguments(tmp_path):

@@ -132,7 +132,12 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     model, metadata = weights.load_model(
         out / "best.safetensors", summary["export"]["sha256"], "bayer"
     )
-    assert metadata == {"architecture": "lts", "arguments": {"width": 4}, "cfa_kind": "bayer"}
+    assert metadata == {
+        "architecture": "lts",
+        "arguments": {"width": 4},
+        "cfa_kind": "bayer",
+        "white_balance_input": False,
+    }
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]
 
