@@ -14,7 +14,12 @@ def test_round_trip_rebuilds_architecture(tmp_path):
         tmp_path / "m.safetensors", model, "rmcn-2", {"width": 2}, "xtrans"
     )
     loaded, meta = weights.load_model(tmp_path / "m.safetensors", digest)
-    assert meta == {"architecture": "rmcn-2", "arguments": {"width": 2}, "cfa_kind": "xtrans"}
+    assert meta == {
+        "architecture": "rmcn-2",
+        "arguments": {"width": 2},
+        "cfa_kind": "xtrans",
+        "white_balance_input": False,
+    }
     x = torch.rand(1, 9, 16, 16)
     assert torch.allclose(loaded(x), model.half().float()(x), atol=1e-5)
 
