@@ -2,6 +2,9 @@
 
     python benchmarks/eval_colour.py weights/lts-w16-bayer.safetensors runs/lts-w16-bayer/validation-bayer.npz
 
+Also prints each development's mean chroma (mean absolute deviation of R, G, B from their
+per-pixel mean), against the targets': a network that has not learnt colour comes out grey.
+
 The guide here is the validation set's full-resolution classical development (linear ratio,
 LibRaw); `darkdev develop` uses LibRaw's half-size development of the same amplified raw.
 """
@@ -33,24 +36,41 @@ def main() -> None:
     torch.set_num_threads(2)
     model, meta = load_model(arguments.weights)
     validation = load_validation_set(arguments.validation)
-    scores: dict[str, list[tuple[float, float]]] = {"classical": [], "network": [], "guided": []}
+    scores: dict[str, list[tuple[float, float, float]]] = {
+        "target": [],
+        "classical": [],
+        "network": [],
+        "guided": [],
+    }
+    inputs = (
+        validation.network_inputs(meta["white_balance_input"])
+        if validation.noisy_packed is not None
+        else validation.inputs  # an older set: built for an unbalanced-input run
+    )
     for packed, target, classical in zip(
-        validation.inputs, validation.targets, validation.classical, strict=True
+        inputs, validation.targets, validation.classical, strict=True
     ):
         output = run_network(model, packed, BLOCK_SIZE[validation.kind])
         for name, image in (
+            ("target", target),
             ("classical", classical),
             ("network", output),
             ("guided", guided_colour(output, classical)),
         ):
-            scores[name].append((psnr(target, image), ssim(target, image)))
+            chroma = float(np.abs(image - image.mean(axis=-1, keepdims=True)).mean())
+            scores[name].append((psnr(target, image), ssim(target, image), chroma))
     print(
         f"{meta['architecture']} w{meta['arguments'].get('width')} {validation.kind}, {len(validation)} crops"
     )
-    print("| development | PSNR (dB) | SSIM |\n|---|---|---|")
+    print("| development | PSNR (dB) | SSIM | mean chroma |\n|---|---|---|---|")
     for name, values in scores.items():
-        psnrs, ssims = zip(*values, strict=True)
-        print(f"| {name} | {np.mean(psnrs):.2f} | {np.mean(ssims):.3f} |")
+        psnrs, ssims, chromas = zip(*values, strict=True)
+        if name == "target":
+            print(f"| target | - | - | {np.mean(chromas):.3f} |")
+        else:
+            print(
+                f"| {name} | {np.mean(psnrs):.2f} | {np.mean(ssims):.3f} | {np.mean(chromas):.3f} |"
+            )
 
 
 if __name__ == "__main__":
