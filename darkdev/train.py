@@ -38,6 +38,7 @@ from darkdev.models import STRIDE, build_model, parameter_count
 DEFAULT_PHOTOS = "/work/cache/photos"
 CHECKPOINT_NAME = "last.pt"
 LOG_NAME = "log.jsonl"
+INIT_NAME = "init.safetensors"  # copy of --init-from
 # The LR schedule's length is fixed from the speed of steps 20..120 of the first session
 # (the first steps are slow: worker start-up, allocator warm-up).
 SPEED_WARMUP_STEPS = 20
@@ -74,6 +75,7 @@ class TrainConfig:
     )
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    init_from: str | None = None  # start from these weights (same architecture), not random
     sid_root: str | None = None  # train on SID instead of synthetic pairs
     sid_list: str | None = None
     photo_names: list[str] | None = None  # resolved at the first start, kept on resume
@@ -381,6 +383,23 @@ def plot_curves(log_path: Path, image_path: Path, classical_psnr: float | None) 
     plt.close(figure)
 
 
+def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Load a checkpoint's weights into a fresh model of the same architecture, width and CFA."""
+    assert config.init_from is not None
+    source, metadata = weights.load_model(Path(config.init_from), expected_cfa_kind=config.cfa)
+    wanted = (config.model, {"width": config.width})
+    if (metadata["architecture"], metadata["arguments"]) != wanted:
+        raise ParameterError(
+            f"--init-from {config.init_from} is {metadata['architecture']} "
+            f"{metadata['arguments']}, the run trains {wanted[0]} {wanted[1]}"
+        )
+    model.load_state_dict(source.state_dict())
+    # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
+    import shutil
+
+    shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
+
+
 # ----------------------------------------------------------------------------- data parallel
 
 
@@ -512,8 +531,11 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
         if ranks.main:
             # Drop log lines written after the checkpoint so the log matches the restored state.
             log_path.write_text("".join(json.dumps(e) + "\n" for e in _read_log(log_path, step)))
-    elif log_path.exists() and ranks.main:
-        log_path.unlink()
+    else:
+        if config.init_from is not None:
+            initialise_from(model, config)
+        if log_path.exists() and ranks.main:
+            log_path.unlink()
     photos_path = out / "photos.json"
     if config.sid_root is None and config.photo_names is None and ranks.main:
         # Record the photo set once, so a resumed run (or its workers) sees the very same photos.
@@ -705,6 +727,9 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     summary = {
         "command": config.command,
         "config": asdict(config),
+        "initialised_from": None
+        if config.init_from is None
+        else {"file": config.init_from, "sha256": weights.sha256_of(out / INIT_NAME)},
         "data": ("SID " + str(config.sid_list))
         if config.sid_root
         else f"synthetic pairs from {config.photos} (ELD noise, ratio 50-300, "
@@ -782,6 +807,11 @@ def publish(
             "batch": config["batch"],
             "white_balance_input": config["white_balance_input"],
             "lam_max": config["lam_max"],
+            **(
+                {"initialised_from": summary["initialised_from"]}
+                if summary.get("initialised_from")
+                else {}
+            ),
         },
         validation={
             "psnr": round(validation["psnr"], 4),
@@ -841,6 +871,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument(
+        "--init-from", default=None, help="safetensors checkpoint to start from (same model)"
+    )
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)
     arguments = parser.parse_args(argv)

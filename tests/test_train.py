@@ -245,3 +245,17 @@ def test_two_data_parallel_ranks_train_like_one_process(tmp_path, photo_folder):
 def test_batch_must_split_evenly_over_ranks():
     with pytest.raises(ParameterError, match="multiple of the number of ranks"):
         BatchSource(TrainConfig(batch=3), rank=0, world_size=2)
+
+
+def test_init_from_a_checkpoint(tmp_path, photo_folder):
+    first = train(tiny_config(tmp_path / "first", photo_folder, max_steps=2))
+    source = tmp_path / "first" / "best.safetensors"
+    config = tiny_config(tmp_path / "second", photo_folder, max_steps=0, init_from=str(source))
+    summary = train(config)
+    assert summary["initialised_from"]["sha256"] == first["export"]["sha256"]
+    start, _ = weights.load_model(tmp_path / "second" / "best.safetensors")
+    original, _ = weights.load_model(source)
+    for key, tensor in original.state_dict().items():
+        assert torch.equal(tensor, start.state_dict()[key]), key
+    with pytest.raises(ParameterError, match="init-from"):
+        train(tiny_config(tmp_path / "third", photo_folder, width=8, init_from=str(source)))
