@@ -77,6 +77,10 @@ def test_loss_terms():
     stripes[..., ::2] = 1
     assert total_variation(stripes).item() == pytest.approx(1.0)
     assert compute_loss([stripes], target, 0.5).item() == pytest.approx(0.5 + 0.5)
+    # Block means: stripes average to 0.5 over 8x8 blocks; a flat 0.5 image costs the same.
+    assert compute_loss([stripes], target, 0.0, 2.0).item() == pytest.approx(0.5 + 2 * 0.5)
+    shifted = stripes[..., [1, 0, 3, 2, 5, 4, 7, 6]]  # same block means, every pixel wrong
+    assert compute_loss([shifted], stripes, 0.0, 2.0).item() == pytest.approx(1.0)
 
 
 def test_learning_rate_schedules():
