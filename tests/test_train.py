@@ -156,6 +156,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     assert rows[0].psnr == pytest.approx(summary["validation"]["classical_psnr"], abs=1e-6)
     assert rows[1].psnr == pytest.approx(summary["validation"]["psnr"], abs=0.05)  # fp16 export
     assert "| classical" in markdown_table(rows, "bayer")
+    from darkdev.evaluate import main as evaluate_main
+
+    table_path = tmp_path / "hdr.md"
+    assert evaluate_main([
+        str(tmp_path / "weights" / entry.file), "--cfa", "bayer", "--threads", "1",
+        "--validation-set", str(out / "validation-bayer.npz"), "--lam", "1", "--highlight-rich",
+        "--out", str(table_path),
+    ]) == 0  # fmt: skip
+    table = table_path.read_text()
+    assert "RIMEF lambda 1 alpha 1" in table and "highlight-rich half" in table
+    assert table.count("\n| ") == 3  # header, classical, the checkpoint
 
 
 def test_cli_arguments_and_validation():
