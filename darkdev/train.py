@@ -15,6 +15,7 @@ length, so a stopped-and-resumed run reproduces an uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -292,8 +293,10 @@ def validation_set(config: TrainConfig) -> data.ValidationSet:
     path = Path(config.out) / f"validation-{config.cfa}.npz"
     if path.exists():
         return data.load_validation_set(path)
+    # Always linear (lambda 0): runs trained over a lambda range are scored as SID-style ones.
+    augment = dataclasses.replace(config.augment(), lam_max=0.0)
     validation = data.build_validation_set(
-        validation_photos(config), config.cfa, config.validation_count, augment=config.augment()
+        validation_photos(config), config.cfa, config.validation_count, augment=augment
     )
     data.save_validation_set(validation, path)
     return validation
