@@ -274,3 +274,14 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
         assert torch.equal(tensor, start.state_dict()[key]), key
     with pytest.raises(ParameterError, match="init-from"):
         train(tiny_config(tmp_path / "third", photo_folder, width=8, init_from=str(source)))
+
+
+def test_validation_of_lambda_range_runs_is_linear(tmp_path, photo_folder):
+    from darkdev.train import validation_set
+
+    config = tiny_config(tmp_path / "run", photo_folder, lam_max=1.0)
+    config.photo_names = data.list_photo_names(photo_folder)
+    (tmp_path / "run").mkdir()
+    validation = validation_set(config)
+    linear = validation.network_inputs(white_balance_input=False)
+    assert all(np.array_equal(a, b) for a, b in zip(validation.inputs, linear, strict=True))
