@@ -786,6 +786,17 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- publishing
 
 
+def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Where a continued run started: the file, its hash and, if the manifest knows that hash,
+    the training and validation record of that earlier checkpoint (so the chain stays known)."""
+    record = dict(summary["initialised_from"])
+    for entry in weights.read_manifest(directory):
+        if entry.sha256 == record["sha256"]:
+            record["training"] = entry.training
+            record["validation"] = entry.validation
+    return record
+
+
 def publish(
     run_directory: str | Path,
     file_name: str,
@@ -834,7 +845,7 @@ def publish(
             "white_balance_input": config["white_balance_input"],
             "lam_max": config["lam_max"],
             **(
-                {"initialised_from": summary["initialised_from"]}
+                {"initialised_from": _initialisation_record(summary, directory)}
                 if summary.get("initialised_from")
                 else {}
             ),

@@ -272,6 +272,11 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
     original, _ = weights.load_model(source)
     for key, tensor in original.state_dict().items():
         assert torch.equal(tensor, start.state_dict()[key]), key
+    # Publishing the continued run keeps the record of the checkpoint it started from.
+    publish(tmp_path / "first", "first.safetensors", tmp_path / "weights")
+    entry = publish(tmp_path / "second", "first.safetensors", tmp_path / "weights")
+    started = entry.training["initialised_from"]
+    assert started["sha256"] == first["export"]["sha256"] and started["training"]["steps"] == 2
     with pytest.raises(ParameterError, match="init-from"):
         train(tiny_config(tmp_path / "third", photo_folder, width=8, init_from=str(source)))
 
