@@ -71,9 +71,8 @@ class AugmentConfig:
     exposure_min: float = 0.35  # multiplies linear light before mosaicking
     exposure_max: float = 1.4
     # Camera white-balance gains (G = 1; inverse = as-shot neutral), around Sony daylight.
-    # The bundled Bayer model was trained with wider ranges (R 1.4-3.0, B 1.1-2.6). Both give
-    # desaturated output after <= 45 min of CPU training (mean chroma 0.04-0.06 vs 0.18 in the
-    # targets); narrowing the range alone did not fix that (see the training report).
+    # The bundled Bayer model's first stage used wider ranges (R 1.4-3.0, B 1.1-2.6). Networks
+    # come out grey for the first ~7000 steps whatever the range (README, training experiments).
     red_gain_min: float = 1.8
     red_gain_max: float = 2.5
     blue_gain_min: float = 1.3
