@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from darkdev import data, metrics, weights
 from darkdev.cfa import CHANNELS
@@ -418,8 +420,6 @@ def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
         )
     model.load_state_dict(source.state_dict())
     # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
-    import shutil
-
     shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
 
 
@@ -444,8 +444,6 @@ def join_ranks(use_cuda: bool) -> Ranks:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Ranks()
-    import torch.distributed as dist
-
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -458,8 +456,6 @@ def agree(ranks: Ranks, device: torch.device, *values: int) -> list[int]:
     """Rank 0's integers on every rank: stop decisions follow rank 0's clock, not each rank's."""
     if ranks.world_size == 1:
         return list(values)
-    import torch.distributed as dist
-
     tensor = torch.tensor(values, dtype=torch.int64, device=device)
     dist.broadcast(tensor, src=0)
     return [int(v) for v in tensor.tolist()]
@@ -469,8 +465,6 @@ def check_ranks_in_step(ranks: Ranks, model: torch.nn.Module) -> None:
     """Raise if data-parallel ranks ended with different weights (they must stay identical)."""
     if ranks.world_size == 1:
         return
-    import torch.distributed as dist
-
     checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum()
     highest, lowest = checksum.clone(), checksum.clone()
     dist.all_reduce(highest, op=dist.ReduceOp.MAX)
@@ -507,8 +501,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         return _train(config, ranks, use_cuda)
     finally:
         if ranks.world_size > 1:
-            import torch.distributed as dist
-
             dist.destroy_process_group()
 
 
@@ -570,8 +562,6 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
             ]  # scikit-image fallback
             photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
     if ranks.world_size > 1:
-        import torch.distributed as dist
-
         shared = [config.photo_names]
         dist.broadcast_object_list(shared, src=0)
         config.photo_names = shared[0]
@@ -679,8 +669,6 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
             step += 1
             step_loss = loss.detach()
             if ranks.world_size > 1:
-                import torch.distributed as dist
-
                 dist.all_reduce(step_loss)  # log the whole batch's loss, as one process would
                 step_loss /= ranks.world_size
             running_loss.append(float(step_loss.item()))
@@ -808,8 +796,6 @@ def publish(
     The entry's numbers come from the run's summary.json (measured by this code). With
     default=True, other entries of the same CFA kind stop being the default.
     """
-    import shutil
-
     run_directory = Path(run_directory)
     directory = weights_directory or weights.weights_dir()
     summary = json.loads((run_directory / "summary.json").read_text())
