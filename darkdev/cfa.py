@@ -5,6 +5,7 @@ numpy only. Colour indices follow LibRaw: 0 = R, 1 = G, 2 = B, 3 = second G (Bay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -169,3 +170,15 @@ def channel_colours(kind: CfaKind) -> np.ndarray:
     if kind == "bayer":
         return np.array([0, 1, 2, 1])
     return np.array([0, 0, 2, 2, 1, 1, 1, 1, 1])
+
+
+def white_balance(packed: np.ndarray, kind: CfaKind, gains: Sequence[float]) -> np.ndarray:
+    """(C, h, w) packed raw in [0, 1] times the (R, G, B) gains of each channel's colour, <= 1."""
+    if len(gains) != 3:
+        raise ShapeError(f"white-balance gains must be (R, G, B), got {list(gains)}")
+    channel_gains = np.asarray(gains, dtype=np.float32)[channel_colours(kind)]
+    if packed.ndim != 3 or packed.shape[0] != len(channel_gains):
+        raise ShapeError(
+            f"packed {kind} raw must be ({len(channel_gains)}, h, w), got {packed.shape}"
+        )
+    return np.minimum(packed * channel_gains[:, None, None], 1.0)

@@ -589,8 +589,7 @@ def network_input(
 ) -> np.ndarray:
     """Optional white-balance multiplication, then RIMEF amplification: what a network sees."""
     if white_balance_input:
-        channel_gains = np.asarray(gains, dtype=np.float32)[cfa.channel_colours(kind)]  # type: ignore[arg-type]
-        packed = np.clip(packed * channel_gains[:, None, None], 0.0, 1.0)
+        packed = cfa.white_balance(packed, kind, gains)  # type: ignore[arg-type]
     return rimef.amplify(packed.astype(np.float32), params)
 
 

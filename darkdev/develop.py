@@ -159,10 +159,7 @@ class Developer:
             if self._device is None:
                 self._device = select_device(options.device)
             if balanced:
-                channel_gains = np.asarray(frame.camera_whitebalance, np.float32)[
-                    cfa.channel_colours(frame.layout.kind)
-                ]
-                packed = np.minimum(packed * channel_gains[:, None, None], 1.0)
+                packed = cfa.white_balance(packed, frame.layout.kind, frame.camera_whitebalance)
                 gain = rimef.gain_map(packed, params)
             amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
             start = time.perf_counter()

@@ -15,6 +15,7 @@ question), and --highlight-rich keeps the half of the crops with the most bright
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,18 +56,14 @@ def highlight_rich(validation: data.ValidationSet) -> data.ValidationSet:
     fractions = [highlight_fraction(target) for target in validation.targets]
     keep = sorted(np.argsort(fractions)[::-1][: max(1, len(fractions) // 2)].tolist())
 
-    def pick(values: list | None) -> list | None:
-        return None if values is None else [values[i] for i in keep]
-
-    return data.ValidationSet(
-        validation.kind,
-        pick(validation.inputs),  # type: ignore[arg-type]
-        pick(validation.targets),  # type: ignore[arg-type]
-        pick(validation.classical),  # type: ignore[arg-type]
-        pick(validation.names),  # type: ignore[arg-type]
-        pick(validation.ratios),  # type: ignore[arg-type]
-        pick(validation.noisy_packed),
-        pick(validation.gains),
+    # Every per-crop list is subset the same way; kind and absent (None) lists stay as they are.
+    return dataclasses.replace(
+        validation,
+        **{
+            field.name: [getattr(validation, field.name)[i] for i in keep]
+            for field in dataclasses.fields(validation)
+            if isinstance(getattr(validation, field.name), list)
+        },
     )
 
 

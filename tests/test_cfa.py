@@ -86,3 +86,18 @@ def test_pack_rejects_bad_shapes():
         cfa.unpack(np.zeros((4, 4, 4)), layout)
     with pytest.raises(ShapeError, match="too small"):
         cfa.pack(np.zeros((5, 5)), layout)
+
+
+def test_white_balance_multiplies_each_channel_by_its_colour_gain():
+    import numpy as np
+    import pytest
+
+    from darkdev.cfa import white_balance
+    from darkdev.errors import ShapeError
+
+    packed = np.full((4, 2, 2), 0.25, np.float32)
+    balanced = white_balance(packed, "bayer", (2.0, 1.0, 1.5))
+    assert balanced[:, 0, 0].tolist() == [0.5, 0.25, 0.375, 0.25]  # R, G1, B, G2
+    assert white_balance(np.ones((9, 2, 2), np.float32), "xtrans", (2, 1, 2)).max() == 1.0
+    with pytest.raises(ShapeError):
+        white_balance(packed, "xtrans", (2.0, 1.0, 1.5))
