@@ -18,8 +18,9 @@ import numpy as np
 
 
 def mean_chroma(images: list[np.ndarray]) -> float:
-    """Mean absolute deviation of R, G, B from their per-pixel mean: 0 for a grey image."""
-    return float(np.mean([np.abs(i - i.mean(axis=-1, keepdims=True)).mean() for i in images]))
+    from darkdev.metrics import chroma
+
+    return float(np.mean([chroma(image) for image in images]))
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def main() -> None:
     from darkdev.colour import guided_colour
     from darkdev.data import load_validation_set
     from darkdev.inference import run_network
-    from darkdev.metrics import psnr, ssim
+    from darkdev.metrics import chroma, psnr, ssim
     from darkdev.weights import load_model
 
     torch.set_num_threads(2)
@@ -57,8 +57,7 @@ def main() -> None:
             ("network", output),
             ("guided", guided_colour(output, classical)),
         ):
-            chroma = float(np.abs(image - image.mean(axis=-1, keepdims=True)).mean())
-            scores[name].append((psnr(target, image), ssim(target, image), chroma))
+            scores[name].append((psnr(target, image), ssim(target, image), chroma(image)))
     print(
         f"{meta['architecture']} w{meta['arguments'].get('width')} {validation.kind}, {len(validation)} crops"
     )

@@ -81,3 +81,14 @@ def ssim(reference: np.ndarray, test: np.ndarray) -> float:
     if min(reference.shape[:2]) < SSIM_WINDOW_PX:
         raise ShapeError(f"images must be at least {SSIM_WINDOW_PX} px on each side for SSIM")
     return float(np.mean([_ssim_channel(reference[..., c], test[..., c]) for c in range(3)]))
+
+
+def chroma(image: np.ndarray) -> float:
+    """Mean absolute deviation of R, G, B from their per-pixel mean in an (H, W, 3) image.
+
+    0 for a grey image; how the README tells a network that has learnt colour from one that
+    has not.
+    """
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ShapeError(f"chroma needs an (H, W, 3) image, got {image.shape}")
+    return float(np.abs(image - image.mean(axis=-1, keepdims=True)).mean())

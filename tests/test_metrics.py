@@ -53,3 +53,14 @@ def test_shape_and_dtype_errors():
         psnr((reference * 255).astype(np.uint8), (test * 255).astype(np.uint8))
     with pytest.raises(ShapeError):
         ssim(reference[:5, :5], test[:5, :5])
+
+
+def test_chroma_is_zero_for_grey_and_grows_with_colour():
+    import numpy as np
+
+    from darkdev.metrics import chroma
+
+    assert chroma(np.full((4, 4, 3), 0.3)) == 0.0
+    red = np.zeros((4, 4, 3))
+    red[..., 0] = 0.3
+    assert abs(chroma(red) - (0.2 + 0.1 + 0.1) / 3) < 1e-12
