@@ -12,6 +12,7 @@ from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
 from darkdev.exposure import estimate_ratio
 from darkdev.inference import DEFAULT_TILE_OVERLAP_PX, DEFAULT_TILE_SIZE_PX, validate_tiling
+from darkdev.network_input import network_input
 from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 
@@ -158,10 +159,9 @@ class Developer:
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             if self._device is None:
                 self._device = select_device(options.device)
-            if balanced:
-                packed = cfa.white_balance(packed, frame.layout.kind, frame.camera_whitebalance)
-                gain = rimef.gain_map(packed, params)
-            amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
+            amplified = network_input(
+                packed, frame.layout.kind, frame.camera_whitebalance, balanced, params
+            )
             start = time.perf_counter()
             image = run_network(
                 model,

@@ -7,7 +7,7 @@ Data parallel (DistributedDataParallel; gloo on CPU, nccl on CUDA), --batch is t
 
     torchrun --standalone --nproc_per_node 2 -m darkdev.train --batch 8 ... --out runs/NAME
 
-Determinism: the batch of step k depends only on (seed, k) (data.step_generator), the model is
+Determinism: the batch of step k depends only on (seed, k) (training.synthetic.step_generator), the model is
 initialised from the seed, and a checkpoint holds model, optimizer, step and the LR schedule's
 length, so a stopped-and-resumed run reproduces an uninterrupted one.
 """
@@ -15,7 +15,6 @@ length, so a stopped-and-resumed run reproduces an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -33,12 +32,22 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from darkdev import data, metrics, weights
+from darkdev import metrics, weights
 from darkdev.cfa import CHANNELS
 from darkdev.errors import ParameterError, ShapeError
 from darkdev.models import STRIDE, build_model, parameter_count
+from darkdev.training import photos as photo_files
+from darkdev.training import synthetic
+from darkdev.training.sid import SidDataset
+from darkdev.training.validation import (
+    SPLITS,
+    ValidationSet,
+    build_validation_set,
+    load_validation_set,
+    save_validation_set,
+)
 
-DEFAULT_PHOTOS = "/work/cache/photos"
+DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 CHECKPOINT_NAME = "last.pt"
 LOG_NAME = "log.jsonl"
 INIT_NAME = "init.safetensors"  # copy of --init-from
@@ -76,9 +85,8 @@ class TrainConfig:
     log_every: int = 25
     photos: str = DEFAULT_PHOTOS
     data_workers: int = 1  # processes generating batches ahead (0: inline)
-    content_reuse: int = (
-        2  # steps sharing one clean crop, each with fresh noise (data.synthetic_batch)
-    )
+    content_reuse: int = 1  # unused since pairs are made in torch (kept so old configs resume)
+    validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
     init_from: str | None = None  # start from these weights (same architecture), not random
@@ -104,8 +112,8 @@ class TrainConfig:
         if (self.sid_root is None) != (self.sid_list is None):
             raise ParameterError("--sid-root and --sid-list go together")
 
-    def augment(self) -> data.AugmentConfig:
-        return data.AugmentConfig(
+    def augment(self) -> synthetic.AugmentConfig:
+        return synthetic.AugmentConfig(
             lam_max=self.lam_max, white_balance_input=self.white_balance_input
         )
 
@@ -158,13 +166,17 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 
 class BatchSource:
-    """Builds the batch of any step from (seed, step) alone; picklable for worker processes.
+    """Builds the batch of any step from (seed, step) alone.
 
-    With world_size ranks, rank r builds items r*b .. r*b + b - 1 (b = batch / world_size) of
-    the step's batch, so the ranks together train on exactly the batch one process would.
+    Synthetic pairs are made in torch on the training device (training.synthetic); SID batches
+    in numpy. With world_size ranks, rank r builds items r*b .. r*b + b - 1 (b = batch /
+    world_size) of the step's batch, so the ranks together train on exactly the batch one
+    process would.
     """
 
-    def __init__(self, config: TrainConfig, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, config: TrainConfig, rank: int = 0, world_size: int = 1, device: str = "cpu"
+    ) -> None:
         if config.batch % world_size:
             raise ParameterError(
                 f"--batch {config.batch} must be a multiple of the number of ranks ({world_size})"
@@ -173,45 +185,47 @@ class BatchSource:
         self.rank = rank
         self.world_size = world_size
         self.items_per_rank = config.batch // world_size
-        self._photos: list[data.Photo] | None = None
-        self._sid: data.SidDataset | None = None
-        self._cache: dict = {}
+        self.device = device
+        self._bank: synthetic.PhotoBank | None = None
+        self._sid: SidDataset | None = None
 
     def _setup(self) -> None:
         if self.config.sid_root is not None:
             if self._sid is None:
-                self._sid = data.SidDataset(
+                self._sid = SidDataset(
                     self.config.sid_root,
                     self.config.sid_list or "",
                     Path(self.config.out) / "sid-cache",
                     self.config.crop,
                     self.config.white_balance_input,
                 )
-        elif self._photos is None:
-            self._photos = training_photos(self.config)
+        elif self._bank is None:
+            self._bank = synthetic.PhotoBank(training_photos(self.config), self.device)
 
-    def __call__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._setup()
+        first_item = self.rank * self.items_per_rank
         if self._sid is not None:
-            return self._sid.batch(
-                self.items_per_rank, self.config.seed, step, self.rank * self.items_per_rank
+            inputs, targets = self._sid.batch(
+                self.items_per_rank, self.config.seed, step, first_item
             )
-        assert self._photos is not None
-        return data.synthetic_batch(
-            self._photos,
-            self.config.cfa,
-            self.config.crop,
-            self.items_per_rank,
-            self.config.seed,
-            step,
-            self.config.augment(),
-            self.config.content_reuse,
-            self._cache,
-            first_item=self.rank * self.items_per_rank,
-        )
+            return torch.from_numpy(inputs), torch.from_numpy(targets)
+        assert self._bank is not None
+        with torch.no_grad():
+            batch = synthetic.synthetic_batch(
+                self._bank,
+                self.config.cfa,
+                self.config.crop,
+                self.items_per_rank,
+                self.config.seed,
+                step,
+                self.config.augment(),
+                first_item=first_item,
+            )
+        return batch.inputs, batch.targets
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_photos": None, "_sid": None, "_cache": {}}
+        return {**self.__dict__, "_bank": None, "_sid": None}
 
 
 def photo_cache_dir(config: TrainConfig) -> Path:
@@ -219,21 +233,18 @@ def photo_cache_dir(config: TrainConfig) -> Path:
     return Path(config.out).resolve().parent / "photo-cache"
 
 
-def _photo_split(config: TrainConfig, validation: bool) -> list[data.Photo]:
-    cache = photo_cache_dir(config)
-    if config.photo_names is None or any(n.startswith("skimage-") for n in config.photo_names):
-        photos = data.load_photos(config.photos, names=config.photo_names, cache_dir=cache)
-        return data.split_photos(photos)[1 if validation else 0]
-    names = data.split_names(config.photo_names)[1 if validation else 0]
-    return data.load_photos(config.photos, names=names, cache_dir=cache)
+def _photo_split(config: TrainConfig, validation: bool) -> list[photo_files.Photo]:
+    names = config.photo_names or photo_files.list_photo_names(config.photos)
+    chosen = photo_files.split_names(names)[1 if validation else 0]
+    return photo_files.load_photos(config.photos, names=chosen, cache_dir=photo_cache_dir(config))
 
 
-def training_photos(config: TrainConfig) -> list[data.Photo]:
+def training_photos(config: TrainConfig) -> list[photo_files.Photo]:
     """The run's training photos (never a validation photo); loads only those files."""
     return _photo_split(config, validation=False)
 
 
-def validation_photos(config: TrainConfig) -> list[data.Photo]:
+def validation_photos(config: TrainConfig) -> list[photo_files.Photo]:
     return _photo_split(config, validation=True)
 
 
@@ -290,18 +301,26 @@ class Prefetcher:
             self.pool = None
 
 
-def validation_set(config: TrainConfig) -> data.ValidationSet:
-    """The fixed validation crops of this CFA kind (cached in the run folder)."""
-    path = Path(config.out) / f"validation-{config.cfa}.npz"
-    if path.exists():
-        return data.load_validation_set(path)
-    # Always linear (lambda 0): runs trained over a lambda range are scored as SID-style ones.
-    augment = dataclasses.replace(config.augment(), lam_max=0.0)
-    validation = data.build_validation_set(
-        validation_photos(config), config.cfa, config.validation_count, augment=augment
-    )
-    data.save_validation_set(validation, path)
-    return validation
+def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
+    """The fixed validation crops of this CFA kind, per split (cached in the run folder)."""
+    result = {}
+    photos = None
+    for split in SPLITS:
+        path = Path(config.out) / f"validation-{config.cfa}-{split}.npz"
+        if path.exists():
+            result[split] = load_validation_set(path)
+            continue
+        if photos is None:
+            photos = validation_photos(config)
+        result[split] = build_validation_set(
+            photos,
+            config.cfa,
+            split,
+            config.validation_count,
+            packed_px=config.validation_packed_px,
+        )
+        save_validation_set(result[split], path)
+    return result
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -319,13 +338,17 @@ def predict(model: torch.nn.Module, packed: np.ndarray, device: torch.device) ->
 
 
 def score_model(
-    model: torch.nn.Module, validation: data.ValidationSet, device: torch.device
+    model: torch.nn.Module,
+    validation: ValidationSet,
+    device: torch.device,
+    white_balance_input: bool = False,
 ) -> tuple[float, float]:
     """Mean PSNR and SSIM of a model over a validation set."""
     was_training = model.training
     model.eval()
     psnrs, ssims = [], []
-    for packed, target in zip(validation.inputs, validation.targets, strict=True):
+    inputs = validation.network_inputs(white_balance_input)
+    for packed, target in zip(inputs, validation.targets, strict=True):
         output = predict(model, packed, device)
         psnrs.append(metrics.psnr(target, output))
         ssims.append(metrics.ssim(target, output))
@@ -333,7 +356,9 @@ def score_model(
     return float(np.mean(psnrs)), float(np.mean(ssims))
 
 
-def score_classical(validation: data.ValidationSet) -> tuple[float, float]:
+def score_classical(validation: ValidationSet) -> tuple[float, float]:
+    if validation.classical is None:
+        return math.nan, math.nan  # made without LibRaw (the GPU machine)
     psnrs = [
         metrics.psnr(t, c) for t, c in zip(validation.targets, validation.classical, strict=True)
     ]
@@ -527,7 +552,8 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     step = 0
     elapsed_before_s = 0.0
     total_steps = config.max_steps
-    best = {"psnr": -math.inf, "ssim": 0.0, "step": -1}
+    best = {"psnr": -math.inf, "ssim": 0.0, "step": -1, "selection": -math.inf}
+    best.update(psnr_high_iso=-math.inf, ssim_high_iso=0.0)
     best_state: dict[str, torch.Tensor] | None = None
     if config.resume and checkpoint_path.exists():
         saved = load_training_state(checkpoint_path)
@@ -541,6 +567,9 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
             "psnr": float(saved["best_psnr"]),
             "ssim": float(saved["best_ssim"]),
             "step": int(saved["best_step"]),
+            "selection": float(saved.get("best_selection", saved["best_psnr"])),
+            "psnr_high_iso": float(saved.get("best_psnr_high_iso", -math.inf)),
+            "ssim_high_iso": float(saved.get("best_ssim_high_iso", 0.0)),
         }
         best_state = saved["best_model"] if saved["best_step"] >= 0 else None
         if ranks.main:
@@ -557,9 +586,7 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
         if config.resume and photos_path.exists():
             config.photo_names = json.loads(photos_path.read_text())
         else:
-            config.photo_names = data.list_photo_names(config.photos) or [
-                p.name for p in data.load_photos(None)
-            ]  # scikit-image fallback
+            config.photo_names = photo_files.list_photo_names(config.photos)  # raises if none
             photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
     if ranks.world_size > 1:
         shared = [config.photo_names]
@@ -567,12 +594,14 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
         config.photo_names = shared[0]
 
     budget_s = config.max_minutes * 60.0
-    source = BatchSource(config, ranks.rank, ranks.world_size)
-    prefetcher = Prefetcher(source, step, config.data_workers)
+    source = BatchSource(config, ranks.rank, ranks.world_size, str(device))
+    # Synthetic pairs are made on the training device, in this process; only SID uses workers.
+    prefetcher = Prefetcher(source, step, config.data_workers if config.sid_root else 0)
     if ranks.main:
         (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-        validation = validation_set(config)
-        classical_psnr, classical_ssim = score_classical(validation)
+        validations = validation_sets(config)
+        classical = {split: score_classical(v) for split, v in validations.items()}
+        classical_psnr, classical_ssim = classical["all_iso"]
     use_autocast = device.type == "cuda"  # bf16 autocast on GPU; float32 on CPU
 
     def elapsed() -> float:
@@ -590,6 +619,9 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
                 "best_psnr": best["psnr"],
                 "best_ssim": best["ssim"],
                 "best_step": best["step"],
+                "best_selection": best["selection"],
+                "best_psnr_high_iso": best["psnr_high_iso"],
+                "best_ssim_high_iso": best["ssim_high_iso"],
                 "best_model": best_state if best_state is not None else {},
             },
         )
@@ -599,7 +631,13 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     def run_validation(current_step: int) -> None:
         nonlocal best_state
         validated_steps.add(current_step)
-        psnr_db, ssim_value = score_model(model, validation, device)
+        scores = {
+            split: score_model(model, v, device, config.white_balance_input)
+            for split, v in validations.items()
+        }
+        psnr_db, ssim_value = scores["all_iso"]
+        high_psnr_db, high_ssim_value = scores["high_iso"]
+        selection = (psnr_db + high_psnr_db) / 2  # both splits count: high ISO is where users are
         with open(log_path, "a") as log:
             log.write(
                 json.dumps(
@@ -607,18 +645,29 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
                         "step": current_step,
                         "val_psnr": psnr_db,
                         "val_ssim": ssim_value,
+                        "val_psnr_high_iso": high_psnr_db,
+                        "val_ssim_high_iso": high_ssim_value,
                         "elapsed_s": round(elapsed(), 1),
                     }
                 )
                 + "\n"
             )
         print(
-            f"step {current_step}: validation PSNR {psnr_db:.3f} dB SSIM {ssim_value:.4f} "
-            f"(classical {classical_psnr:.3f} / {classical_ssim:.4f})",
+            f"step {current_step}: validation PSNR/SSIM all ISO {psnr_db:.3f} / {ssim_value:.4f}"
+            f" (classical {classical_psnr:.3f} / {classical_ssim:.4f}), high ISO "
+            f"{high_psnr_db:.3f} / {high_ssim_value:.4f} (classical "
+            f"{classical['high_iso'][0]:.3f} / {classical['high_iso'][1]:.4f})",
             flush=True,
         )
-        if psnr_db > best["psnr"]:
-            best.update(psnr=psnr_db, ssim=ssim_value, step=current_step)
+        if selection > best["selection"]:
+            best.update(
+                psnr=psnr_db,
+                ssim=ssim_value,
+                step=current_step,
+                selection=selection,
+                psnr_high_iso=high_psnr_db,
+                ssim_high_iso=high_ssim_value,
+            )
             best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
 
     model.train()
@@ -651,8 +700,7 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
                 stopped_by = STOP_REASONS[code]
                 break
             inputs, targets = prefetcher.get()
-            x = torch.from_numpy(inputs).to(device)
-            y = torch.from_numpy(targets).to(device)
+            x, y = inputs.to(device), targets.to(device)
             schedule_length = total_steps if total_steps is not None else 1 << 62
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step, schedule_length)
@@ -745,8 +793,10 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
         else {"file": config.init_from, "sha256": weights.sha256_of(out / INIT_NAME)},
         "data": ("SID " + str(config.sid_list))
         if config.sid_root
-        else f"synthetic pairs from {config.photos} (ELD noise, ratio 50-300, "
-        f"{len(validation)} fixed validation crops from held-out photos)",
+        else f"synthetic pairs made in torch from {config.photos} (ELD noise, ratio 50-300, "
+        "un-mosaiced targets; validation: "
+        + ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())
+        + " of held-out photos, scored against LibRaw's default development)",
         "model": config.model,
         "parameters": parameter_count(model),
         "steps": step,
@@ -762,8 +812,14 @@ def _train(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
             "ssim": best["ssim"],
             "classical_psnr": classical_psnr,
             "classical_ssim": classical_ssim,
-            "n_images": len(validation),
-            "crop_raw_px": int(validation.targets[0].shape[0]),
+            "psnr_high_iso": best["psnr_high_iso"],
+            "ssim_high_iso": best["ssim_high_iso"],
+            "classical_psnr_high_iso": classical["high_iso"][0],
+            "classical_ssim_high_iso": classical["high_iso"][1],
+            "n_images": len(validations["all_iso"]),
+            "crop_raw_px": int(validations["all_iso"].noisy_packed[0].shape[1])
+            * (2 if config.cfa == "bayer" else 3),
+            "target": validations["all_iso"].target_name,
         },
         "export": {"file": str(export_path), "sha256": sha256},
     }
@@ -893,6 +949,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
     parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
     parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     parser.add_argument("--photos", default=defaults.photos)
