@@ -23,6 +23,11 @@ DEFAULT_PHOTOS = Path("~/.cache/darkdev/photos")  # where scripts/fetch_training
 VALIDATION_PERCENT = 15  # share of whole photos held out, by a stable hash of the file name
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PHOTO_SIDE_PX = 2048  # photos are box-downscaled to this long side once (less JPEG noise)
+# A photo pack (for a GPU machine, which takes 64 MiB) stores NAME as NAME + PACK_SUFFIX; the
+# split still hashes NAME, so packed and original photos fall on the same side.
+PACK_SUFFIX = ".pack.jpg"
+PACK_SIDE_PX = MAX_PHOTO_SIDE_PX
+PACK_QUALITY = 92
 
 
 @dataclass
@@ -33,7 +38,9 @@ class Photo:
 
 def is_validation_photo(name: str) -> bool:
     """Stable split by whole photo: ~15% of names (by SHA-256 of the file name) are validation."""
-    digest = hashlib.sha256(Path(name).name.encode()).digest()
+    name = Path(name).name
+    name = name[: -len(PACK_SUFFIX)] if name.endswith(PACK_SUFFIX) else name
+    digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:4], "big") % 100 < VALIDATION_PERCENT
 
 
@@ -154,3 +161,32 @@ def split_photos(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
     by_name = {photo.name: photo for photo in photos}
     training, validation = split_names(list(by_name))
     return [by_name[n] for n in training], [by_name[n] for n in validation]
+
+
+def write_photo_pack(
+    source: str | Path | None,
+    destination: str | Path,
+    max_side_px: int = PACK_SIDE_PX,
+    quality: int = PACK_QUALITY,
+) -> tuple[int, int]:
+    """Resized JPEG copies (4:4:4) of every photo of `source` plus a manifest.tsv, so the set
+    travels to a machine that takes only a few tens of MiB. Returns (photos, bytes)."""
+    from PIL import Image  # Pillow: the encoder; imported here, only packing needs it
+
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    rows, total_bytes = ["filename\tsource\twidth\theight"], 0
+    for photo in load_photos(source):
+        image = Image.fromarray(photo.pixels)
+        factor = max(image.size) / max_side_px
+        if factor > 1:
+            size = (round(image.size[0] / factor), round(image.size[1] / factor))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        name = Path(photo.name).name + PACK_SUFFIX
+        temporary = destination / f".{name}.tmp"
+        image.save(temporary, "JPEG", quality=quality, subsampling=0)
+        temporary.replace(destination / name)
+        total_bytes += (destination / name).stat().st_size
+        rows.append(f"{name}\t{photo.name}\t{image.size[0]}\t{image.size[1]}")
+    (destination / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    return len(rows) - 1, total_bytes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darkdev import cfa, raw, rimef
+from darkdev import cfa, rimef
 from darkdev.errors import ParameterError, ShapeError
 from darkdev.network_input import network_input
 
@@ -85,6 +85,8 @@ class SidDataset:
         if path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
             return np.load(path), meta["kind"], tuple(meta["gains"])  # type: ignore[return-value]
+        from darkdev import raw  # rawpy: only where SID files are decoded (GPU machines lack it)
+
         frame = raw.read_raw(pair.short_path)
         packed = cfa.pack(frame.mosaic, frame.layout).astype(np.float32)
         meta = {
@@ -104,6 +106,8 @@ class SidDataset:
         if path.exists() and meta_path.exists():
             offset = tuple(json.loads(meta_path.read_text())["offset"])
             return np.load(path).astype(np.float32) / 65535.0, offset  # type: ignore[return-value]
+        from darkdev import raw
+
         frame = raw.read_raw(pair.long_path)
         developed = raw.develop_with_libraw(frame)
         np.save(path, np.round(developed * 65535.0).astype(np.uint16))  # 16 bit: as LibRaw made it
