@@ -412,7 +412,7 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def train(context: typer.Context) -> None:
     """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
-    from darkdev.train import main as train_main
+    from darkdev.training.cli import main as train_main
 
     raise typer.Exit(train_main(list(context.args)))
 
@@ -420,7 +420,7 @@ def train(context: typer.Context) -> None:
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def evaluate(context: typer.Context) -> None:
     """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
-    from darkdev.evaluate import main as evaluate_main
+    from darkdev.training.cli import evaluate_main
 
     raise typer.Exit(evaluate_main(list(context.args)))
 

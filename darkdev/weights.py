@@ -86,6 +86,52 @@ def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> Check
     return None
 
 
+def checkpoint_metadata(
+    architecture: str, arguments: dict[str, Any], cfa_kind: str, white_balance_input: bool = False
+) -> dict[str, str]:
+    """The safetensors metadata that lets a network be rebuilt from its file alone."""
+    return {
+        "architecture": architecture,
+        "arguments": json.dumps(arguments, sort_keys=True),
+        "cfa_kind": cfa_kind,
+        "white_balance_input": json.dumps(bool(white_balance_input)),
+    }
+
+
+def export_state(model: Any, half_precision: bool = True) -> dict[str, Any]:
+    """The model's tensors as stored: contiguous, on the CPU, floats in float16 by default."""
+    import torch
+
+    return {
+        name: (
+            tensor.detach().to(torch.float16)
+            if half_precision and tensor.is_floating_point()
+            else tensor.detach()
+        )
+        .contiguous()
+        .cpu()
+        for name, tensor in model.state_dict().items()
+    }
+
+
+def write_safetensors_atomically(
+    path: Path, state: dict[str, Any], metadata: dict[str, str]
+) -> str:
+    """Write a safetensors file through a temporary beside it; returns its sha256."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(state, temporary, metadata=metadata)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return sha256_of(path)
+
+
 def save_checkpoint(
     path: Path,
     model: Any,
@@ -100,38 +146,11 @@ def save_checkpoint(
     white_balance_input: the network was trained on packed raw multiplied by the as-shot white
     balance gains, so it must be fed the same (the input convention travels with the weights).
     """
-    import torch
-    from safetensors.torch import save_file
-
-    state = {
-        name: (
-            tensor.detach().to(torch.float16)
-            if half_precision and tensor.is_floating_point()
-            else tensor.detach()
-        )
-        .contiguous()
-        .cpu()
-        for name, tensor in model.state_dict().items()
-    }
-    metadata = {
-        "architecture": architecture,
-        "arguments": json.dumps(arguments, sort_keys=True),
-        "cfa_kind": cfa_kind,
-        "white_balance_input": json.dumps(bool(white_balance_input)),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(state, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return sha256_of(path)
+    metadata = checkpoint_metadata(architecture, arguments, cfa_kind, white_balance_input)
+    return write_safetensors_atomically(path, export_state(model, half_precision), metadata)
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -168,10 +187,6 @@ def load_model(
     path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
 ):
     """Verify (when a hash is given) and load a checkpoint; returns (model in eval mode, metadata)."""
-    import torch
-
-    from darkdev.models import build_model
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -183,9 +198,23 @@ def load_model(
                 f"{expected_sha256[:12]}... (corrupt or tampered file)"
             )
     if path.suffix == ".safetensors":
-        state, metadata = _read_safetensors(path)
+        state, metadata = read_safetensors(path)
     else:
         state, metadata = _read_torch_file(path)
+    return model_from_state(path, state, metadata, expected_cfa_kind)
+
+
+def model_from_state(
+    path: Path,
+    state: dict[str, Any],
+    metadata: dict[str, str],
+    expected_cfa_kind: str | None = None,
+):
+    """Rebuild the network a checkpoint's metadata names and load its tensors (path: for errors)."""
+    import torch
+
+    from darkdev.models import build_model
+
     try:
         architecture = metadata["architecture"]
         arguments = json.loads(metadata.get("arguments", "{}"))
