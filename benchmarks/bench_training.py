@@ -33,7 +33,9 @@ def main() -> int:
     device = torch.device(arguments.device)
     names = photos.split_names(photos.list_photo_names(arguments.photos))[0]
     bank = synthetic.PhotoBank(photos.load_photos(arguments.photos, names=names[:8]), device)
-    rate = throughput.data_path_crops_per_second(bank, arguments.cfa, arguments.crop, arguments.batch)
+    rate = throughput.data_path_crops_per_second(
+        bank, arguments.cfa, arguments.crop, arguments.batch
+    )
     print(f"{device.type}: data path {rate:.2f} crops/s ({arguments.crop} packed px)")
     for spec in arguments.models:
         name, width = spec.split(":")

@@ -53,6 +53,10 @@ class TrainConfig:
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
     init_from: str | None = None  # start from these weights (same architecture), not random
+    # Every improving validation also writes the weights as fp16 shards under 16 MiB here
+    # (a GPU session's output folder: a call cut at its limit still brings back the latest).
+    export_dir: str | None = None
+    export_name: str = "best"
     sid_root: str | None = None  # train on SID instead of synthetic pairs
     sid_list: str | None = None
     photo_names: list[str] | None = None  # resolved at the first start, kept on resume

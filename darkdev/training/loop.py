@@ -24,7 +24,7 @@ import torch
 from darkdev import weights
 from darkdev.models import parameter_count
 from darkdev.training.batches import BatchSource, Prefetcher
-from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_weights
+from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded, export_weights
 from darkdev.training.config import TrainConfig
 from darkdev.training.curves import append_log, plot_curves
 from darkdev.training.distributed import (
@@ -205,6 +205,23 @@ def validate(run: Run) -> None:
         run.best = Best(
             psnr_db, ssim_value, run.step, selection, high_psnr_db, high_ssim_value, state
         )
+        if run.config.export_dir is not None:
+            export_progress(run)
+
+
+def export_progress(run: Run) -> None:
+    """The best weights so far as shards in config.export_dir (see TrainConfig.export_dir)."""
+    config = run.config
+    index = export_sharded(
+        run.model,
+        config.export_dir,  # type: ignore[arg-type]
+        architecture=config.model,
+        arguments={"width": config.width},
+        cfa_kind=config.cfa,
+        white_balance_input=config.white_balance_input,
+        stem=config.export_name,
+    )
+    print(f"step {run.step}: best weights so far exported to {index}", flush=True)
 
 
 # ----------------------------------------------------------------------------- finishing

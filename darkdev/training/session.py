@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
+from darkdev import weights
 from darkdev.training import checkpoints, photos, synthetic, throughput
+from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
 from darkdev.training.loop import train
 
@@ -106,9 +108,16 @@ def self_check(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
         out=str(work),
     )
     summary = train(config)
-    model = checkpoints.load_exported_model(work / "best.safetensors")
-    shards = checkpoints.export_sharded(model, work / "shards", "check", metadata_from=work / "best.safetensors")
-    reloaded = checkpoints.load_sharded(shards)
+    model, metadata = weights.load_model(work / EXPORT_NAME)
+    index = checkpoints.export_sharded(
+        model,
+        work / "shards",
+        architecture=metadata["architecture"],
+        arguments=metadata["arguments"],
+        cfa_kind=plan.cfa,
+        stem="check",
+    )
+    reloaded, _ = checkpoints.load_sharded(index, plan.cfa)
     for name, tensor in model.state_dict().items():
         if not torch.equal(tensor.half().float(), reloaded.state_dict()[name].float()):
             raise RuntimeError(f"sharded export changed tensor {name}")
@@ -165,7 +174,8 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
     )
     summary = train(config)
     stage("training", {key: summary[key] for key in ("steps", "wall_time_s", "validation")})
-    model = checkpoints.load_exported_model(Path(config.out) / "best.safetensors").to(device)
+    model, _ = weights.load_model(Path(config.out) / EXPORT_NAME)
+    model = model.to(device)
     frames = throughput.inference_frames_per_second(
         model, plan.cfa, device, plan.inference_megapixels
     )
@@ -174,7 +184,9 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
 
 
 def parse_plan(argv: list[str] | None = None) -> SessionPlan:
-    parser = argparse.ArgumentParser(prog="python -m darkdev.training.session", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m darkdev.training.session", description=__doc__.split("\n")[0]
+    )
     defaults = SessionPlan(out="")
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")

@@ -75,7 +75,11 @@ def training_crops_per_second(
 
 
 def inference_frames_per_second(
-    model: torch.nn.Module, kind: str, device: torch.device, megapixels: float = 12.0, frames: int = 2
+    model: torch.nn.Module,
+    kind: str,
+    device: torch.device,
+    megapixels: float = 12.0,
+    frames: int = 2,
 ) -> float:
     """Frames per second of develop's tiled network stage on a frame of `megapixels` (3:2)."""
     from darkdev.inference import run_network
