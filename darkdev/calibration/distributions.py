@@ -52,7 +52,7 @@ def tukey_lambda_standard(uniform: np.ndarray, lam: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _sorted_tukey_differences(lam: float) -> np.ndarray:
+def sorted_tukey_differences(lam: float) -> np.ndarray:
     rng = np.random.default_rng(20200614)  # fixed: every lambda is compared on the same draws
     uniform = np.clip(rng.random((2, SIMULATED_DIFFERENCES)), 1e-9, 1 - 1e-9)
     first = tukey_lambda_standard(uniform[0], lam)
@@ -69,7 +69,7 @@ def plotting_positions(count: int) -> np.ndarray:
 
 
 def tukey_difference_quantiles(lam: float, probabilities: np.ndarray) -> np.ndarray:
-    simulated = _sorted_tukey_differences(round(float(lam), 4))
+    simulated = sorted_tukey_differences(round(float(lam), 4))
     index = probabilities * (simulated.size - 1)
     return np.interp(index, np.arange(simulated.size), simulated)
 
