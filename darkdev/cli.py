@@ -105,6 +105,20 @@ def develop(
         bool, typer.Option("--json", help="One JSON line per file on stdout.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    dark_frame: Annotated[
+        Path | None,
+        typer.Option(
+            "--dark-frame", help="A dark raw (lens cap on, same ISO and shutter) to subtract."
+        ),
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="Camera profile from `darkdev calibrate`: subtracts the master dark of the "
+            "image's ISO, or corrects the black level where there is none.",
+        ),
+    ] = None,
 ) -> None:
     """Develop raw files to sRGB PNG or JPEG."""
     from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
@@ -129,7 +143,10 @@ def develop(
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
             colour=colour,
+            dark_frame_path=dark_frame,
+            profile_path=profile,
         )
+        developer = Developer(options)  # loads a dark frame / profile once, refusing bad ones
         jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device
 
@@ -168,7 +185,6 @@ def develop(
 
     counts = {"done": 0, "skipped": 0, "failed": 0}
     seconds_done = 0.0
-    developer = Developer(options)
     results = run_batch(
         jobs,
         developer,
