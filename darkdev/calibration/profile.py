@@ -6,8 +6,10 @@ mycamera.json (format "darkdev camera profile", format_version 1):
   camera: make, model, cfa_kind, cfa_pattern (LibRaw colour indices of the top-left period),
       visible_size_px [H, W], black_level_per_channel, white_level (the files' own levels),
       rgb_xyz_matrix (4x3, XYZ -> camera) and color_matrix (3x4, camera -> sRGB) as LibRaw
-      reports them for one calibration raw, dng_color_matrix_x10000 (rgb_xyz_matrix rows 0-2 as
-      DNG ColorMatrix1 integers, darkdev.dng.DngMetadata.color_matrix).
+      reports them for one calibration raw, dng_color_matrix_x10000 (XYZ -> camera as DNG
+      ColorMatrix1 integers for darkdev.dng.DngMetadata.color_matrix: rgb_xyz_matrix rows 0-2,
+      or derived from color_matrix where LibRaw leaves that at zero, e.g. for DNGs) and
+      dng_color_matrix_source.
   dn_to_14bit_scale: (16383 - 512) / (white - black): multiplies this camera's DN into the 14-bit
       range of ELD's calibration and darkdev's synthetic raws (same share of full scale).
   isos: one entry per calibrated ISO, ascending; every value in the camera's own DN after black
@@ -194,10 +196,30 @@ def _finite(value):
     return value
 
 
+# LibRaw's xyz_rgb: linear sRGB -> XYZ (D65), from which it builds rgb_cam out of cam_xyz.
+SRGB_TO_XYZ = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+
+
+def xyz_to_camera(matrices: dict) -> tuple[np.ndarray, str]:
+    """(3, 3) XYZ -> camera matrix and where it came from.
+
+    LibRaw leaves rgb_xyz_matrix at zero for a DNG whose camera is not in its tables; then it is
+    recovered from color_matrix (rgb_cam = inverse of cam_xyz @ xyz_rgb, rows normalised to 1),
+    up to the row scale LibRaw normalises away again when it reads the matrix from a DNG.
+    """
+    reported = np.asarray(matrices["rgb_xyz_matrix"], dtype=np.float64)[:3]
+    if np.any(reported):
+        return reported, "libraw rgb_xyz_matrix"
+    camera_from_srgb = np.linalg.inv(np.asarray(matrices["color_matrix"], dtype=np.float64)[:, :3])
+    return camera_from_srgb @ np.linalg.inv(SRGB_TO_XYZ), "derived from libraw color_matrix"
+
+
 def build_document(result: CalibrationResult, master_darks: dict | None) -> dict:
     camera = result.camera
     matrices = result.colour_matrices
-    xyz_to_camera = np.asarray(matrices["rgb_xyz_matrix"], dtype=np.float64)[:3]
+    dng_matrix, dng_matrix_source = xyz_to_camera(matrices)
     range_dn = result.white_level - max(result.black_level_per_channel)
     document = {
         "format": FORMAT,
@@ -213,7 +235,8 @@ def build_document(result: CalibrationResult, master_darks: dict | None) -> dict
             "white_level": result.white_level,
             "rgb_xyz_matrix": matrices["rgb_xyz_matrix"],
             "color_matrix": matrices["color_matrix"],
-            "dng_color_matrix_x10000": [int(round(v * 10000)) for v in xyz_to_camera.ravel()],
+            "dng_color_matrix_x10000": [int(round(v * 10000)) for v in dng_matrix.ravel()],
+            "dng_color_matrix_source": dng_matrix_source,
         },
         "units": "DN of this camera after black subtraction; K in DN per electron",
         "dn_to_14bit_scale": (REFERENCE_WHITE_DN - REFERENCE_BLACK_DN) / range_dn,

@@ -126,8 +126,11 @@ def fit_gain(
         for point in points
         for channel in channels
     ]
-    levels = [mean for _, mean, _ in table]
-    if min(levels) <= 0 or max(levels) < MIN_LEVEL_SPAN * min(levels):
+    spans = []
+    for channel in channels:  # per channel: the colour of the light alone spreads the levels
+        levels = [mean for row_channel, mean, _ in table if row_channel == channel]
+        spans.append(max(levels) / min(levels) if min(levels) > 0 else 0.0)
+    if min(spans) < MIN_LEVEL_SPAN:
         raise CalibrationError(
             f"ISO {iso}: the flat pairs span one brightness level; shoot pairs at several "
             "levels (for instance 1/8, 1/4 and 1/2 of full scale)"
