@@ -47,6 +47,19 @@ class NoiseAtIso:
             }
         return replace(self, **values)
 
+    def noise_sample_fields(self, tukey: bool) -> dict:
+        """The fields of darkdev.data.NoiseSample (read_sigma_dn there is the Tukey scale when
+        tukey_lambda is set), for synthesising this camera's noise."""
+        if self.system_gain_dn_per_electron is None or self.row_sigma_dn is None:
+            raise CalibrationError(f"ISO {self.iso:g}: the profile has no noise model here")
+        read = self.tukey_scale_dn if tukey else self.read_sigma_dn
+        return {
+            "system_gain_dn_per_electron": self.system_gain_dn_per_electron,
+            "read_sigma_dn": read,
+            "row_sigma_dn": self.row_sigma_dn,
+            "tukey_lambda": self.tukey_lambda if tukey else None,
+        }
+
     def as_dict(self) -> dict:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 

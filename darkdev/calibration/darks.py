@@ -81,7 +81,8 @@ class DarkAccumulator:
         self.exposures: list[float] = []
         self._sum: np.ndarray | None = None
         self._pending: np.ndarray | None = None
-        self._first: CalibrationFrame | None = None
+        self._colour_map: np.ndarray | None = None  # of the first frame; all share it
+        self._channels: list[int] = []
         self._residuals: list[np.ndarray] = []
         self._row_means: list[np.ndarray] = []
         self._read_variances: list[float] = []
@@ -90,8 +91,8 @@ class DarkAccumulator:
     def add(self, frame: CalibrationFrame) -> None:
         above_black = frame.dn - frame.black_map  # a file's own black: some cameras vary it
         check_dark(frame.source, above_black, frame.range_dn)
-        if self._first is None:
-            self._first = frame
+        if self._colour_map is None:
+            self._colour_map, self._channels = frame.colour_map, frame.channels
             self._sum = np.zeros(frame.dn.shape, dtype=np.float64)
         self._sum += above_black
         self.sources.append(frame.source)
@@ -111,16 +112,15 @@ class DarkAccumulator:
 
     def result(self) -> DarkResult:
         count = len(self.sources)
-        if count < MIN_DARK_FRAMES or self._first is None or self._sum is None:
+        if count < MIN_DARK_FRAMES or self._colour_map is None or self._sum is None:
             raise CalibrationError(
                 f"ISO {self.iso}: {count} dark frame(s); {MIN_DARK_FRAMES} or more are needed"
             )
-        first = self._first
         offset = (self._sum / count).astype(np.float32)
         window = central_window(*offset.shape)  # amp glow sits at the edges and corners
-        centre, colours = offset[window], first.colour_map[window]
+        centre, colours = offset[window], self._colour_map[window]
         black_error = {
-            channel: clipped_mean(centre[colours == channel]) for channel in first.channels
+            channel: clipped_mean(centre[colours == channel]) for channel in self._channels
         }
         residuals = np.concatenate(self._residuals)
         return DarkResult(
