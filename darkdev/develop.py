@@ -35,8 +35,14 @@ class DevelopOptions:
     tile_size_px: int = DEFAULT_TILE_SIZE_PX
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
     colour: str = "guided"  # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is
+    dark_frame_path: Path | None = None  # a dark raw subtracted from every frame
+    profile_path: Path | None = None  # a camera profile: master dark at the frame's ISO
 
     def __post_init__(self) -> None:
+        if self.dark_frame_path is not None and self.profile_path is not None:
+            raise ParameterError(
+                "--dark-frame and --profile exclude each other (a profile has its master darks)"
+            )
         validate_tiling(self.tile_size_px, self.tile_overlap_px)
         if self.colour not in COLOUR_MODES:
             raise ParameterError(
@@ -91,6 +97,15 @@ class Developer:
         self.options = options
         self._networks: dict[str, tuple[object, str, bool] | None] = {}
         self._device = None
+        self._dark_subtraction = None
+        # Loaded once here, so a batch reads its dark frame or master darks once.
+        if options.dark_frame_path is not None or options.profile_path is not None:
+            from darkdev.calibration.darkframe import DarkSubtraction
+
+            if options.dark_frame_path is not None:
+                self._dark_subtraction = DarkSubtraction.from_dark_frame(options.dark_frame_path)
+            else:
+                self._dark_subtraction = DarkSubtraction.from_profile(options.profile_path)
 
     def _network(self, cfa_kind: str):
         """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
@@ -129,6 +144,11 @@ class Developer:
         options = self.options
         seconds: dict[str, float] = {}
         warnings: list[str] = []
+        if self._dark_subtraction is not None:
+            start = time.perf_counter()
+            frame, notes = self._dark_subtraction.apply(frame)  # before any amplification
+            warnings += notes
+            seconds["dark"] = time.perf_counter() - start
         start = time.perf_counter()
         packed = cfa.pack(frame.mosaic, frame.layout)
         seconds["pack"] = time.perf_counter() - start
