@@ -78,9 +78,14 @@ def test_interpolates_an_uncalibrated_iso(shoot):
         noise.system_gain_dn_per_electron * SCALE_TO_14_BIT
     )
     assert reference.tukey_lambda == noise.tukey_lambda
-    fields = reference.noise_sample_fields(tukey=True)  # what darkdev.data.add_noise takes
+    fields = reference.noise_sample_fields(
+        tukey=True
+    )  # what darkdev.training.noise.add_noise takes
     assert fields["read_sigma_dn"] == reference.tukey_scale_dn
     assert fields["tukey_lambda"] == noise.tukey_lambda
+    from darkdev.training.noise import NoiseSample
+
+    assert NoiseSample(**fields).read_sigma_dn == reference.tukey_scale_dn
 
 
 def test_profile_carries_camera_and_eld_noise_params(shoot):

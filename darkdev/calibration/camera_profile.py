@@ -48,7 +48,7 @@ class NoiseAtIso:
         return replace(self, **values)
 
     def noise_sample_fields(self, tukey: bool) -> dict:
-        """The fields of darkdev.data.NoiseSample (read_sigma_dn there is the Tukey scale when
+        """The fields of darkdev.training.noise.NoiseSample (read_sigma_dn there is the Tukey scale when
         tukey_lambda is set), for synthesising this camera's noise."""
         if self.system_gain_dn_per_electron is None or self.row_sigma_dn is None:
             raise CalibrationError(f"ISO {self.iso:g}: the profile has no noise model here")

@@ -39,7 +39,7 @@ mycamera.json (format "darkdev camera profile", format_version 1):
 For fine-tuning (not built yet) the profile gives: noise_params, a drop-in for
 data.noise_parameters() (ELD-style sampling around this camera's lines);
 camera_profile.CameraProfile.noise_at_iso(iso, reference_14bit=True).noise_sample_fields(...),
-the fields of data.NoiseSample for one ISO; camera.dng_color_matrix_x10000 and make/model for
+the fields of darkdev.training.noise.NoiseSample for one ISO; camera.dng_color_matrix_x10000 and make/model for
 dng.DngMetadata, so synthetic raws develop with this camera's colour in LibRaw.
 
 mycamera.darks.npz (np.savez_compressed, read with allow_pickle=False): format_version (int),

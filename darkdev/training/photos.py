@@ -98,7 +98,7 @@ def list_photo_names(folder: str | Path | None) -> list[str]:
 
 def _read_photo(path: Path, cache_dir: Path | None) -> np.ndarray:
     """Decode and prepare a photo; with cache_dir, keep the prepared pixels as .npy (fast reload)."""
-    import imageio.v3 as imageio  # core dependency; lazy so importing darkdev.data stays cheap
+    import imageio.v3 as imageio  # core dependency; lazy so importing this module stays cheap
 
     if cache_dir is None:
         return _prepare(np.asarray(imageio.imread(path)))
