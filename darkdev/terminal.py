@@ -60,7 +60,7 @@ class ProgressDisplay:
         self.current = ""
 
     def start_file(self, job) -> None:
-        self.current = printable(job.source)
+        self.current = printable(job.relative)  # the name, short enough for one line
         self.display.update(self.files, description=f"developing {self.current}")
         self.display.reset(self.tiles, total=None, visible=False)
 
