@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,24 +304,35 @@ def _unfinished(job: Job, status: str, developed, start: float, error: str) -> J
     )
 
 
-def _develop_one(job: Job, frame_future, developer: Developer, settings: dict) -> JobResult:
+@dataclass(frozen=True)
+class _Settings:
+    """What every job of a batch is developed and written with."""
+
+    quality: int
+    overwrite: bool
+    skip_existing: bool
+    stdout_writer: Callable[[bytes], None] | None
+    on_tile: Callable[[int, int], None] | None
+
+
+def _develop_one(job: Job, frame_future, developer: Developer, settings: _Settings) -> JobResult:
     start = time.perf_counter()
     developed = None
     try:
         frame = frame_future.result()
         decoded = time.perf_counter()
-        developed = developer.develop(frame, on_tile=settings["on_tile"])
+        developed = developer.develop(frame, on_tile=settings.on_tile)
         exif = exif_bytes(frame.camera)
-        payload = encode(developed.image, job.image_format, settings["quality"], exif)
+        payload = encode(developed.image, job.image_format, settings.quality, exif)
         written = time.perf_counter()
         if job.output == STREAM:
-            if settings["stdout_writer"] is None:
+            if settings.stdout_writer is None:
                 raise OutputError("no stdout writer for -o -")
-            settings["stdout_writer"](payload)
+            settings.stdout_writer(payload)
         else:
-            write_atomic(job.output, payload, overwrite=settings["overwrite"])
+            write_atomic(job.output, payload, overwrite=settings.overwrite)
     except OutputExistsError as error:  # another run took the name since the check above
-        if settings["skip_existing"]:
+        if settings.skip_existing:
             return _unfinished(job, "skipped", developed, start, "output exists")
         return _unfinished(job, "failed", developed, start, str(error))
     except DarkdevError as error:
@@ -367,13 +378,7 @@ def run_batch(
     on_start(job) is called as a job starts developing, on_tile(done, total) as network tiles
     finish. A full disk stops the batch after the file that hit it (stops_batch is set).
     """
-    settings = {
-        "quality": quality,
-        "overwrite": overwrite,
-        "skip_existing": skip_existing,
-        "stdout_writer": stdout_writer,
-        "on_tile": on_tile,
-    }
+    settings = _Settings(quality, overwrite, skip_existing, stdout_writer, on_tile)
     runnable: list[Job] = []
     for job in jobs:
         early = _precheck(job, overwrite, skip_existing)

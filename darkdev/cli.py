@@ -216,29 +216,37 @@ def develop(
         on_tile=progress.tile_done,
     )
     tally = Tally(len(jobs))
-    interrupted = False
+    json_stream = getattr(report_stream, "buffer", None) if json_lines else False
+    interrupted = _report_all(results, tally, progress, json_stream, quiet or json_lines, debug)
+    if not quiet and (len(jobs) > 1 or interrupted):
+        errors.print(tally.summary(interrupted), soft_wrap=True, markup=False)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_FAILED if tally.counts["failed"] else EXIT_OK)
+
+
+def _report_all(results, tally, progress, json_stream, only_errors: bool, debug: bool) -> bool:
+    """Report each result as it comes; True when interrupted. json_stream False: no JSON."""
+    from darkdev.render import write_stream
+
     try:
         with progress.display:
             for result in results:
                 tally.add(result)
                 progress.file_done()
-                if json_lines:
+                if json_stream is not False:
                     line = json.dumps(result.as_record()) + "\n"
-                    write_stream(getattr(report_stream, "buffer", None), line.encode())
-                _report(result, quiet or json_lines, progress.display.console)
+                    write_stream(json_stream, line.encode())
+                _report(result, only_errors, progress.display.console)
     except KeyboardInterrupt:
-        interrupted = True
+        return True
     except DarkdevError as error:  # the JSON lines cannot be written (a closed or full stdout)
         raise _fail(str(error), EXIT_FAILED) from None
     except Exception:
         if debug:
             raise
         raise _fail("internal error; rerun with --debug for a traceback", EXIT_FAILED) from None
-    if not quiet and (len(jobs) > 1 or interrupted):
-        errors.print(tally.summary(interrupted), soft_wrap=True, markup=False)
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_FAILED if tally.counts["failed"] else EXIT_OK)
+    return False
 
 
 def _report(result, only_errors: bool, console: Console) -> None:
