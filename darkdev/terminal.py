@@ -58,17 +58,23 @@ class ProgressDisplay:
         self.files = self.display.add_task("developing", total=file_count, visible=self.batch)
         self.tiles = self.display.add_task("tiles", total=None, visible=False)
         self.current = ""
+        self.tiles_shown = False
 
     def start_file(self, job) -> None:
         self.current = printable(job.relative)  # the name, short enough for one line
         self.display.update(self.files, description=f"developing {self.current}")
         self.display.reset(self.tiles, total=None, visible=False)
+        self.tiles_shown = False
 
     def tile_done(self, done: int, total: int) -> None:
         label = "  tiles" if self.batch else f"developing {self.current}: tiles"
+        first = not self.tiles_shown
         self.display.update(
             self.tiles, completed=done, total=total, visible=True, description=label
         )
+        self.tiles_shown = True
+        if first:  # show the bar at once, not at the next timed refresh: a frame may be quick
+            self.display.refresh()
 
     def file_done(self) -> None:
         self.display.advance(self.files)

@@ -230,6 +230,20 @@ def test_exclusive_write_never_replaces(tmp_path):
     assert target.read_bytes() == b"third"
 
 
+def test_exclusive_write_without_hard_links(tmp_path, monkeypatch):
+    """File systems without hard links (FAT): the name is claimed with O_EXCL instead."""
+
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "a.png"
+    write_atomic(target, b"first", overwrite=False)
+    with pytest.raises(OutputExistsError):
+        write_atomic(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first" and os.listdir(tmp_path) == ["a.png"]
+
+
 class _RivalDeveloper:
     """Develops classically, but another run writes the same output meanwhile."""
 

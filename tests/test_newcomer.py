@@ -155,9 +155,9 @@ def test_network_reports_tiles_and_batch_names_the_file_being_developed(tmp_path
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path, tiny_weights):
-    raw = write_raw(tmp_path / "a.dng", height=768, width=768)
+    raw = write_raw(tmp_path / "a.dng", height=512, width=512)  # 121 tiles of 32 px
     command = [str(Path(sys.executable).parent / "darkdev"), "develop", str(raw), "--ratio", "5"]
-    command += ["--tile-size", "32", "--tile-overlap", "8", "--overwrite"]
+    command += ["--tile-size", "32", "--tile-overlap", "8", "--overwrite", "--colour", "network"]
     leader, follower = os.openpty()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower)
     os.close(follower)
