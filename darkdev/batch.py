@@ -217,8 +217,9 @@ def plan_jobs(
     check_suffix(suffix)
     sources = collect_inputs(inputs, recursive, notes)
     if not sources:
+        hint = "" if recursive else "; -r also looks in sub-folders"
         raise NoRawFilesError(
-            f"no raw files found in {', '.join(inputs)} (looked for {looked_for()})"
+            f"no raw files found in {', '.join(inputs)} (looked for {looked_for()}{hint})"
         )
     single = len(sources) == 1 and not sources[0][2]
     to_stream = output == STREAM

@@ -170,7 +170,7 @@ def require_entry(name: str, cfa_kind: str, directory: Path | None = None) -> Ch
     if others:
         alternatives = f"use --model auto or {' / '.join(fitting)}" if fitting else "none fits"
         raise ParameterError(
-            f"--model {name} is a {others[0].cfa_kind} checkpoint and this raw is {cfa_kind} "
+            f"--model {name} is for {others[0].cfa_kind} raws and this raw is {cfa_kind} "
             f"({alternatives})"
         )
     raise ParameterError(f"no bundled {cfa_kind} checkpoint named {name!r}; see `darkdev models`")

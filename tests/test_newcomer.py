@@ -104,7 +104,7 @@ def test_model_names_any_case_and_wrong_sensor_explained(tmp_path, tiny_weights)
         "develop", raw, "-o", tmp_path / "x.png", "--ratio", "5", "--model", "lts-w4-xtrans"
     )
     assert other.returncode == 1
-    assert b"is a xtrans checkpoint and this raw is bayer (use --model auto or lts-w4-bayer)" in (
+    assert b"is for xtrans raws and this raw is bayer (use --model auto or lts-w4-bayer)" in (
         other.stderr
     )
 
