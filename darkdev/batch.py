@@ -235,7 +235,7 @@ def plan_jobs(
     ):
         raise ParameterError(f"{len(sources)} inputs need -o FOLDER, not the image file {output}")
     if output_is_file:
-        resolved_format = format_for(output, image_format)  # type: ignore[arg-type]
+        resolved_format = format_for(str(output), image_format)
     else:
         resolved_format = format_for("", image_format or "png")
     names = _output_names(sources, suffix, EXTENSION_BY_FORMAT[resolved_format])
@@ -251,7 +251,7 @@ def plan_jobs(
         if to_stream:
             target = STREAM
         elif output_is_file:
-            target = output
+            target = str(output)
         elif output is not None:
             target = str(Path(output) / names[relative])
         elif source == STREAM:
