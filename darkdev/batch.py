@@ -8,14 +8,23 @@ run_batch yields one JobResult per file and the caller reports.
 
 from __future__ import annotations
 
+import os
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from darkdev.develop import Developer
-from darkdev.errors import DarkdevError, OutputError, ParameterError
+from darkdev.errors import (
+    DarkdevError,
+    DiskFullError,
+    NoRawFilesError,
+    OutputError,
+    OutputExistsError,
+    ParameterError,
+)
 from darkdev.raw import RAW_EXTENSIONS, RawFrame, decode, read_bytes
 from darkdev.render import (
     EXTENSION_BY_FORMAT,
@@ -50,6 +59,20 @@ class JobResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     stages_s: dict[str, float] = field(default_factory=dict)
+    stops_batch: bool = False  # a full disk: later files would fail the same way
+
+    def as_record(self) -> dict:
+        """The JSON line of --json."""
+        return {
+            "input": self.input,
+            "output": self.output,
+            "status": self.status,
+            "ratio": self.ratio,
+            "ratio_estimated": self.ratio_estimated,
+            "model": self.model,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -70,8 +93,18 @@ def is_raw_name(path: Path) -> bool:
     return path.suffix.lower() in RAW_EXTENSIONS
 
 
-def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[str, str, bool]]:
-    """(source, relative path, came from a folder) for each input; folders expanded in sorted order."""
+def looked_for() -> str:
+    """The raw extensions darkdev looks for, for the 'no raw files found' message."""
+    return ", ".join(sorted(RAW_EXTENSIONS)) + " (any case)"
+
+
+def collect_inputs(
+    inputs: list[str], recursive: bool, notes: list[str] | None = None
+) -> list[tuple[str, str, bool]]:
+    """(source, relative path, came from a folder) for each input; folders expanded in sorted order.
+
+    A folder holding no raw file adds a line to notes, when given.
+    """
     found: list[tuple[str, str, bool]] = []
     for item in inputs:
         if item == STREAM:
@@ -80,13 +113,92 @@ def collect_inputs(inputs: list[str], recursive: bool) -> list[tuple[str, str, b
         path = Path(item)
         if path.is_dir() and not is_raw_name(path):
             pattern = "**/*" if recursive else "*"
-            files = [p for p in path.glob(pattern) if p.is_file() and is_raw_name(p)]
+            # Anything named like a raw but a folder is a candidate: a FIFO, device or symlink
+            # loop called IMG.ARW is refused with a line of its own, not silently skipped.
+            files = [p for p in path.glob(pattern) if is_raw_name(p) and not p.is_dir()]
             relatives = sorted(p.relative_to(path).as_posix() for p in files)
             found += [(str(path / relative), relative, True) for relative in relatives]
+            if not files and notes is not None:
+                hint = "" if recursive else "; -r also looks in sub-folders"
+                notes.append(f"no raw files found in {item} (looked for {looked_for()}{hint})")
         else:
             # Files (or anything named like one, e.g. a folder called IMG.ARW) are tried as given.
             found.append((item, path.name, False))
     return found
+
+
+def check_suffix(suffix: str) -> None:
+    """A suffix is part of a file name: a separator or '..' would write outside -o."""
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    if any(mark in suffix for mark in separators) or ".." in suffix or "\0" in suffix:
+        raise ParameterError(
+            f"--suffix {suffix!r} must be part of a file name: no '/', '\\' or '..'"
+        )
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, None when it does not exist or cannot be read."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _stream_identity(descriptor: int) -> tuple[int, int] | None:
+    """(device, inode) of what a standard stream is redirected from/to, if a regular file."""
+    try:
+        status = os.fstat(descriptor)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
+
+
+def _resolved(path: str | Path) -> Path:
+    """Absolute, symlink-free path; a symlink loop falls back to the absolute path."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python < 3.13 on a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def _output_names(sources: list[tuple[str, str, bool]], suffix: str, extension: str) -> dict:
+    """Output name (relative) of each source.
+
+    Raws sharing a stem in one folder (IMG.ARW, IMG.RAF) keep their extension in the output
+    name; decided before sharding so every shard names files as an unsharded run would.
+    """
+    stems: dict[str, int] = {}
+    for _, relative, _ in sources:
+        key = Path(relative).with_suffix("").as_posix().lower()
+        stems[key] = stems.get(key, 0) + 1
+    names = {}
+    for _, relative, _ in sources:
+        stem = Path(relative).with_suffix("").as_posix()
+        names[relative] = (relative if stems[stem.lower()] > 1 else stem) + suffix + extension
+    return names
+
+
+def _take_shard(sources: list, shard: tuple[int, int] | None, notes: list[str] | None) -> list:
+    if shard is None:
+        return sources
+    index, count = shard
+    ordered = sorted(sources, key=lambda item: item[1])
+    taken = [item for position, item in enumerate(ordered) if position % count == index - 1]
+    if not taken and notes is not None:
+        notes.append(f"shard {index}/{count} has no files ({len(sources)} files in all)")
+    return taken
+
+
+def _input_identities(sources: list[tuple[str, str, bool]]) -> set[tuple[int, int]]:
+    """(device, inode) of every input file, standard input included when it is a file."""
+    identities = {_identity(source) for source, _, _ in sources if source != STREAM}
+    if any(source == STREAM for source, _, _ in sources):
+        # `darkdev develop - -o photo.dng < photo.dng`: the output path names no input,
+        # but it is the very file standard input reads.
+        identities.add(_stream_identity(0))
+    identities.discard(None)
+    return identities  # type: ignore[return-value]
 
 
 def plan_jobs(
@@ -96,20 +208,25 @@ def plan_jobs(
     suffix: str = "",
     recursive: bool = False,
     shard: tuple[int, int] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Job]:
-    """Decide the output of every input; refuse collisions and outputs that would be an input."""
-    sources = collect_inputs(inputs, recursive)
+    """Decide the output of every input; refuse collisions and outputs that would be an input.
+
+    notes, when given, receives lines worth telling the user (empty folders, an empty shard).
+    """
+    check_suffix(suffix)
+    sources = collect_inputs(inputs, recursive, notes)
+    if not sources:
+        hint = "" if recursive else "; -r also looks in sub-folders"
+        raise NoRawFilesError(
+            f"no raw files found in {', '.join(inputs)} (looked for {looked_for()}{hint})"
+        )
     single = len(sources) == 1 and not sources[0][2]
     to_stream = output == STREAM
     if to_stream and not single:
         raise ParameterError("-o - (stdout) takes exactly one input image")
-    output_is_file = (
-        output is not None
-        and not to_stream
-        and single
-        and not Path(output).is_dir()
-        and not output.endswith(("/", "\\"))
-    )
+    names_a_folder = output is not None and (Path(output).is_dir() or output.endswith(("/", "\\")))
+    output_is_file = output is not None and not to_stream and single and not names_a_folder
     if (
         output not in (None, STREAM)
         and not single
@@ -118,32 +235,15 @@ def plan_jobs(
     ):
         raise ParameterError(f"{len(sources)} inputs need -o FOLDER, not the image file {output}")
     if output_is_file:
-        resolved_format = format_for(output, image_format)
+        resolved_format = format_for(str(output), image_format)
     else:
-        resolved_format = format_for("x.png", image_format)
-    extension = EXTENSION_BY_FORMAT[resolved_format]
-    input_paths = {Path(source).resolve() for source, _, _ in sources if source != STREAM}
-
-    def output_name(relative: str, keep_extension: bool) -> str:
-        stem = relative if keep_extension else Path(relative).with_suffix("").as_posix()
-        return stem + suffix + extension
-
-    # Raws sharing a stem in one folder (IMG.ARW, IMG.RAF) keep their extension in the output
-    # name; decided before sharding so every shard names files as an unsharded run would.
-    stems: dict[str, int] = {}
-    for _, relative, _ in sources:
-        key = Path(relative).with_suffix("").as_posix().lower()
-        stems[key] = stems.get(key, 0) + 1
-    names = {
-        relative: output_name(
-            relative, stems[Path(relative).with_suffix("").as_posix().lower()] > 1
-        )
-        for _, relative, _ in sources
-    }
-    if shard is not None:
-        index, count = shard
-        sources = sorted(sources, key=lambda item: item[1])
-        sources = [item for position, item in enumerate(sources) if position % count == index - 1]
+        resolved_format = format_for("", image_format or "png")
+    names = _output_names(sources, suffix, EXTENSION_BY_FORMAT[resolved_format])
+    input_paths = {_resolved(source) for source, _, _ in sources if source != STREAM}
+    input_identities = _input_identities(sources)
+    if to_stream and _stream_identity(1) in input_identities:
+        raise ParameterError("standard output is an input file; refusing to overwrite it")
+    sources = _take_shard(sources, shard, notes)
 
     jobs: list[Job] = []
     claimed: dict[Path, str] = {}
@@ -151,19 +251,17 @@ def plan_jobs(
         if to_stream:
             target = STREAM
         elif output_is_file:
-            target = output
+            target = str(output)
+        elif output is not None:
+            target = str(Path(output) / names[relative])
+        elif source == STREAM:
+            raise ParameterError("reading stdin needs -o FILE or -o -")
         else:
-            name = names[relative]
-            if output is not None:
-                target = str(Path(output) / name)
-            elif source == STREAM:
-                raise ParameterError("reading stdin needs -o FILE or -o -")
-            else:
-                target = str(Path(source).with_name(Path(name).name))
+            target = str(Path(source).with_name(Path(names[relative]).name))
         job = Job(source, relative, target, resolved_format)
         if target != STREAM:
-            resolved = Path(target).resolve()
-            if resolved in input_paths:
+            resolved = _resolved(target)
+            if resolved in input_paths or _identity(target) in input_identities:
                 job.problem = "output would overwrite an input file; refusing"
             elif resolved in claimed:
                 job.problem = f"output {target} is also the output of {claimed[resolved]}"
@@ -175,8 +273,94 @@ def plan_jobs(
 
 def _load(job: Job, stdin_reader) -> RawFrame:
     if job.source == STREAM:
+        if stdin_reader is None:
+            raise OutputError("no stdin reader for -")
         return decode(stdin_reader(), "<stdin>")
     return decode(read_bytes(job.source), job.source)
+
+
+def _precheck(job: Job, overwrite: bool, skip_existing: bool) -> JobResult | None:
+    """The result of a job that need not run (refused in planning, or its output exists)."""
+    if job.problem is None and job.output not in (None, STREAM) and os.path.lexists(job.output):
+        if skip_existing:
+            return JobResult(job.source, job.output, "skipped", error="output exists")
+        if not overwrite:
+            job.problem = "output exists (use --overwrite to replace it or --skip-existing)"
+    if job.problem is not None:
+        return JobResult(job.source, job.output, "failed", error=job.problem)
+    return None
+
+
+def _unfinished(job: Job, status: str, developed, start: float, error: str) -> JobResult:
+    """A failed or skipped job, keeping the ratio and model when development got that far."""
+    return JobResult(
+        job.source,
+        job.output,
+        status,
+        ratio=developed.ratio if developed is not None else None,
+        ratio_estimated=developed.ratio_estimated if developed is not None else False,
+        model=developed.model if developed is not None else None,
+        seconds=time.perf_counter() - start,
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every job of a batch is developed and written with."""
+
+    quality: int
+    overwrite: bool
+    skip_existing: bool
+    stdout_writer: Callable[[bytes], None] | None
+    on_tile: Callable[[int, int], None] | None
+
+
+def _develop_one(job: Job, frame_future, developer: Developer, settings: _Settings) -> JobResult:
+    start = time.perf_counter()
+    developed = None
+    try:
+        frame = frame_future.result()
+        decoded = time.perf_counter()
+        developed = developer.develop(frame, on_tile=settings.on_tile)
+        exif = exif_bytes(frame.camera)
+        payload = encode(developed.image, job.image_format, settings.quality, exif)
+        written = time.perf_counter()
+        if job.output == STREAM:
+            if settings.stdout_writer is None:
+                raise OutputError("no stdout writer for -o -")
+            settings.stdout_writer(payload)
+        else:
+            write_atomic(job.output, payload, overwrite=settings.overwrite)
+    except OutputExistsError as error:  # another run took the name since the check above
+        if settings.skip_existing:
+            return _unfinished(job, "skipped", developed, start, "output exists")
+        return _unfinished(job, "failed", developed, start, str(error))
+    except DarkdevError as error:
+        result = _unfinished(job, "failed", developed, start, str(error))
+        result.stops_batch = isinstance(error, DiskFullError)
+        return result
+    except MemoryError:
+        return _unfinished(
+            job, "failed", developed, start, "out of memory; try a smaller --tile-size"
+        )
+    stages = {
+        "decode": decoded - start,
+        **developed.seconds,
+        "render": written - decoded - sum(developed.seconds.values()),
+        "write": time.perf_counter() - written,
+    }
+    return JobResult(
+        job.source,
+        job.output,
+        "done",
+        developed.ratio,
+        developed.ratio_estimated,
+        developed.model,
+        time.perf_counter() - start,
+        warnings=developed.warnings,
+        stages_s=stages,
+    )
 
 
 def run_batch(
@@ -187,72 +371,37 @@ def run_batch(
     skip_existing: bool = False,
     stdout_writer=None,
     stdin_reader=None,
+    on_start=None,
+    on_tile=None,
 ) -> Iterator[JobResult]:
-    """Develop each job; decoding of the next file overlaps the network on the current one."""
+    """Develop each job; decoding of the next file overlaps the network on the current one.
+
+    on_start(job) is called as a job starts developing, on_tile(done, total) as network tiles
+    finish. A full disk stops the batch after the file that hit it (stops_batch is set).
+    """
+    settings = _Settings(quality, overwrite, skip_existing, stdout_writer, on_tile)
     runnable: list[Job] = []
     for job in jobs:
-        if job.problem is None and job.output not in (None, STREAM) and Path(job.output).exists():
-            if skip_existing:
-                yield JobResult(job.source, job.output, "skipped", error="output exists")
-                continue
-            if not overwrite:
-                job.problem = "output exists (use --overwrite to replace it or --skip-existing)"
-        if job.problem is not None:
-            yield JobResult(job.source, job.output, "failed", error=job.problem)
-            continue
-        runnable.append(job)
+        early = _precheck(job, overwrite, skip_existing)
+        if early is None:
+            runnable.append(job)
+        else:
+            yield early
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="darkdev-decode") as pool:
         pending = pool.submit(_load, runnable[0], stdin_reader) if runnable else None
         for position, job in enumerate(runnable):
-            start = time.perf_counter()
             current = pending
             pending = (
                 pool.submit(_load, runnable[position + 1], stdin_reader)
                 if position + 1 < len(runnable)
                 else None
             )
-            try:
-                frame = current.result()
-                decoded = time.perf_counter()
-                result = developer.develop(frame)
-                payload = encode(result.image, job.image_format, quality, exif_bytes(frame.camera))
-                written = time.perf_counter()
-                if job.output == STREAM:
-                    if stdout_writer is None:
-                        raise OutputError("no stdout writer for -o -")
-                    stdout_writer(payload)
-                else:
-                    write_atomic(job.output, payload)
-                stages = {
-                    "decode": decoded - start,
-                    **result.seconds,
-                    "render": written - decoded - sum(result.seconds.values()),
-                    "write": time.perf_counter() - written,
-                }
-                yield JobResult(
-                    job.source,
-                    job.output,
-                    "done",
-                    result.ratio,
-                    result.ratio_estimated,
-                    result.model,
-                    time.perf_counter() - start,
-                    warnings=result.warnings,
-                    stages_s=stages,
-                )
-            except DarkdevError as error:
-                yield JobResult(
-                    job.source,
-                    job.output,
-                    "failed",
-                    seconds=time.perf_counter() - start,
-                    error=str(error),
-                )
-            except MemoryError:
-                yield JobResult(
-                    job.source,
-                    job.output,
-                    "failed",
-                    error="out of memory; try a smaller --tile-size",
-                )
+            if on_start is not None:
+                on_start(job)
+            result = _develop_one(job, current, developer, settings)
+            yield result
+            if result.stops_batch:
+                if pending is not None:
+                    pending.cancel()
+                return

@@ -1,4 +1,7 @@
-"""The darkdev command line: parses, calls the library, reports. Typer and rich live only here."""
+"""The darkdev command line: parses, calls the library, reports.
+
+Typer and rich live only here and in terminal.py (help formatting, progress display).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from darkdev.errors import DarkdevError, ParameterError
+from darkdev.errors import DarkdevError, NoRawFilesError, ParameterError
+from darkdev.report import printable
+from darkdev.terminal import PlainHelpCommand, PlainHelpGroup
 
 app = typer.Typer(
     name="darkdev",
@@ -21,13 +27,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=PlainHelpGroup,
 )
 
 
 def _stderr_copy():
     """Our own handle on stderr, so LibRaw's silenced fd 2 (raw.py) never swallows our reports."""
     try:
-        return os.fdopen(os.dup(2), "w", buffering=1)
+        return os.fdopen(os.dup(2), "w", buffering=1, errors="backslashreplace")
     except OSError:
         return sys.stderr
 
@@ -38,7 +45,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    errors.print(f"[bold red]darkdev:[/] {message}", soft_wrap=True)
+    errors.print(f"[bold red]darkdev:[/] {escape(printable(message))}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -46,9 +53,29 @@ def _terminate_as_interrupt(signum, frame) -> None:  # noqa: ARG001
     raise KeyboardInterrupt
 
 
-@app.command()
+def _show_version(value: bool) -> None:
+    if value:
+        from darkdev import __version__
+
+        print(f"darkdev {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def darkdev_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Develop night and extreme low-light raw photos (RMCN/DMCN networks + RIMEF)."""
+
+
+@app.command(cls=PlainHelpCommand)
 def develop(
-    inputs: Annotated[list[str], typer.Argument(help="Raw files, folders, or - for stdin.")],
+    inputs: Annotated[
+        list[str], typer.Argument(metavar="INPUT", help="Raw files, folders, or - for stdin.")
+    ],
     output: Annotated[
         str | None, typer.Option("-o", "--output", help="Output file, folder, or - for stdout.")
     ] = None,
@@ -56,17 +83,25 @@ def develop(
         float | None, typer.Option(help="Exposure ratio (amplification); estimated when omitted.")
     ] = None,
     hdr: Annotated[
-        bool, typer.Option("--hdr", help="Compress highlights with RIMEF instead of clipping.")
+        bool,
+        typer.Option("--hdr", help="Compress highlights with RIMEF: sets --lam 1 --alpha 1."),
     ] = False,
     lam: Annotated[
-        float | None, typer.Option("--lam", help="RIMEF lambda (0 = linear, as SID).")
+        float | None,
+        typer.Option("--lam", help="RIMEF lambda, 0 = linear as SID (default 0; 1 with --hdr)."),
     ] = None,
-    alpha: Annotated[float | None, typer.Option(help="RIMEF alpha in (0, 1].")] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="RIMEF alpha in (0, 1] (default 1; also 1 with --hdr).")
+    ] = None,
     lower_bound: Annotated[
-        float, typer.Option("--lower-bound", help="Smallest RIMEF gain (>= 1).")
+        float, typer.Option("--lower-bound", help="Smallest RIMEF gain (1 <= it <= --ratio).")
     ] = 1.0,
     model: Annotated[
-        str, typer.Option(help="auto (bundled default), classical, or a bundled model name.")
+        str,
+        typer.Option(
+            help="auto (bundled default for the raw's sensor), classical, or a name from "
+            "`darkdev models` (lts, lts-w16-bayer, lts-w16-xtrans; any case)."
+        ),
     ] = "auto",
     weights: Annotated[
         Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
@@ -80,7 +115,7 @@ def develop(
         typer.Option("--format", help="png, png16 or jpg (default: by extension, else png)."),
     ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
-    suffix: Annotated[str, typer.Option(help="Appended to output file names.")] = "",
+    suffix: Annotated[str, typer.Option(help="Appended to output file names (no / or ..).")] = "",
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
     ] = False,
@@ -99,7 +134,9 @@ def develop(
     tile_overlap: Annotated[
         int, typer.Option("--tile-overlap", help="Tile overlap in packed pixels.")
     ] = 32,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads, 1..4 per core (default: all cores).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON line per file on stdout.")
@@ -123,14 +160,23 @@ def develop(
     """Develop raw files to sRGB PNG or JPEG."""
     from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.inference import thread_count
+    from darkdev.raw import read_stream
+    from darkdev.render import write_stream
+    from darkdev.report import Tally
+    from darkdev.terminal import ProgressDisplay
 
+    # A hang-up (closed terminal, ssh drop) ends the batch as cleanly as an interrupt does.
+    for signal_number in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signal_number is not None:
+            signal.signal(signal_number, _terminate_as_interrupt)
     if skip_existing and overwrite:
         raise _fail("--skip-existing and --overwrite contradict each other")
     if not 1 <= quality <= 100:
         raise _fail(f"--quality must be 1..100, got {quality}")
-    if threads is not None and threads < 1:
-        raise _fail(f"--threads must be >= 1, got {threads}")
+    notes: list[str] = []
     try:
+        thread_total = thread_count(threads)
         options = DevelopOptions(
             ratio=ratio,
             hdr=hdr,
@@ -147,7 +193,7 @@ def develop(
             profile_path=profile,
         )
         developer = Developer(options)  # loads a dark frame / profile once, refusing bad ones
-        jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
+        jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard), notes)
         from darkdev.inference import select_device
 
         select_device(device)  # refuse --device cuda without a GPU before any file is read
@@ -156,113 +202,91 @@ def develop(
         for job in jobs:
             if job.output not in (None, STREAM) and job.problem is None:
                 Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+    except NoRawFilesError as error:
+        raise _fail(str(error), EXIT_FAILED) from None
     except DarkdevError as error:
         if debug:
             raise
         raise _fail(str(error)) from None
     except OSError as error:
         raise _fail(f"{output}: cannot create output folder ({error.strerror})") from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", EXIT_INTERRUPTED) from None
+    for note in notes:
+        if not quiet:
+            errors.print(f"[yellow]note:[/] {escape(printable(note))}", soft_wrap=True)
 
     import torch
 
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    torch.set_num_threads(thread_total)
     to_stdout = output == STREAM
     report_stream = sys.stderr if to_stdout else sys.stdout
-
-    def emit_json(result) -> None:
-        record = {
-            "input": result.input,
-            "output": result.output,
-            "status": result.status,
-            "ratio": result.ratio,
-            "ratio_estimated": result.ratio_estimated,
-            "model": result.model,
-            "seconds": round(result.seconds, 3),
-            "error": result.error,
-        }
-        print(json.dumps(record), file=report_stream, flush=True)
-
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    seconds_done = 0.0
+    progress = ProgressDisplay(errors, not quiet and errors.is_terminal, len(jobs))
     results = run_batch(
         jobs,
         developer,
         quality,
         overwrite,
         skip_existing,
-        stdout_writer=lambda payload: (sys.stdout.buffer.write(payload), sys.stdout.buffer.flush()),
-        stdin_reader=lambda: sys.stdin.buffer.read(),
+        stdout_writer=lambda payload: write_stream(getattr(sys.stdout, "buffer", None), payload),
+        stdin_reader=lambda: read_stream(getattr(sys.stdin, "buffer", None)),
+        on_start=progress.start_file,
+        on_tile=progress.tile_done,
     )
-    show_progress = not quiet and not json_lines and len(jobs) > 1
-    interrupted = False
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    tally = Tally(len(jobs))
+    json_stream = getattr(report_stream, "buffer", None) if json_lines else False
+    interrupted = _report_all(results, tally, progress, json_stream, quiet or json_lines, debug)
+    if not quiet and (len(jobs) > 1 or interrupted):
+        errors.print(tally.summary(interrupted), soft_wrap=True, markup=False)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_FAILED if tally.counts["failed"] else EXIT_OK)
 
-    progress = Progress(
-        TextColumn("[bold]developing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=errors,
-        disable=not show_progress,
-        transient=True,
-    )
+
+def _report_all(results, tally, progress, json_stream, only_errors: bool, debug: bool) -> bool:
+    """Report each result as it comes; True when interrupted. json_stream False: no JSON."""
+    from darkdev.render import write_stream
+
     try:
-        with progress:
-            task = progress.add_task("", total=len(jobs))
+        with progress.display:
             for result in results:
-                counts[result.status] += 1
-                progress.update(task, advance=1, description=Path(result.input).name)
-                if result.status == "done":
-                    seconds_done += result.seconds
-                if json_lines:
-                    emit_json(result)
-                if result.status == "failed":
-                    message = result.error or "failed"
-                    if not message.startswith(result.input):
-                        message = f"{result.input}: {message}"
-                    errors.print("error: " + message, soft_wrap=True, markup=False, style="red")
-                    continue
-                if quiet or json_lines:
-                    continue
-                for warning in result.warnings:
-                    errors.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-                if result.status == "skipped":
-                    progress.console.print(
-                        f"skipped {result.input}: {result.error}", soft_wrap=True
-                    )
-                    continue
-                how = "estimated" if result.ratio_estimated else "given"
-                progress.console.print(
-                    f"[green]done[/] {result.input} -> {result.output}  "
-                    f"ratio {result.ratio:.1f} ({how}), {result.model}, {result.seconds:.1f} s",
-                    soft_wrap=True,
-                )
+                tally.add(result)
+                progress.file_done()
+                if json_stream is not False:
+                    line = json.dumps(result.as_record()) + "\n"
+                    write_stream(json_stream, line.encode())
+                _report(result, only_errors, progress.display.console)
     except KeyboardInterrupt:
-        interrupted = True
+        return True
+    except DarkdevError as error:  # the JSON lines cannot be written (a closed or full stdout)
+        raise _fail(str(error), EXIT_FAILED) from None
     except Exception:
         if debug:
             raise
         raise _fail("internal error; rerun with --debug for a traceback", EXIT_FAILED) from None
-    if not quiet and (len(jobs) > 1 or interrupted):
-        per_frame = f", {seconds_done / counts['done']:.1f} s per frame" if counts["done"] else ""
-        errors.print(
-            f"{'interrupted: ' if interrupted else ''}{counts['done']} done, {counts['skipped']} "
-            f"skipped, {counts['failed']} failed{per_frame}"
+    return False
+
+
+def _report(result, only_errors: bool, console: Console) -> None:
+    """One line for a file: errors always, the rest unless --quiet or --json."""
+    from darkdev.report import done_line, failure_line
+
+    if result.status == "failed":
+        errors.print("error: " + failure_line(result), soft_wrap=True, markup=False, style="red")
+        return
+    if only_errors:
+        return
+    for warning in result.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(printable(warning))}", soft_wrap=True)
+    if result.status == "skipped":
+        console.print(
+            f"skipped {printable(result.input)}: {result.error}", soft_wrap=True, markup=False
         )
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_FAILED if counts["failed"] else EXIT_OK)
+    else:
+        console.print(f"[green]done[/] {escape(done_line(result))}", soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def models(
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -271,6 +295,7 @@ def models(
 
     try:
         entries = weights_module.read_manifest()
+        weights_module.weights_dir()  # a bad $DARKDEV_WEIGHTS_DIR is said once, here
     except DarkdevError as error:
         raise _fail(str(error), EXIT_FAILED) from None
     if json_output:
@@ -278,38 +303,23 @@ def models(
         return
     from rich.table import Table
 
-    table = Table(title=f"Bundled checkpoints ({weights_module.weights_dir()})")
-    for column in (
-        "file",
-        "architecture",
-        "CFA",
-        "size",
-        "val PSNR",
-        "val SSIM",
-        "classical PSNR",
-        "default",
-    ):
+    table = Table(
+        title=f"Bundled checkpoints ({weights_module.weights_dir()})",
+        caption=weights_module.CATALOGUE_NOTE,
+        caption_justify="left",
+    )
+    for column in weights_module.CATALOGUE_COLUMNS:
         table.add_column(column)
     for entry in entries:
-        scores = entry.validation
-        table.add_row(
-            entry.file,
-            f"{entry.architecture} {entry.arguments}",
-            entry.cfa_kind,
-            f"{entry.size_bytes / 1e6:.1f} MB",
-            f"{scores.get('psnr', float('nan')):.2f}",
-            f"{scores.get('ssim', float('nan')):.3f}",
-            f"{scores.get('classical_psnr', float('nan')):.2f}",
-            "yes" if entry.default else "",
-        )
+        table.add_row(*weights_module.catalogue_row(entry))
     Console().print(table)
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def info(
-    inputs: Annotated[list[Path], typer.Argument(help="Raw files.")],
+    inputs: Annotated[list[Path], typer.Argument(metavar="RAW", help="Raw files.")],
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
@@ -358,9 +368,9 @@ def info(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def compare(
-    raw_path: Annotated[Path, typer.Argument(help="A raw file.")],
+    raw_path: Annotated[Path, typer.Argument(metavar="RAW", help="A raw file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Contact sheet (.jpg or .png).")],
     ratio: Annotated[
         float | None, typer.Option(help="Exposure ratio; estimated when omitted.")
@@ -402,7 +412,7 @@ def compare(
     errors.print(f"wrote {output}")
 
 
-@app.command("rimef-plot")
+@app.command("rimef-plot", cls=PlainHelpCommand)
 def rimef_plot(
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG file.")],
     ratio: Annotated[float, typer.Option(help="Exposure ratio.")] = 250.0,
@@ -590,12 +600,31 @@ def calibrate(context: typer.Context) -> None:
     raise typer.Exit(_calibrate(list(context.args)))
 
 
+def _stdout_failed(error: OSError) -> None:
+    """A full (/dev/full) or broken stdout is one line and exit 1, not a traceback."""
+    if sys.stdout is not None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's own flush at exit goes here
+        os.close(devnull)
+    errors.print(f"darkdev: cannot write to standard output ({error.strerror or error})")
+    sys.exit(EXIT_FAILED)
+
+
 def main() -> None:
     try:
         app()
     except ParameterError as error:
-        errors.print(f"[bold red]darkdev:[/] {error}")
+        errors.print(f"[bold red]darkdev:[/] {escape(printable(str(error)))}")
         sys.exit(EXIT_USAGE)
+    except OSError as error:  # the commands catch their own file errors: this is stdout
+        _stdout_failed(error)
+    except SystemExit:
+        try:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except OSError as error:
+            _stdout_failed(error)
+        raise
 
 
 if __name__ == "__main__":

@@ -48,8 +48,13 @@ class DevelopOptions:
             raise ParameterError(
                 f"colour must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}"
             )
+        if self.weights_path is None and self.model.lower() != CLASSICAL:
+            from darkdev import weights
+
+            # A misspelt --model or $DARKDEV_WEIGHTS_DIR is a usage error before any loading.
+            weights.check_model_name(self.model, (AUTO, CLASSICAL))
         # Resolving validates ratio, lambda, alpha and lower bound before any file is read.
-        self.rimef_params(self.ratio if self.ratio is not None else 1.0)
+        self.rimef_params(self.ratio if self.ratio is not None else max(1.0, self.lower_bound))
 
     def rimef_params(self, ratio: float) -> rimef.RimefParams:
         return rimef.hdr_params(ratio, self.lam, self.alpha, self.lower_bound, self.hdr)
@@ -119,16 +124,11 @@ class Developer:
             model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
             label = f"{meta['architecture']} ({Path(options.weights_path).name})"
             network = (model, label, meta["white_balance_input"])
-        elif options.model != CLASSICAL:
-            if options.model == AUTO:
+        elif options.model.lower() != CLASSICAL:
+            if options.model.lower() == AUTO:
                 entry = weights.default_entry(cfa_kind)
             else:
-                entry = weights.find_entry(options.model, cfa_kind)
-                if entry is None:
-                    raise ParameterError(
-                        f"no bundled {cfa_kind} checkpoint named {options.model!r}; "
-                        "see `darkdev models`"
-                    )
+                entry = weights.require_entry(options.model, cfa_kind)
             if entry is not None:
                 model, meta = weights.load_entry(entry)
                 # A network trained on white-balanced input must see white-balanced input.
@@ -140,7 +140,8 @@ class Developer:
         self._networks[cfa_kind] = network
         return network
 
-    def develop(self, frame: RawFrame) -> DevelopResult:
+    def develop(self, frame: RawFrame, on_tile=None) -> DevelopResult:
+        """on_tile(done, total) is called as network tiles finish (a progress bar's feed)."""
         options = self.options
         seconds: dict[str, float] = {}
         warnings: list[str] = []
@@ -155,6 +156,12 @@ class Developer:
 
         ratio_estimated = options.ratio is None
         ratio = estimate_ratio(packed) if ratio_estimated else float(options.ratio)
+        if ratio < options.lower_bound:  # only an estimate can be: a given one is refused
+            warnings.append(
+                f"estimated ratio {ratio:.4g} is below --lower-bound {options.lower_bound:g}; "
+                f"used {options.lower_bound:g}"
+            )
+            ratio = options.lower_bound
         params = options.rimef_params(ratio)
         start = time.perf_counter()
         gain = rimef.gain_map(packed, params)
@@ -162,7 +169,7 @@ class Developer:
 
         network = self._network(frame.layout.kind)
         if network is None:
-            if options.model == AUTO:
+            if options.model.lower() == AUTO:
                 warnings.append(
                     f"no trained {frame.layout.kind} weights are bundled; "
                     "developed with the classical pipeline"
@@ -191,6 +198,7 @@ class Developer:
                 options.tile_size_px,
                 options.tile_overlap_px,
                 tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type == "cuda" else 1,
+                on_tile=on_tile,
             )
             seconds["network"] = time.perf_counter() - start
             image = place_output(image, frame)

@@ -31,3 +31,19 @@ class OutputError(DarkdevError):
 
 class CalibrationError(DarkdevError):
     """Calibration frames that cannot give a camera profile (wrong camera, not dark, clipped)."""
+
+
+class OutputExistsError(OutputError):
+    """The output name is taken (found at the final, exclusive link: another run may have won)."""
+
+
+class DiskFullError(OutputError):
+    """No space (or quota) left for the output: every later file would fail the same way."""
+
+
+class NetworkOutputError(DarkdevError):
+    """The network produced NaN or infinite values."""
+
+
+class NoRawFilesError(DarkdevError):
+    """The inputs name no raw file at all (empty folders, no raw extension)."""

@@ -7,11 +7,12 @@ tile_overlap_px and are blended with linear ramps, so no seam shows.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
-from darkdev.errors import ParameterError, ShapeError
+from darkdev.errors import NetworkOutputError, ParameterError, ShapeError
 
 DEFAULT_TILE_SIZE_PX = 256  # packed pixels: 512 px of a Bayer mosaic
 DEFAULT_TILE_OVERLAP_PX = 32
@@ -28,6 +29,23 @@ def select_device(name: str = "auto"):
     if name not in ("cpu", "cuda"):
         raise ParameterError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+THREADS_PER_CORE_LIMIT = 4  # more threads than this per core only slows torch down
+
+
+def thread_count(requested: int | None) -> int:
+    """--threads: default all cores; 1 .. 4 per core, since huge counts crash or crawl."""
+    cores = os.cpu_count() or 1
+    if requested is None:
+        return cores
+    limit = THREADS_PER_CORE_LIMIT * cores
+    if not 1 <= requested <= limit:
+        raise ParameterError(
+            f"--threads must be 1..{limit} ({THREADS_PER_CORE_LIMIT} per core, {cores} cores), "
+            f"got {requested}"
+        )
+    return requested
 
 
 def validate_tiling(tile_size_px: int, tile_overlap_px: int) -> None:
@@ -77,8 +95,13 @@ def run_network(
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX,
     half_precision: bool | None = None,
     tiles_per_batch: int = 1,
+    on_tile=None,
 ) -> np.ndarray:
-    """(C, H, W) float32 packed raw in [0, 1] -> (H*s, W*s, 3) float32 sRGB clipped to [0, 1]."""
+    """(C, H, W) float32 packed raw in [0, 1] -> (H*s, W*s, 3) float32 sRGB clipped to [0, 1].
+
+    on_tile(done, total), when given, is called after each batch of tiles (progress).
+    Non-finite network output (NaN weights, float16 overflow) raises NetworkOutputError.
+    """
     import torch
 
     if packed.ndim != 3 or packed.dtype != np.float32:
@@ -116,7 +139,13 @@ def run_network(
                 tensor = tensor.to(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.float16, enabled=half_precision):
                 result = model(tensor)
-            result = result.float().clamp_(0, 1).cpu().numpy()
+            result = result.float()
+            if not bool(torch.isfinite(result).all()):
+                raise NetworkOutputError(
+                    "the network produced NaN or infinite values (broken weights, or float16 "
+                    "overflow on a GPU: try --device cpu)"
+                )
+            result = result.clamp_(0, 1).cpu().numpy()
             for (top, left, tile_height, tile_width), image in zip(batch, result, strict=True):
                 weight = np.outer(
                     _ramp(tile_height, tile_overlap_px, top > 0, top + tile_height < padded_height),
@@ -129,6 +158,8 @@ def run_network(
                     top * scale : (top + tile_height) * scale,
                     left * scale : (left + tile_width) * scale,
                 ] += image * full_weight
+            if on_tile is not None:
+                on_tile(min(first + tiles_per_batch, len(tiles)), len(tiles))
     full_total = np.repeat(np.repeat(total_weight, scale, 0), scale, 1)
     output /= full_total
     return np.ascontiguousarray(output[:, : height * scale, : width * scale].transpose(1, 2, 0))

@@ -26,6 +26,13 @@ def brightness_histogram(packed: np.ndarray, stops: int = HISTOGRAM_STOPS) -> li
     return bins
 
 
+def camera_name(make: str, model: str) -> str:
+    """'Canon EOS Kiss X4', not 'Canon Canon EOS Kiss X4': many models already start with the make."""
+    if make and model.lower().startswith(make.lower()):
+        return model.strip()
+    return f"{make} {model}".strip()
+
+
 def describe(frame: RawFrame) -> dict[str, Any]:
     packed = cfa.pack(frame.mosaic, frame.layout)
     period = frame.layout.period
@@ -34,7 +41,7 @@ def describe(frame: RawFrame) -> dict[str, Any]:
     camera = frame.camera
     return {
         "file": frame.source,
-        "camera": f"{camera.make} {camera.model}".strip(),
+        "camera": camera_name(camera.make, camera.model),
         "lens": camera.lens or None,
         "exposure_time_s": camera.exposure_time_s,
         "iso": camera.iso,

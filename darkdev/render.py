@@ -5,30 +5,48 @@ PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes 
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import struct
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 
-from darkdev.errors import OutputError, ParameterError, ShapeError
+from darkdev.errors import (
+    DiskFullError,
+    OutputError,
+    OutputExistsError,
+    ParameterError,
+    ShapeError,
+)
 
 ImageFormat = Literal["png", "png16", "jpg"]
 FORMAT_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
 EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg"}
+# errno values meaning "this file system has no hard links"
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
 def format_for(path: str | Path, requested: str | None) -> ImageFormat:
     """Output format: an explicit request wins, else the extension decides."""
+    suffix = Path(path).suffix.lower()
     if requested is not None:
         if requested not in EXTENSION_BY_FORMAT:
             raise ParameterError(f"format must be png, png16 or jpg, got {requested!r}")
+        # An image extension that names another format would mislabel the file (JPEG in a .png).
+        if (
+            suffix in FORMAT_BY_EXTENSION
+            and EXTENSION_BY_FORMAT[requested] != (EXTENSION_BY_FORMAT[FORMAT_BY_EXTENSION[suffix]])
+        ):
+            raise ParameterError(
+                f"{path}: the extension {suffix} contradicts --format {requested}; "
+                "make them agree or drop one"
+            )
         return requested  # type: ignore[return-value]
-    suffix = Path(path).suffix.lower()
     if suffix not in FORMAT_BY_EXTENSION:
         raise ParameterError(
             f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format"
@@ -114,10 +132,32 @@ def encode(
     return encode_png(quantise(image, 16 if image_format == "png16" else 8), exif)
 
 
-def write_atomic(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file in the target folder, fsync, then rename over the target.
+def _output_error(path: Path, action: str, error: OSError) -> OutputError:
+    """A full disk gets its own type: the batch stops early instead of failing every file."""
+    kind = DiskFullError if error.errno in (errno.ENOSPC, errno.EDQUOT) else OutputError
+    return kind(f"{path}: {action} ({error.strerror or error})")
 
-    A crash or interrupt at any point leaves either no file or the complete one.
+
+def _link_exclusive(temporary: str, path: Path) -> None:
+    """Give the complete file its final name only if the name is free, in one atomic step."""
+    try:
+        os.link(temporary, path)  # fails with FileExistsError if another run got there first
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in NO_HARD_LINKS:
+            raise
+        # File systems without hard links (FAT, some network mounts): claim the name, then fill it.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.replace(temporary, path)
+
+
+def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> None:
+    """Write to a temporary file in the target folder, fsync, then give it the target's name.
+
+    A crash or interrupt at any point leaves either no file or the complete one. Without
+    overwrite the final name is created exclusively, so of two runs racing for one name the
+    loser gets OutputExistsError instead of silently replacing the winner's image.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -126,19 +166,56 @@ def write_atomic(path: str | Path, payload: bytes) -> None:
     try:
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
     except OSError as error:
-        raise OutputError(f"{path}: cannot write in {directory} ({error.strerror})") from error
+        raise _output_error(path, f"cannot write in {directory}", error) from error
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _link_exclusive(temporary, path)
+    except FileExistsError as error:
+        raise OutputExistsError(
+            f"{path}: output exists (use --overwrite to replace it or --skip-existing)"
+        ) from error
     except OSError as error:
-        raise OutputError(f"{path}: write failed ({error.strerror or error})") from error
+        raise _output_error(path, "write failed", error) from error
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def write_stream(stream: BinaryIO | None, payload: bytes, name: str = "<stdout>") -> None:
+    """Write an image to a stream (standard output); a closed, full or broken pipe is an error."""
+    if stream is None:
+        raise OutputError(f"{name}: standard output is closed")
+    try:
+        # A buffered write returns a short count, not an error, when the reader left mid-way;
+        # writing the rest is what raises BrokenPipeError.
+        remaining = memoryview(payload)
+        while remaining:
+            written = stream.write(remaining)
+            if not written:
+                raise OSError(errno.EAGAIN, "the stream accepts no more bytes")
+            remaining = remaining[written:]
+        stream.flush()
+    except OSError as error:
+        # Point the stream's descriptor at /dev/null, so the interpreter's own flush at exit
+        # does not fail a second time with a traceback ("Exception ignored ... BrokenPipeError").
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        if isinstance(error, BrokenPipeError):
+            raise OutputError(
+                f"{name}: broken pipe (the reader closed it before the whole image was written)"
+            ) from error
+        raise _output_error(Path(name), "write failed", error) from error
 
 
 def decode_image(payload: bytes) -> np.ndarray:

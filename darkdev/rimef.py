@@ -46,6 +46,12 @@ def validate(params: RimefParams) -> None:
         raise ParameterError(f"alpha must be in (0, 1], got {params.alpha}")
     if not (math.isfinite(params.lower_bound) and params.lower_bound >= 1):
         raise ParameterError(f"lower bound must be >= 1, got {params.lower_bound}")
+    if params.lower_bound > params.ratio:
+        # Every gain would be the lower bound: the ratio would be silently ignored.
+        raise ParameterError(
+            f"ratio {params.ratio:.4g} is below the lower bound {params.lower_bound:g} (the "
+            f"smallest gain): darkdev only amplifies; give a ratio >= {params.lower_bound:g}"
+        )
     if not (0 <= params.smooth_radius_px <= 64):
         raise ParameterError(f"smoothing radius must be 0..64 px, got {params.smooth_radius_px}")
 

@@ -12,13 +12,14 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from darkdev.errors import WeightsError
+from darkdev.errors import ParameterError, WeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME = "manifest.json"
+WEIGHTS_DIR_VARIABLE = "DARKDEV_WEIGHTS_DIR"
 
 
 @dataclass
@@ -35,8 +36,26 @@ class CheckpointEntry:
 
 
 def weights_dir() -> Path:
-    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the repository's weights/ folder."""
-    return Path(os.environ.get("DARKDEV_WEIGHTS_DIR", WEIGHTS_DIR))
+    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the repository's weights/ folder.
+
+    A variable that is set must name a folder holding a manifest: a typo must not quietly turn
+    every development into the classical pipeline.
+    """
+    configured = os.environ.get(WEIGHTS_DIR_VARIABLE)
+    if configured is None:
+        return WEIGHTS_DIR
+    directory = Path(configured)
+    if not configured:
+        problem = "is set but empty (unset it to use the bundled weights)"
+    elif not directory.exists():
+        problem = "names no existing folder"
+    elif not directory.is_dir():
+        problem = "names a file, not a folder"
+    elif not (directory / MANIFEST_NAME).is_file():
+        problem = f"names a folder without {MANIFEST_NAME}"
+    else:
+        return directory
+    raise WeightsError(f"{WEIGHTS_DIR_VARIABLE}={configured!r} {problem}")
 
 
 def sha256_of(path: Path) -> str:
@@ -54,9 +73,17 @@ def read_manifest(directory: Path | None = None) -> list[CheckpointEntry]:
         return []
     try:
         document = json.loads(path.read_text())
-        return [CheckpointEntry(**entry) for entry in document.get("checkpoints", [])]
-    except (json.JSONDecodeError, TypeError) as error:
+        entries = [CheckpointEntry(**entry) for entry in document.get("checkpoints", [])]
+    except (json.JSONDecodeError, TypeError, AttributeError) as error:
         raise WeightsError(f"{path}: unreadable manifest ({error})") from error
+    for entry in entries:
+        # A manifest names files in its own folder; '../../etc/x' or '/x' would read elsewhere.
+        name = PurePosixPath(str(entry.file))
+        if not str(entry.file) or name.is_absolute() or ".." in name.parts or "\\" in entry.file:
+            raise WeightsError(
+                f"{path}: checkpoint path {entry.file!r} leaves the weights folder; refused"
+            )
+    return entries
 
 
 def write_manifest(entries: list[CheckpointEntry], directory: Path | None = None) -> None:
@@ -74,14 +101,49 @@ def default_entry(cfa_kind: str, directory: Path | None = None) -> CheckpointEnt
     return candidates[0] if candidates else None
 
 
+def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:
+    """The names --model accepts for a checkpoint (matched without regard to case)."""
+    return (Path(entry.file).stem, entry.file, entry.architecture)
+
+
+CATALOGUE_COLUMNS = (
+    "name (--model)",
+    "architecture",
+    "sensor",
+    "default",
+    "size",
+    "network PSNR",
+    "network SSIM",
+    "classical PSNR",
+)
+CATALOGUE_NOTE = (
+    "--model takes the name, the file name or the architecture (any case; the architecture "
+    "picks the checkpoint for the raw's sensor). Scores: synthetic validation crops, the "
+    "network's own colour (--colour network); the default guided colour scores higher (README)."
+)
+
+
+def catalogue_row(entry: CheckpointEntry) -> tuple[str, ...]:
+    """One row of `darkdev models`, in CATALOGUE_COLUMNS order."""
+    scores = entry.validation
+    arguments = ", ".join(f"{key} {value}" for key, value in sorted(entry.arguments.items()))
+    return (
+        Path(entry.file).stem,
+        f"{entry.architecture} ({arguments})" if arguments else entry.architecture,
+        entry.cfa_kind,
+        f"for {entry.cfa_kind} raws" if entry.default else "",
+        f"{entry.size_bytes / 1e6:.1f} MB",
+        f"{scores.get('psnr', float('nan')):.2f}",
+        f"{scores.get('ssim', float('nan')):.3f}",
+        f"{scores.get('classical_psnr', float('nan')):.2f}",
+    )
+
+
 def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> CheckpointEntry | None:
-    """A bundled checkpoint by architecture name or file name, for a CFA kind."""
+    """A bundled checkpoint by architecture name or file name (any case), for a CFA kind."""
+    wanted = name.lower()
     for entry in read_manifest(directory):
-        if entry.cfa_kind == cfa_kind and name in (
-            entry.architecture,
-            entry.file,
-            Path(entry.file).stem,
-        ):
+        if entry.cfa_kind == cfa_kind and wanted in (n.lower() for n in entry_names(entry)):
             return entry
     return None
 
@@ -130,6 +192,34 @@ def write_safetensors_atomically(
         if os.path.exists(temporary):
             os.unlink(temporary)
     return sha256_of(path)
+
+
+def check_model_name(name: str, special: tuple[str, ...], directory: Path | None = None) -> None:
+    """Refuse a --model that names nothing, before any raw is read or network loaded."""
+    entries = read_manifest(directory)
+    if name.lower() in special:
+        return
+    if any(name.lower() in (n.lower() for n in entry_names(e)) for e in entries):
+        return
+    known = list(special) + sorted({n for e in entries for n in entry_names(e)[::2]})
+    raise ParameterError(f"unknown --model {name!r}; choose one of: {', '.join(known)}")
+
+
+def require_entry(name: str, cfa_kind: str, directory: Path | None = None) -> CheckpointEntry:
+    """find_entry, or an error saying which sensor the named checkpoint is for."""
+    entry = find_entry(name, cfa_kind, directory)
+    if entry is not None:
+        return entry
+    entries = read_manifest(directory)
+    others = [e for e in entries if name.lower() in (n.lower() for n in entry_names(e))]
+    fitting = sorted({Path(e.file).stem for e in entries if e.cfa_kind == cfa_kind})
+    if others:
+        alternatives = f"use --model auto or {' / '.join(fitting)}" if fitting else "none fits"
+        raise ParameterError(
+            f"--model {name} is for {others[0].cfa_kind} raws and this raw is {cfa_kind} "
+            f"({alternatives})"
+        )
+    raise ParameterError(f"no bundled {cfa_kind} checkpoint named {name!r}; see `darkdev models`")
 
 
 def save_checkpoint(
@@ -183,6 +273,19 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return document["state_dict"], metadata
 
 
+def _check_finite(path: Path, state: dict[str, Any]) -> None:
+    """NaN or infinite weights develop every raw to a black image: refuse them at load."""
+    import torch
+
+    for name, tensor in state.items():
+        if (
+            torch.is_tensor(tensor)
+            and tensor.is_floating_point()
+            and not torch.isfinite(tensor).all()
+        ):
+            raise WeightsError(f"{path}: tensor {name} holds NaN or infinite values; refused")
+
+
 def load_model(
     path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
 ):
@@ -215,6 +318,7 @@ def model_from_state(
 
     from darkdev.models import build_model
 
+    _check_finite(path, state)
     try:
         architecture = metadata["architecture"]
         arguments = json.loads(metadata.get("arguments", "{}"))

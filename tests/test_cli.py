@@ -54,6 +54,8 @@ def test_develop_network_png16(tmp_path, tiny_weights, kind, size):
 
 
 def test_classical_fallback_warns_without_weights(tmp_path, monkeypatch):
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "manifest.json").write_text('{"checkpoints": []}')
     monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(tmp_path / "none"))
     raw = write_raw(tmp_path / "a.dng")
     result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--ratio", "50", "--hdr")

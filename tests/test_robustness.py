@@ -86,7 +86,19 @@ def build_corpus(folder: Path, scratch: Path) -> list[Path]:
     directory = folder / "a_folder.ARW"
     directory.mkdir()
     cases.append(directory)
+    cases += special_files(folder)
     return cases
+
+
+def special_files(folder: Path) -> list[Path]:
+    """Inputs that are not regular files: each must be refused at once, never read or waited on."""
+    os.mkfifo(folder / "fifo_no_writer.ARW")  # opening it for reading would block forever
+    (folder / "loop_a.ARW").symlink_to(folder / "loop_b.ARW")
+    (folder / "loop_b.ARW").symlink_to(folder / "loop_a.ARW")
+    (folder / "endless_device.ARW").symlink_to("/dev/zero")  # reads without end
+    (folder / "dangling.DNG").symlink_to(folder / "nowhere.DNG")
+    names = ["fifo_no_writer.ARW", "loop_a.ARW", "loop_b.ARW", "endless_device.ARW", "dangling.DNG"]
+    return [folder / name for name in names]
 
 
 def test_corpus_each_file_refused_clearly(tmp_path):
@@ -148,15 +160,17 @@ def test_debug_shows_traceback_for_internal_errors_only(tmp_path, tiny_weights):
 def test_unreadable_file_reported(tmp_path, monkeypatch):
     path = write_raw(tmp_path / "a.ARW")
 
-    def denied(self):
+    def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)  # chmod cannot lock root out; CI runs as root
     with pytest.raises(RawDecodeError, match="permission denied"):
         read_raw(path)
 
 
-def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights):
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights, signal_number):
+    """SIGTERM and SIGHUP (a closed terminal) both end with a summary and no .part file."""
     folder = tmp_path / "in"
     folder.mkdir()
     for index in range(8):
@@ -185,7 +199,7 @@ def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights)
     deadline = time.time() + 120
     while time.time() < deadline and not (output.exists() and any(output.glob("*.png"))):
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr.decode()
     assert b"interrupted" in stderr

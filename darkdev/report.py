@@ -1,0 +1,79 @@
+"""What the CLI says about a batch: one line per file, the summary, names safe to print.
+
+Pure formatting (no printing, no rich), so the rules are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # darkdev --help stays instant: batch pulls in numpy and rawpy
+    from darkdev.batch import JobResult
+
+STATUSES = ("done", "skipped", "failed")
+
+
+def printable(text: str) -> str:
+    """A name (or message) safe to print: bytes that are not UTF-8 are shown as \\xNN.
+
+    File names that are not valid UTF-8 reach Python as lone surrogates (PEP 383); printing
+    them as they are would raise UnicodeEncodeError after the image is already written.
+    """
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def format_ratio(ratio: float) -> str:
+    """Four significant digits: never rounds a used ratio to a misleading 0.0."""
+    return f"{ratio:.4g}"
+
+
+def done_line(result: JobResult) -> str:
+    how = "estimated" if result.ratio_estimated else "given"
+    return printable(
+        f"{result.input} -> {result.output}  ratio {format_ratio(result.ratio or 0)} ({how}), "
+        f"{result.model}, {result.seconds:.1f} s"
+    )
+
+
+def failure_line(result: JobResult) -> str:
+    """One line naming the input and the problem."""
+    message = result.error or "failed"
+    if not message.startswith(result.input):
+        message = f"{result.input}: {message}"
+    return printable(message)
+
+
+@dataclass
+class Tally:
+    """Counts of a batch's results and the summary line the CLI prints."""
+
+    total: int
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    seconds_done: float = 0.0
+    stopped_by: str | None = None  # the error that stopped the batch early
+
+    def add(self, result: JobResult) -> None:
+        self.counts[result.status] += 1
+        if result.status == "done":
+            self.seconds_done += result.seconds
+        if result.stops_batch:
+            self.stopped_by = result.error
+
+    def summary(self, interrupted: bool = False) -> str:
+        done, skipped, failed = (self.counts[status] for status in STATUSES)
+        line = f"{done} done, {skipped} skipped, {failed} failed"
+        left = self.total - done - skipped - failed
+        if left > 0:
+            line += f", {left} not attempted"
+        if done:
+            line += f", {self.seconds_done / done:.1f} s per frame"
+        if interrupted:
+            return "interrupted: " + line
+        if self.stopped_by is not None:
+            return f"stopped early, the disk is full: {line}"
+        return line
