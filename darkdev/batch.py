@@ -49,6 +49,7 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    model_reason: str | None = None  # set when the classical pipeline stood in for a network
     stages_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -239,6 +240,7 @@ def run_batch(
                     result.model,
                     time.perf_counter() - start,
                     warnings=result.warnings,
+                    model_reason=result.model_reason,
                     stages_s=stages,
                 )
             except DarkdevError as error:

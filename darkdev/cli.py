@@ -160,6 +160,7 @@ def develop(
             "ratio": result.ratio,
             "ratio_estimated": result.ratio_estimated,
             "model": result.model,
+            "model_reason": result.model_reason,
             "seconds": round(result.seconds, 3),
             "error": result.error,
         }
@@ -167,6 +168,7 @@ def develop(
 
     counts = {"done": 0, "skipped": 0, "failed": 0}
     seconds_done = 0.0
+    fallbacks: dict[str, int] = {}  # why the classical pipeline stood in for a network -> frames
     developer = Developer(options)
     results = run_batch(
         jobs,
@@ -205,6 +207,8 @@ def develop(
                 progress.update(task, advance=1, description=Path(result.input).name)
                 if result.status == "done":
                     seconds_done += result.seconds
+                if result.model_reason:
+                    fallbacks[result.model_reason] = fallbacks.get(result.model_reason, 0) + 1
                 if json_lines:
                     emit_json(result)
                 if result.status == "failed":
@@ -223,9 +227,12 @@ def develop(
                     )
                     continue
                 how = "estimated" if result.ratio_estimated else "given"
+                model_text = result.model or ""
+                if result.model_reason:
+                    model_text = f"[bold yellow]{model_text} ({result.model_reason})[/]"
                 progress.console.print(
                     f"[green]done[/] {result.input} -> {result.output}  "
-                    f"ratio {result.ratio:.1f} ({how}), {result.model}, {result.seconds:.1f} s",
+                    f"ratio {result.ratio:.1f} ({how}), {model_text}, {result.seconds:.1f} s",
                     soft_wrap=True,
                 )
     except KeyboardInterrupt:
@@ -240,6 +247,13 @@ def develop(
             f"{'interrupted: ' if interrupted else ''}{counts['done']} done, {counts['skipped']} "
             f"skipped, {counts['failed']} failed{per_frame}"
         )
+    if not quiet:
+        for reason, frames in fallbacks.items():
+            errors.print(
+                f"[bold yellow]warning:[/] {frames} of {len(jobs)} frames developed with the "
+                f"classical pipeline, not a network: {reason}",
+                soft_wrap=True,
+            )
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FAILED if counts["failed"] else EXIT_OK)

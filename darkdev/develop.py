@@ -56,6 +56,8 @@ class DevelopResult:
     model: str  # what actually developed the frame
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Why the classical pipeline developed the frame when a network was wanted (None otherwise).
+    model_reason: str | None = None
 
 
 def amplify_mosaic(frame: RawFrame, gain: np.ndarray) -> np.ndarray:
@@ -140,11 +142,12 @@ class Developer:
         seconds["rimef"] = time.perf_counter() - start
 
         network = self._network(frame.layout.kind)
+        model_reason = None
         if network is None:
             if options.model == AUTO:
-                warnings.append(
-                    f"no trained {frame.layout.kind} weights are bundled; "
-                    "developed with the classical pipeline"
+                model_reason = (
+                    f"no trained {frame.layout.kind} network is installed (see `darkdev models`); "
+                    "the classical pipeline is noisier"
                 )
             start = time.perf_counter()
             amplified = amplify_mosaic(frame, gain)
@@ -184,4 +187,6 @@ class Developer:
                 seconds["colour"] = time.perf_counter() - start
                 label += ", guided colour"
         image = np.ascontiguousarray(orient(image, frame.flip), dtype=np.float32)
-        return DevelopResult(image, ratio, ratio_estimated, label, warnings, seconds)
+        return DevelopResult(
+            image, ratio, ratio_estimated, label, warnings, seconds, model_reason=model_reason
+        )

@@ -1,8 +1,10 @@
 """Checkpoints: safetensors files + a manifest, verified by SHA-256 before any byte is parsed.
 
 A checkpoint carries the architecture name, its arguments and the CFA kind in the safetensors
-metadata, so the network can be rebuilt from the file alone. The manifest (weights/manifest.json)
-records, for each bundled file, its sha256, how it was trained and its validation scores.
+metadata, so the network can be rebuilt from the file alone. The manifest
+(darkdev/checkpoints/manifest.json) records, for each bundled file, its sha256, how it was trained
+and its validation scores. The checkpoints are package data: every kind of install (editable,
+wheel, pipx, git URL) carries them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from darkdev.errors import WeightsError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
 
 
@@ -35,7 +37,7 @@ class CheckpointEntry:
 
 
 def weights_dir() -> Path:
-    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the repository's weights/ folder."""
+    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the package's checkpoints/ folder."""
     return Path(os.environ.get("DARKDEV_WEIGHTS_DIR", WEIGHTS_DIR))
 
 

@@ -59,6 +59,23 @@ def test_classical_fallback_warns_without_weights(tmp_path, monkeypatch):
     result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--ratio", "50", "--hdr")
     assert result.returncode == 0, result.stderr.decode()
     assert b"classical" in result.stderr and (tmp_path / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+    # Loud, in the summary: which pipeline and why, not a one-off line that scrolls away.
+    summary = result.stderr.decode().strip().splitlines()[-1]
+    assert "classical pipeline" in summary and "no trained bayer network" in summary
+    # And in --json: model classical with the reason.
+    result = darkdev("develop", raw, "-o", tmp_path / "b.jpg", "--ratio", "50", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["model"] == "classical" and "no trained bayer network" in record["model_reason"]
+
+
+def test_asked_for_classical_has_no_fallback_reason(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--model", "classical", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["model"] == "classical" and record["model_reason"] is None
+    assert b"classical pipeline" not in result.stderr
 
 
 def test_bad_ratio_is_one_line_and_exit_2(tmp_path, tiny_weights):
