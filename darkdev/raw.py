@@ -20,10 +20,11 @@ import rawpy
 from darkdev.cfa import CfaLayout, detect_layout
 from darkdev.errors import DarkdevError, RawDecodeError, UnsupportedSensorError
 
-RAW_EXTENSIONS = frozenset(
+_RAW_EXTENSION_NAMES = (
     ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf .kdc "
-    ".mrw .mef .mos .iiq .rwl".split()
+    ".mrw .mef .mos .iiq .rwl"
 )
+RAW_EXTENSIONS = frozenset(_RAW_EXTENSION_NAMES.split())
 MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
 
 
