@@ -21,7 +21,6 @@ from darkdev.render import (
     EXTENSION_BY_FORMAT,
     FORMAT_BY_EXTENSION,
     encode,
-    exif_bytes,
     format_for,
     write_atomic,
 )
@@ -217,7 +216,7 @@ def run_batch(
                 frame = current.result()
                 decoded = time.perf_counter()
                 result = developer.develop(frame)
-                payload = encode(result.image, job.image_format, quality, exif_bytes(frame.camera))
+                payload = encode(result.image, job.image_format, quality, frame.camera)
                 written = time.perf_counter()
                 if job.output == STREAM:
                     if stdout_writer is None:

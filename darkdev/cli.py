@@ -76,7 +76,9 @@ def develop(
     ] = "guided",
     image_format: Annotated[
         str | None,
-        typer.Option("--format", help="png, png16 or jpg (default: by extension, else png)."),
+        typer.Option(
+            "--format", help="png, png16, jpg or tiff16 (default: by extension, else png)."
+        ),
     ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
     suffix: Annotated[str, typer.Option(help="Appended to output file names.")] = "",

@@ -1,6 +1,8 @@
-"""Rendering and writing: quantisation, orientation, PNG (8/16 bit) and JPEG, atomic writes.
+"""Rendering and writing: quantisation, orientation, PNG (8/16 bit), JPEG, 16-bit TIFF, atomic writes.
 
-PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio.
+PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio,
+TIFF through tifffile. Every output says it is sRGB (PNG sRGB chunk, ICC profile in JPEG and
+TIFF), so editors do not guess, and carries the camera's EXIF facts.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 import struct
 import tempfile
 import zlib
+from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -17,21 +21,29 @@ import numpy as np
 
 from darkdev.errors import OutputError, ParameterError, ShapeError
 
-ImageFormat = Literal["png", "png16", "jpg"]
-FORMAT_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
-EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg"}
+ImageFormat = Literal["png", "png16", "jpg", "tiff16"]
+FORMAT_BY_EXTENSION = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".tif": "tiff16",
+    ".tiff": "tiff16",
+}
+EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg", "tiff16": ".tif"}
 
 
 def format_for(path: str | Path, requested: str | None) -> ImageFormat:
     """Output format: an explicit request wins, else the extension decides."""
     if requested is not None:
         if requested not in EXTENSION_BY_FORMAT:
-            raise ParameterError(f"format must be png, png16 or jpg, got {requested!r}")
+            raise ParameterError(
+                f"format must be one of {', '.join(EXTENSION_BY_FORMAT)}, got {requested!r}"
+            )
         return requested  # type: ignore[return-value]
     suffix = Path(path).suffix.lower()
     if suffix not in FORMAT_BY_EXTENSION:
         raise ParameterError(
-            f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format"
+            f"{path}: unknown output extension {suffix!r}; use .png, .jpg, .tif or --format"
         )
     return FORMAT_BY_EXTENSION[suffix]  # type: ignore[return-value]
 
@@ -86,7 +98,13 @@ def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level:
     filtered[1:] -= row_bytes[:-1]
     scanlines = np.concatenate([np.full((height, 1), 2, dtype=np.uint8), filtered], axis=1)
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
-    chunks = [_png_chunk(b"IHDR", header)]
+    # sRGB (perceptual intent), with the gAMA/cHRM fallback the PNG spec recommends beside it.
+    chunks = [
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"sRGB", b"\x00"),
+        _png_chunk(b"gAMA", struct.pack(">I", 45455)),
+        _png_chunk(b"cHRM", struct.pack(">8I", *SRGB_CHROMATICITIES)),
+    ]
     if exif:
         chunks.append(_png_chunk(b"eXIf", exif))
     chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), compression_level)))
@@ -102,16 +120,66 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None
     if pixels.dtype != np.uint8:
         raise ShapeError(f"JPEG pixels must be uint8, got {pixels.dtype}")
     extra = {"exif": exif} if exif else {}
-    return iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality, **extra)
+    return iio.imwrite(
+        "<bytes>", pixels, extension=".jpg", quality=quality, icc_profile=srgb_icc(), **extra
+    )
 
 
-def encode(
-    image: np.ndarray, image_format: ImageFormat, quality: int = 92, exif: bytes | None = None
-) -> bytes:
-    """Float sRGB image -> file bytes in the requested format."""
+def encode_tiff16(pixels: np.ndarray, camera=None) -> bytes:
+    """(H, W, 3) uint16 -> deflate-compressed RGB TIFF with an sRGB ICC profile and the camera's
+    facts in IFD0 (Make, Model, DateTime; ExposureTime, ISO, DateTimeOriginal as TIFF/EP does)."""
+    import tifffile
+
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint16:
+        raise ShapeError(f"TIFF pixels must be (H, W, 3) uint16, got {pixels.dtype} {pixels.shape}")
+    icc = srgb_icc()
+    tags: list[tuple] = [(274, 3, 1, 1), (34675, 7, len(icc), icc)]  # Orientation, ICC profile
+    if camera is not None:
+        if camera.make:
+            tags.append((271, "s", 0, camera.make))
+        if camera.model:
+            tags.append((272, "s", 0, camera.model))
+        if camera.exposure_time_s:
+            fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)
+            tags.append((33434, 5, 1, (fraction.numerator, fraction.denominator)))
+        if camera.iso:
+            tags.append((34855, 3, 1, min(int(camera.iso), 65535)))
+        if camera.datetime_original:
+            tags.append((306, "s", 0, camera.datetime_original))
+            tags.append((36867, "s", 0, camera.datetime_original))
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        pixels,
+        photometric="rgb",
+        compression="zlib",
+        software="darkdev",
+        extratags=tags,
+        metadata=None,
+    )
+    return buffer.getvalue()
+
+
+def encode(image: np.ndarray, image_format: ImageFormat, quality: int = 92, camera=None) -> bytes:
+    """Float sRGB image -> file bytes in the requested format, with the camera's EXIF facts."""
+    if image_format == "tiff16":
+        return encode_tiff16(quantise(image, 16), camera)
+    exif = exif_bytes(camera)
     if image_format == "jpg":
         return encode_jpeg(quantise(image, 8), quality, exif)
     return encode_png(quantise(image, 16 if image_format == "png16" else 8), exif)
+
+
+# sRGB white point and primaries (x, y) x 100000, for the PNG cHRM chunk.
+SRGB_CHROMATICITIES = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+
+
+@lru_cache(maxsize=1)
+def srgb_icc() -> bytes:
+    """An sRGB ICC profile (LittleCMS's built-in, through Pillow) for JPEG and TIFF outputs."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def write_atomic(path: str | Path, payload: bytes) -> None:
@@ -167,8 +235,6 @@ def exif_bytes(camera) -> bytes | None:
         exif[0x0110] = camera.model
     details = {}
     if camera.exposure_time_s:
-        from fractions import Fraction
-
         from PIL.TiffImagePlugin import IFDRational
 
         fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)

@@ -237,3 +237,23 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     assert (
         plain.shape == balanced.shape and np.abs(plain - balanced).mean() > 0.01
     )  # identical if unused
+
+
+def test_tif_output_is_16_bit_srgb_tiff_with_the_png16_values(tmp_path, tiny_weights):
+    import tifffile
+
+    raw = write_raw(tmp_path / "night.ARW", "bayer", 96, 128, exposure_time_s=0.25, iso=6400)
+    common = ["--ratio", "50", "--device", "cpu"]
+    assert darkdev("develop", raw, "-o", tmp_path / "a.tif", *common).returncode == 0
+    assert (
+        darkdev("develop", raw, "-o", tmp_path / "b.png", "--format", "png16", *common).returncode
+        == 0
+    )
+    with tifffile.TiffFile(tmp_path / "a.tif") as tiff:
+        page = tiff.pages.first
+        pixels = page.asarray()
+        assert 34675 in page.tags and page.tags[272].value == "ILCE-7SM2"
+    assert pixels.dtype == np.uint16 and pixels.shape == (96, 128, 3)
+    assert np.array_equal(pixels, decode_image((tmp_path / "b.png").read_bytes()))
+    result = darkdev("develop", raw, "-o", f"{tmp_path / 'out'}/", "--format", "tiff16", *common)
+    assert result.returncode == 0 and (tmp_path / "out" / "night.tif").exists()

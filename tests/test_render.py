@@ -1,7 +1,9 @@
+import io
 import os
 
 import numpy as np
 import pytest
+import tifffile
 
 from darkdev import render
 from darkdev.errors import OutputError, ParameterError, ShapeError
@@ -25,10 +27,8 @@ def test_png_round_trip(image_format, bits):
 
 def test_jpeg_with_exif_and_quality():
     image = gradient(64, 64)
-    exif = render.exif_bytes(
-        CameraInfo(make="Sony", model="ILCE-7SM2", exposure_time_s=0.1, iso=3200)
-    )
-    payload = render.encode(image, "jpg", quality=95, exif=exif)
+    camera = CameraInfo(make="Sony", model="ILCE-7SM2", exposure_time_s=0.1, iso=3200)
+    payload = render.encode(image, "jpg", quality=95, camera=camera)
     assert payload[:2] == b"\xff\xd8" and b"ILCE-7SM2" in payload
     assert np.abs(render.decode_image(payload) / 255.0 - image).mean() < 0.02
     with pytest.raises(ParameterError):
@@ -49,7 +49,7 @@ def test_format_by_extension_and_request():
     assert render.format_for("a.JPG", None) == "jpg"
     assert render.format_for("a.png", "png16") == "png16"
     with pytest.raises(ParameterError):
-        render.format_for("a.tif", None)
+        render.format_for("a.webp", None)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
@@ -76,3 +76,51 @@ def test_quantise_checks_input():
     with pytest.raises(ShapeError):
         render.quantise(np.zeros((4, 4)), 8)
     assert render.quantise(np.full((1, 1, 3), 2.0, np.float32), 8).max() == 255
+
+
+def _icc_description(profile: bytes) -> str:
+    from PIL import ImageCms
+
+    return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(profile)))
+
+
+def test_tiff16_round_trip_with_srgb_profile_and_exif():
+    image = gradient(24, 36)
+    camera = CameraInfo(
+        make="Fujifilm",
+        model="X-T2",
+        exposure_time_s=0.5,
+        iso=12800,
+        datetime_original="2026:01:02 03:04:05",
+    )
+    payload = render.encode(image, "tiff16", camera=camera)
+    with tifffile.TiffFile(io.BytesIO(payload)) as tiff:
+        page = tiff.pages.first
+        assert np.array_equal(page.asarray(), render.quantise(image, 16))
+        assert page.photometric == tifffile.PHOTOMETRIC.RGB and page.dtype == np.uint16
+        tags = {tag.code: tag.value for tag in page.tags.values()}
+    assert "sRGB" in _icc_description(bytes(tags[34675]))
+    assert (tags[271], tags[272], tags[34855]) == ("Fujifilm", "X-T2", 12800)
+    assert tags[33434] == (1, 2) and tags[36867] == "2026:01:02 03:04:05"
+
+
+def test_png_and_jpeg_say_srgb():
+    image = gradient()
+    for image_format in ("png", "png16"):
+        payload = render.encode(image, image_format)
+        chunk = payload.index(b"sRGB")
+        assert chunk < payload.index(b"IDAT") and payload[chunk + 4] == 0  # perceptual intent
+    from PIL import Image
+
+    with Image.open(io.BytesIO(render.encode(image, "jpg"))) as jpeg:
+        assert "sRGB" in _icc_description(jpeg.info["icc_profile"])
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [("a.tif", "tiff16"), ("a.TIFF", "tiff16"), ("a.jpeg", "jpg"), ("a.png", "png")],
+)
+def test_format_follows_extension(name, expected):
+    assert render.format_for(name, None) == expected
+    with pytest.raises(ParameterError, match="tiff16"):
+        render.format_for(name, "webp")
