@@ -70,7 +70,9 @@ def develop(
     weights: Annotated[
         Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA, else Apple mps, else CPU), cpu, cuda or mps.")
+    ] = "auto",
     colour: Annotated[
         str, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
     ] = "guided",
@@ -134,7 +136,7 @@ def develop(
         jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device
 
-        select_device(device)  # refuse --device cuda without a GPU before any file is read
+        select_device(device)  # refuse --device cuda/mps without that GPU before any file is read
         if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
             Path(output).mkdir(parents=True, exist_ok=True)
         for job in jobs:

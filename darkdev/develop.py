@@ -173,7 +173,7 @@ class Developer:
                 self._device,
                 options.tile_size_px,
                 options.tile_overlap_px,
-                tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type == "cuda" else 1,
+                tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type != "cpu" else 1,
             )
             seconds["network"] = time.perf_counter() - start
             image = place_output(image, frame)
