@@ -42,8 +42,9 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
     import torch
 
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.files import write_atomic
     from darkdev.raw import read_raw
-    from darkdev.render import encode, write_atomic
+    from darkdev.render import encode
 
     torch.set_num_threads(threads)
     weights_path = Path(model) if model.endswith((".safetensors", ".pt")) else None

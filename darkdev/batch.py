@@ -16,13 +16,14 @@ from pathlib import Path
 
 from darkdev.develop import Developer
 from darkdev.errors import DarkdevError, OutputError, ParameterError
+from darkdev.files import write_atomic
 from darkdev.raw import RAW_EXTENSIONS, RawFrame, decode, read_bytes
 from darkdev.render import (
     EXTENSION_BY_FORMAT,
     FORMAT_BY_EXTENSION,
+    ImageFormat,
     encode,
     format_for,
-    write_atomic,
 )
 
 STREAM = "-"
@@ -33,7 +34,7 @@ class Job:
     source: str  # a path, or '-' for stdin
     relative: str  # stable sort key and the mirrored output path
     output: str | None  # a path, '-' for stdout, None when the job is refused in planning
-    image_format: str
+    image_format: ImageFormat
     problem: str | None = None  # set when planning already knows the job cannot run
 
 
@@ -117,10 +118,7 @@ def plan_jobs(
         and Path(output).suffix.lower() in FORMAT_BY_EXTENSION
     ):
         raise ParameterError(f"{len(sources)} inputs need -o FOLDER, not the image file {output}")
-    if output_is_file:
-        resolved_format = format_for(output, image_format)
-    else:
-        resolved_format = format_for("x.png", image_format)
+    resolved_format = format_for(output if output_is_file and output else "x.png", image_format)
     extension = EXTENSION_BY_FORMAT[resolved_format]
     input_paths = {Path(source).resolve() for source, _, _ in sources if source != STREAM}
 
@@ -150,7 +148,7 @@ def plan_jobs(
     for source, relative, _ in sources:
         if to_stream:
             target = STREAM
-        elif output_is_file:
+        elif output_is_file and output is not None:
             target = output
         else:
             name = names[relative]
@@ -213,6 +211,8 @@ def run_batch(
                 else None
             )
             try:
+                if current is None or job.output is None:
+                    raise OutputError(f"{job.source}: internal error: job not planned")
                 frame = current.result()
                 decoded = time.perf_counter()
                 result = developer.develop(frame)

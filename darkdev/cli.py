@@ -375,8 +375,9 @@ def compare(
 ) -> None:
     """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
     from darkdev.develop import CLASSICAL, Developer, DevelopOptions
+    from darkdev.files import write_atomic
     from darkdev.raw import read_raw
-    from darkdev.render import encode_jpeg, encode_png, write_atomic
+    from darkdev.render import encode_jpeg, encode_png
     from darkdev.sheets import contact_sheet
 
     if output.exists() and not overwrite:
@@ -412,7 +413,8 @@ def rimef_plot(
     lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest gain.")] = 1.0,
 ) -> None:
     """Plot RIMEF's gain and output curves against the linear gain."""
-    from darkdev.render import encode_png, write_atomic
+    from darkdev.files import write_atomic
+    from darkdev.render import encode_png
     from darkdev.rimef import RimefParams
     from darkdev.sheets import rimef_plot as draw
 

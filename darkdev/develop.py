@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class Developer:
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
         self._networks: dict[str, tuple[object, str, bool] | None] = {}
-        self._device = None
+        self._device: Any = None  # a torch.device once a network runs (torch imported lazily)
 
     def _network(self, cfa_kind: str):
         """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
@@ -102,9 +103,9 @@ class Developer:
         options = self.options
         network = None
         if options.weights_path is not None:
-            model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
-            label = f"{meta['architecture']} ({Path(options.weights_path).name})"
-            network = (model, label, meta["white_balance_input"])
+            model, meta = weights.load_checkpoint(options.weights_path, expected_cfa_kind=cfa_kind)
+            label = f"{meta.architecture} ({Path(options.weights_path).name})"
+            network = (model, label, meta.white_balance_input)
         elif options.model != CLASSICAL:
             if options.model == AUTO:
                 entry = weights.default_entry(cfa_kind)
@@ -121,7 +122,7 @@ class Developer:
                 network = (
                     model,
                     f"{entry.architecture} ({entry.file})",
-                    meta["white_balance_input"],
+                    meta.white_balance_input,
                 )
         self._networks[cfa_kind] = network
         return network
@@ -135,7 +136,7 @@ class Developer:
         seconds["pack"] = time.perf_counter() - start
 
         ratio_estimated = options.ratio is None
-        ratio = estimate_ratio(packed) if ratio_estimated else float(options.ratio)
+        ratio = estimate_ratio(packed) if options.ratio is None else float(options.ratio)
         params = options.rimef_params(ratio)
         start = time.perf_counter()
         gain = rimef.gain_map(packed, params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def run_network(
     padded_height = math.ceil(height / STRIDE) * STRIDE
     padded_width = math.ceil(width / STRIDE) * STRIDE
     pad = ((0, 0), (0, padded_height - height), (0, padded_width - width))
-    mode = "reflect" if min(height, width) > STRIDE else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if min(height, width) > STRIDE else "edge"
     source = (
         np.pad(packed, pad, mode=mode)
         if padded_height != height or padded_width != width

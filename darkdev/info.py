@@ -17,7 +17,7 @@ def brightness_histogram(packed: np.ndarray, stops: int = HISTOGRAM_STOPS) -> li
     """Share of packed pixels per stop below clipping: [2^-1, 1], [2^-2, 2^-1), ... and the rest."""
     luminance = packed.mean(axis=0).ravel()
     edges = [2.0**-index for index in range(stops + 1)]
-    bins = []
+    bins: list[dict[str, Any]] = []
     for index in range(stops):
         upper, lower = edges[index], edges[index + 1]
         inside = (luminance <= upper) & (luminance > lower) if index else luminance > lower

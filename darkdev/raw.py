@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rawpy
@@ -230,7 +231,7 @@ def _camera_info(tags: dict, first_ifd: dict[int, object], libraw_other) -> Came
             if name in tags:
                 values = getattr(tags[name], "values", None)
                 try:
-                    value = values[0] if isinstance(values, list) and values else values
+                    value: Any = values[0] if isinstance(values, list) and values else values
                     number_value = float(value)  # exifread's Ratio supports float()
                     return number_value if number_value > 0 else None  # 0 means "not recorded"
                 except (TypeError, ValueError, ZeroDivisionError):

@@ -1,4 +1,4 @@
-"""Rendering and writing: quantisation, orientation, PNG (8/16 bit), JPEG, 16-bit TIFF, atomic writes.
+"""Rendering: quantisation, orientation, PNG (8/16 bit), JPEG and 16-bit TIFF encoding.
 
 PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio,
 TIFF through tifffile. Every output says it is sRGB (PNG sRGB chunk, ICC profile in JPEG and
@@ -8,18 +8,16 @@ TIFF), so editors do not guess, and carries the camera's EXIF facts.
 from __future__ import annotations
 
 import io
-import os
 import struct
-import tempfile
 import zlib
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from darkdev.errors import OutputError, ParameterError, ShapeError
+from darkdev.errors import ParameterError, ShapeError
 
 ImageFormat = Literal["png", "png16", "jpg", "tiff16"]
 FORMAT_BY_EXTENSION = {
@@ -119,7 +117,7 @@ def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None
         raise ParameterError(f"JPEG quality must be 1..100, got {quality}")
     if pixels.dtype != np.uint8:
         raise ShapeError(f"JPEG pixels must be uint8, got {pixels.dtype}")
-    extra = {"exif": exif} if exif else {}
+    extra: dict[str, Any] = {"exif": exif} if exif else {}
     return iio.imwrite(
         "<bytes>", pixels, extension=".jpg", quality=quality, icc_profile=srgb_icc(), **extra
     )
@@ -182,44 +180,6 @@ def srgb_icc() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def write_atomic(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file in the target folder, fsync, then rename over the target.
-
-    A crash or interrupt at any point leaves either no file or the complete one.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: output folder {directory} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write in {directory} ({error.strerror})") from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise OutputError(f"{path}: write failed ({error.strerror or error})") from error
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def decode_image(payload: bytes) -> np.ndarray:
-    """Read PNG/JPEG bytes back as (H, W, 3) uint8/uint16 (Pillow reads 16-bit PNG as 8-bit)."""
-    if payload.startswith(b"\x89PNG") and payload[24] == 16:
-        from darkdev.pngread import read_png16
-
-        return read_png16(payload)
-    import imageio.v3 as iio
-
-    return iio.imread(io.BytesIO(payload))
-
-
 def exif_bytes(camera) -> bytes | None:
     """EXIF for the output: make, model, exposure, ISO, date; orientation 1 (pixels are rotated)."""
     from PIL import Image  # Pillow comes with imageio
@@ -233,7 +193,7 @@ def exif_bytes(camera) -> bytes | None:
         exif[0x010F] = camera.make
     if camera.model:
         exif[0x0110] = camera.model
-    details = {}
+    details: dict[int, Any] = {}
     if camera.exposure_time_s:
         from PIL.TiffImagePlugin import IFDRational
 

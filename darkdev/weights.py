@@ -12,15 +12,56 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from darkdev.cfa import CfaKind
 from darkdev.errors import WeightsError
+from darkdev.files import write_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself: enough to rebuild and feed its network."""
+
+    architecture: str
+    arguments: dict[str, Any]
+    cfa_kind: CfaKind
+    # The network was trained on packed raw multiplied by the as-shot white balance gains, so
+    # it must be fed the same (the input convention travels with the weights).
+    white_balance_input: bool = False
+
+    def to_strings(self) -> dict[str, str]:
+        """safetensors metadata (strings only)."""
+        return {
+            "architecture": self.architecture,
+            "arguments": json.dumps(self.arguments, sort_keys=True),
+            "cfa_kind": self.cfa_kind,
+            "white_balance_input": json.dumps(bool(self.white_balance_input)),
+        }
+
+    @classmethod
+    def from_strings(cls, metadata: dict[str, str], path: Path) -> CheckpointMeta:
+        try:
+            architecture = metadata["architecture"]
+            arguments = json.loads(metadata.get("arguments", "{}"))
+            cfa_kind = metadata["cfa_kind"]
+            white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
+        except (KeyError, json.JSONDecodeError) as error:
+            raise WeightsError(
+                f"{path}: checkpoint lacks architecture metadata ({error})"
+            ) from error
+        if cfa_kind not in ("bayer", "xtrans"):
+            raise WeightsError(f"{path}: unknown CFA kind {cfa_kind!r} in the checkpoint")
+        if not isinstance(white_balance_input, bool):
+            raise WeightsError(f"{path}: white_balance_input must be true or false")
+        if not isinstance(arguments, dict):
+            raise WeightsError(f"{path}: checkpoint arguments must be a JSON object")
+        return cls(architecture, arguments, cast(CfaKind, cfa_kind), white_balance_input)
 
 
 @dataclass
@@ -103,7 +144,7 @@ def save_checkpoint(
     balance gains, so it must be fed the same (the input convention travels with the weights).
     """
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {
         name: (
@@ -115,21 +156,11 @@ def save_checkpoint(
         .cpu()
         for name, tensor in model.state_dict().items()
     }
-    metadata = {
-        "architecture": architecture,
-        "arguments": json.dumps(arguments, sort_keys=True),
-        "cfa_kind": cfa_kind,
-        "white_balance_input": json.dumps(bool(white_balance_input)),
-    }
+    metadata = CheckpointMeta(
+        architecture, arguments, cast(CfaKind, cfa_kind), white_balance_input
+    ).to_strings()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(state, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_atomic(path, save(state, metadata=metadata))
     return sha256_of(path)
 
 
@@ -166,10 +197,10 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return document["state_dict"], metadata
 
 
-def load_model(
+def load_checkpoint(
     path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
-):
-    """Verify (when a hash is given) and load a checkpoint; returns (model in eval mode, metadata)."""
+) -> tuple[Any, CheckpointMeta]:
+    """Verify (when a hash is given) and load a checkpoint: (model in eval mode, its metadata)."""
     import torch
 
     from darkdev.models import build_model
@@ -185,38 +216,33 @@ def load_model(
                 f"{expected_sha256[:12]}... (corrupt or tampered file)"
             )
     if path.suffix == ".safetensors":
-        state, metadata = _read_safetensors(path)
+        state, strings = _read_safetensors(path)
     else:
-        state, metadata = _read_torch_file(path)
-    try:
-        architecture = metadata["architecture"]
-        arguments = json.loads(metadata.get("arguments", "{}"))
-        cfa_kind = metadata["cfa_kind"]
-        white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
-    except (KeyError, json.JSONDecodeError) as error:
-        raise WeightsError(f"{path}: checkpoint lacks architecture metadata ({error})") from error
-    if expected_cfa_kind is not None and cfa_kind != expected_cfa_kind:
+        state, strings = _read_torch_file(path)
+    meta = CheckpointMeta.from_strings(strings, path)
+    if expected_cfa_kind is not None and meta.cfa_kind != expected_cfa_kind:
         raise WeightsError(
-            f"{path}: checkpoint is for {cfa_kind} sensors, the raw is {expected_cfa_kind}"
+            f"{path}: checkpoint is for {meta.cfa_kind} sensors, the raw is {expected_cfa_kind}"
         )
     try:
-        model = build_model(architecture, cfa_kind, **arguments)
+        model = build_model(meta.architecture, meta.cfa_kind, **meta.arguments)
         model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
     except (RuntimeError, TypeError, ValueError) as error:
         raise WeightsError(
-            f"{path}: weights do not fit {architecture} {arguments}: {error}"
+            f"{path}: weights do not fit {meta.architecture} {meta.arguments}: {error}"
         ) from error
     model.eval()
-    if not isinstance(white_balance_input, bool):
-        raise WeightsError(f"{path}: white_balance_input must be true or false")
-    return model, {
-        "architecture": architecture,
-        "arguments": arguments,
-        "cfa_kind": cfa_kind,
-        "white_balance_input": white_balance_input,
-    }
+    return model, meta
 
 
-def load_entry(entry: CheckpointEntry, directory: Path | None = None):
+def load_model(
+    path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """load_checkpoint with the metadata as a plain dict (the training code's interface)."""
+    model, meta = load_checkpoint(path, expected_sha256, expected_cfa_kind)
+    return model, asdict(meta)
+
+
+def load_entry(entry: CheckpointEntry, directory: Path | None = None) -> tuple[Any, CheckpointMeta]:
     directory = directory or weights_dir()
-    return load_model(directory / entry.file, entry.sha256, entry.cfa_kind)
+    return load_checkpoint(directory / entry.file, entry.sha256, entry.cfa_kind)

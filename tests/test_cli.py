@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darkdev.render import decode_image
 from tests.conftest import file_hash, write_raw
+from tests.images import decode_image
 
 
 def darkdev(*args, input_bytes=None, cwd=None):
@@ -217,7 +217,7 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     entries = weights.read_manifest(tiny_weights)
     for entry in entries:
         model, meta = weights.load_entry(entry, tiny_weights)
-        assert meta["white_balance_input"] is False
+        assert meta.white_balance_input is False
         entry.sha256 = weights.save_checkpoint(
             tiny_weights / entry.file, model, "lts", {"width": 4}, entry.cfa_kind,
             half_precision=False, white_balance_input=True,

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from darkdev import render
+from darkdev import files, render
 from darkdev.errors import OutputError, ParameterError, ShapeError
 from darkdev.raw import CameraInfo
+from tests.images import decode_image
 
 
 def gradient(height=20, width=30):
@@ -20,7 +21,7 @@ def gradient(height=20, width=30):
 @pytest.mark.parametrize("image_format,bits", [("png", 8), ("png16", 16)])
 def test_png_round_trip(image_format, bits):
     image = gradient()
-    decoded = render.decode_image(render.encode(image, image_format))
+    decoded = decode_image(render.encode(image, image_format))
     assert decoded.dtype == (np.uint8 if bits == 8 else np.uint16)
     assert np.array_equal(decoded, render.quantise(image, bits))
 
@@ -30,7 +31,7 @@ def test_jpeg_with_exif_and_quality():
     camera = CameraInfo(make="Sony", model="ILCE-7SM2", exposure_time_s=0.1, iso=3200)
     payload = render.encode(image, "jpg", quality=95, camera=camera)
     assert payload[:2] == b"\xff\xd8" and b"ILCE-7SM2" in payload
-    assert np.abs(render.decode_image(payload) / 255.0 - image).mean() < 0.02
+    assert np.abs(decode_image(payload) / 255.0 - image).mean() < 0.02
     with pytest.raises(ParameterError):
         render.encode(image, "jpg", quality=0)
 
@@ -54,7 +55,7 @@ def test_format_by_extension_and_request():
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
-    render.write_atomic(target, b"complete")
+    files.write_atomic(target, b"complete")
     assert target.read_bytes() == b"complete"
 
     def broken_replace(source, destination):
@@ -62,14 +63,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OutputError, match="No space left"):
-        render.write_atomic(target, b"new and partial")
+        files.write_atomic(target, b"new and partial")
     assert target.read_bytes() == b"complete"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
 def test_unwritable_output_folder(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
-        render.write_atomic(tmp_path / "missing" / "a.png", b"x")
+        files.write_atomic(tmp_path / "missing" / "a.png", b"x")
 
 
 def test_quantise_checks_input():

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from darkdev.dng import DngMetadata
 from darkdev.errors import DarkdevError, RawDecodeError
 from darkdev.raw import decode, read_raw
-from darkdev.render import decode_image
 from tests.conftest import file_hash, make_mosaic, write_raw
 from tests.dng_layouts import layout_dng_bytes
+from tests.images import decode_image
 from tests.test_cli import darkdev
 from tests.test_dng_layouts import TABLE
 
@@ -211,7 +211,7 @@ def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights)
 
 
 def test_disk_full_during_write_leaves_nothing(tmp_path, monkeypatch):
-    from darkdev import render
+    from darkdev import files
     from darkdev.errors import OutputError
 
     def full(descriptor):
@@ -219,7 +219,7 @@ def test_disk_full_during_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OutputError, match="No space left"):
-        render.write_atomic(tmp_path / "a.png", b"payload")
+        files.write_atomic(tmp_path / "a.png", b"payload")
     assert list(tmp_path.iterdir()) == []
 
 
