@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from darkdev.choices import ColourMode, Device, ModelName, OutputFormat
 from darkdev.errors import DarkdevError, ParameterError
 
 app = typer.Typer(
@@ -65,22 +66,21 @@ def develop(
         float, typer.Option("--lower-bound", help="Smallest RIMEF gain (>= 1).")
     ] = 1.0,
     model: Annotated[
-        str, typer.Option(help="auto (bundled default), classical, or a bundled model name.")
-    ] = "auto",
+        ModelName,
+        typer.Option(help="auto (bundled default), classical, or a bundled model name."),
+    ] = ModelName("auto"),
     weights: Annotated[
         Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
     ] = None,
     device: Annotated[
-        str, typer.Option(help="auto (CUDA, else Apple mps, else CPU), cpu, cuda or mps.")
-    ] = "auto",
+        Device, typer.Option(help="auto: CUDA, else Apple's GPU (mps), else the CPU.")
+    ] = Device.auto,
     colour: Annotated[
-        str, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
-    ] = "guided",
+        ColourMode, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
+    ] = ColourMode.guided,
     image_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", help="png, png16, jpg or tiff16 (default: by extension, else png)."
-        ),
+        OutputFormat | None,
+        typer.Option("--format", help="Output format (default: by extension, else png)."),
     ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
     suffix: Annotated[str, typer.Option(help="Appended to output file names.")] = "",
@@ -109,7 +109,7 @@ def develop(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Develop raw files to sRGB PNG or JPEG."""
+    """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
     from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
     from darkdev.develop import Developer, DevelopOptions
 
@@ -126,17 +126,20 @@ def develop(
             lam=lam,
             alpha=alpha,
             lower_bound=lower_bound,
-            model=model,
+            model=model.value,
             weights_path=weights,
-            device=device,
+            device=device.value,
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
-            colour=colour,
+            colour=colour.value,
         )
-        jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard))
+        requested_format = image_format.value if image_format is not None else None
+        jobs = plan_jobs(inputs, output, requested_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device
 
-        select_device(device)  # refuse --device cuda/mps without that GPU before any file is read
+        select_device(
+            device.value
+        )  # refuse --device cuda/mps without that GPU before any file is read
         if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
             Path(output).mkdir(parents=True, exist_ok=True)
         for job in jobs:
@@ -316,7 +319,7 @@ def info(
     ] = False,
 ) -> None:
     """Camera, exposure, CFA, levels, size, the ratio darkdev would choose, a brightness histogram."""
-    from darkdev.info import describe
+    from darkdev.info import describe, text_lines
     from darkdev.raw import read_raw
 
     failed = 0
@@ -332,30 +335,8 @@ def info(
             continue
         console = Console()
         console.print(f"[bold]{facts['file']}[/]")
-        exposure = facts["exposure_time_s"]
-        rows = [
-            ("camera", facts["camera"] or "unknown"),
-            ("lens", facts["lens"] or "-"),
-            ("exposure", f"{exposure:g} s" if exposure else "-"),
-            ("ISO", facts["iso"] or "-"),
-            ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
-            ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
-            ("visible size", "x".join(map(str, facts["visible_size"]))),
-            (
-                "mean level",
-                f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",
-            ),
-            ("ratio darkdev would choose", facts["estimated_ratio"]),
-        ]
-        for name, value in rows:
-            console.print(f"  {name:27s} {value}", highlight=False)
-        console.print("  histogram (stops below white):")
-        for entry in facts["histogram"]:
-            bar = "#" * round(entry["share"] * 50)
-            console.print(
-                f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}",
-                highlight=False,
-            )
+        for line in text_lines(facts):
+            console.print(line, highlight=False, markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -367,38 +348,18 @@ def compare(
         float | None, typer.Option(help="Exposure ratio; estimated when omitted.")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="Network for the darkdev panels (auto = bundled default).")
-    ] = "auto",
+        ModelName,
+        typer.Option(help="Network for the darkdev panels (auto = bundled default)."),
+    ] = ModelName("auto"),
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing sheet.")
     ] = False,
 ) -> None:
     """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
-    from darkdev.develop import CLASSICAL, Developer, DevelopOptions
-    from darkdev.files import write_atomic
-    from darkdev.raw import read_raw
-    from darkdev.render import encode_jpeg, encode_png
-    from darkdev.sheets import contact_sheet
+    from darkdev.sheets import write_comparison
 
-    if output.exists() and not overwrite:
-        raise _fail(f"{output}: exists (use --overwrite)", EXIT_FAILED)
     try:
-        frame = read_raw(raw_path)
-        panels = []
-        for label, options in (
-            ("classical (linear)", DevelopOptions(ratio=ratio, model=CLASSICAL)),
-            ("darkdev", DevelopOptions(ratio=ratio, model=model)),
-            ("darkdev --hdr", DevelopOptions(ratio=ratio, model=model, hdr=True)),
-        ):
-            result = Developer(options).develop(frame)
-            panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))
-        sheet = contact_sheet(panels)
-        payload = (
-            encode_jpeg(sheet, 90)
-            if output.suffix.lower() in (".jpg", ".jpeg")
-            else encode_png(sheet)
-        )
-        write_atomic(output, payload)
+        write_comparison(raw_path, output, ratio, model.value, overwrite)
     except DarkdevError as error:
         raise _fail(str(error), EXIT_FAILED) from None
     errors.print(f"wrote {output}")
@@ -413,14 +374,11 @@ def rimef_plot(
     lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest gain.")] = 1.0,
 ) -> None:
     """Plot RIMEF's gain and output curves against the linear gain."""
-    from darkdev.files import write_atomic
-    from darkdev.render import encode_png
     from darkdev.rimef import RimefParams
-    from darkdev.sheets import rimef_plot as draw
+    from darkdev.sheets import write_rimef_plot
 
     try:
-        params = RimefParams(ratio=ratio, lam=lam, alpha=alpha, lower_bound=lower_bound)
-        write_atomic(output, encode_png(draw(params)))
+        write_rimef_plot(output, RimefParams(ratio, lam, alpha, lower_bound))
     except DarkdevError as error:
         raise _fail(str(error)) from None
     errors.print(f"wrote {output}")

@@ -14,11 +14,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from darkdev.cfa import CfaKind
 from darkdev.errors import WeightsError
 from darkdev.files import write_atomic
+
+if TYPE_CHECKING:
+    from darkdev.cfa import CfaKind
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
@@ -61,7 +63,7 @@ class CheckpointMeta:
             raise WeightsError(f"{path}: white_balance_input must be true or false")
         if not isinstance(arguments, dict):
             raise WeightsError(f"{path}: checkpoint arguments must be a JSON object")
-        return cls(architecture, arguments, cast(CfaKind, cfa_kind), white_balance_input)
+        return cls(architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input)
 
 
 @dataclass
@@ -157,7 +159,7 @@ def save_checkpoint(
         for name, tensor in model.state_dict().items()
     }
     metadata = CheckpointMeta(
-        architecture, arguments, cast(CfaKind, cfa_kind), white_balance_input
+        architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input
     ).to_strings()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, save(state, metadata=metadata))

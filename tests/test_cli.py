@@ -257,3 +257,33 @@ def test_tif_output_is_16_bit_srgb_tiff_with_the_png16_values(tmp_path, tiny_wei
     assert np.array_equal(pixels, decode_image((tmp_path / "b.png").read_bytes()))
     result = darkdev("develop", raw, "-o", f"{tmp_path / 'out'}/", "--format", "tiff16", *common)
     assert result.returncode == 0 and (tmp_path / "out" / "night.tif").exists()
+
+
+@pytest.mark.parametrize(
+    "option,choices",
+    [
+        ("--device", ["auto", "cpu", "cuda", "mps"]),
+        ("--model", ["auto", "classical", "lts", "lts-w4-bayer", "lts-w4-xtrans"]),
+        ("--colour", ["guided", "network"]),
+        ("--format", ["png", "png16", "jpg", "tiff16"]),
+    ],
+)
+def test_typo_in_a_choice_is_usage_error_listing_choices(tmp_path, tiny_weights, option, choices):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", option, "bogus")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.decode().replace("│", " ").split())
+    assert "'bogus' is not one of" in message
+    assert all(f"'{choice}'" in message for choice in choices), message
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_choice_enums_match_the_library():
+    from darkdev.choices import ColourMode, Device, OutputFormat
+    from darkdev.develop import COLOUR_MODES
+    from darkdev.inference import DEVICES
+    from darkdev.render import EXTENSION_BY_FORMAT
+
+    assert [member.value for member in Device] == list(DEVICES)
+    assert [member.value for member in ColourMode] == list(COLOUR_MODES)
+    assert [member.value for member in OutputFormat] == list(EXTENSION_BY_FORMAT)
