@@ -171,6 +171,26 @@ def plan_jobs(
     return jobs
 
 
+def make_output_folders(jobs: list[Job], output: str | None) -> None:
+    """Create -o FOLDER (several inputs, or a name without extension) and the mirrored
+    sub-folders the planned jobs write into."""
+    folders = []
+    if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
+        folders.append(Path(output))
+    folders += [
+        Path(job.output).parent
+        for job in jobs
+        if job.output not in (None, STREAM) and job.problem is None
+    ]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"{folder}: cannot create output folder ({error.strerror or error})"
+            ) from error
+
+
 def _load(job: Job, stdin_reader) -> RawFrame:
     if job.source == STREAM:
         return decode(stdin_reader(), "<stdin>")

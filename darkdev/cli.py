@@ -110,7 +110,7 @@ def develop(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
-    from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
+    from darkdev.batch import STREAM, make_output_folders, parse_shard, plan_jobs, run_batch
     from darkdev.develop import Developer, DevelopOptions
 
     if skip_existing and overwrite:
@@ -137,20 +137,13 @@ def develop(
         jobs = plan_jobs(inputs, output, requested_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device
 
-        select_device(
-            device.value
-        )  # refuse --device cuda/mps without that GPU before any file is read
-        if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
-            Path(output).mkdir(parents=True, exist_ok=True)
-        for job in jobs:
-            if job.output not in (None, STREAM) and job.problem is None:
-                Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        # Refuse --device cuda/mps without that GPU before any file is read.
+        select_device(device.value)
+        make_output_folders(jobs, output)
     except DarkdevError as error:
         if debug:
             raise
         raise _fail(str(error)) from None
-    except OSError as error:
-        raise _fail(f"{output}: cannot create output folder ({error.strerror})") from None
 
     import torch
 

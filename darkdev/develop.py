@@ -61,31 +61,6 @@ class DevelopResult:
     model_reason: str | None = None
 
 
-def amplify_mosaic(frame: RawFrame, gain: np.ndarray) -> np.ndarray:
-    """Apply a packed-resolution gain map to the whole visible mosaic (edges replicated), <= 1."""
-    layout = frame.layout
-    block = layout.block_size
-    full = np.repeat(np.repeat(gain, block, 0), block, 1)
-    pad_bottom = frame.height - layout.offset_rows - full.shape[0]
-    pad_right = frame.width - layout.offset_cols - full.shape[1]
-    full = np.pad(
-        full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge"
-    )
-    return np.minimum(frame.mosaic * full, 1.0)
-
-
-def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
-    """Network output for the packed region -> visible size, edges replicated (<= 5 px per side)."""
-    layout = frame.layout
-    pad_bottom = frame.height - layout.offset_rows - image.shape[0]
-    pad_right = frame.width - layout.offset_cols - image.shape[1]
-    return np.pad(
-        image,
-        ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)),
-        mode="edge",
-    )
-
-
 class Developer:
     """Develops frames with one set of options; networks are loaded once and reused across a batch."""
 
@@ -151,7 +126,7 @@ class Developer:
                     "the classical pipeline is noisier"
                 )
             start = time.perf_counter()
-            amplified = amplify_mosaic(frame, gain)
+            amplified = cfa.amplify_mosaic(frame.mosaic, frame.layout, gain)
             image = develop_with_libraw(frame, amplified)
             seconds["network"] = time.perf_counter() - start
             label = CLASSICAL
@@ -177,12 +152,12 @@ class Developer:
                 tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type != "cpu" else 1,
             )
             seconds["network"] = time.perf_counter() - start
-            image = place_output(image, frame)
+            image = cfa.place_output(image, frame.layout, frame.height, frame.width)
             if options.colour == "guided":
                 from darkdev.colour import guided_colour
 
                 start = time.perf_counter()
-                amplified_mosaic = amplify_mosaic(frame, guide_gain)
+                amplified_mosaic = cfa.amplify_mosaic(frame.mosaic, frame.layout, guide_gain)
                 guide = develop_with_libraw(frame, amplified_mosaic, half_size=True)
                 image = guided_colour(image, guide)
                 seconds["colour"] = time.perf_counter() - start
