@@ -52,6 +52,49 @@ class JobResult:
     model_reason: str | None = None  # set when the classical pipeline stood in for a network
     stages_s: dict[str, float] = field(default_factory=dict)
 
+    def record(self) -> dict[str, object]:
+        """The --json line of this result."""
+        return {
+            "input": self.input,
+            "output": self.output,
+            "status": self.status,
+            "ratio": self.ratio,
+            "ratio_estimated": self.ratio_estimated,
+            "model": self.model,
+            "model_reason": self.model_reason,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+
+@dataclass
+class Tally:
+    """What a batch did so far: counts by status, seconds of the developed frames, and how many
+    frames the classical pipeline developed for want of a network (by reason)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "skipped": 0, "failed": 0})
+    seconds_done: float = 0.0
+    fallbacks: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: JobResult) -> None:
+        self.counts[result.status] += 1
+        if result.status == "done":
+            self.seconds_done += result.seconds
+        if result.model_reason:
+            self.fallbacks[result.model_reason] = self.fallbacks.get(result.model_reason, 0) + 1
+
+    def summary(self) -> str:
+        done, skipped, failed = (self.counts[k] for k in ("done", "skipped", "failed"))
+        per_frame = f", {self.seconds_done / done:.1f} s per frame" if done else ""
+        return f"{done} done, {skipped} skipped, {failed} failed{per_frame}"
+
+    def fallback_warnings(self, total: int) -> list[str]:
+        return [
+            f"{frames} of {total} frames developed with the classical pipeline, not a network: "
+            f"{reason}"
+            for reason, frames in self.fallbacks.items()
+        ]
+
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """'K/N' with 1 <= K <= N -> (K, N)."""

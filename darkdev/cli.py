@@ -110,16 +110,23 @@ def develop(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
-    from darkdev.batch import STREAM, make_output_folders, parse_shard, plan_jobs, run_batch
+    from darkdev.batch import (
+        STREAM,
+        Tally,
+        make_output_folders,
+        parse_shard,
+        plan_jobs,
+        run_batch,
+    )
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.render import check_quality
 
     if skip_existing and overwrite:
         raise _fail("--skip-existing and --overwrite contradict each other")
-    if not 1 <= quality <= 100:
-        raise _fail(f"--quality must be 1..100, got {quality}")
     if threads is not None and threads < 1:
         raise _fail(f"--threads must be >= 1, got {threads}")
     try:
+        check_quality(quality)
         options = DevelopOptions(
             ratio=ratio,
             hdr=hdr,
@@ -152,23 +159,7 @@ def develop(
     to_stdout = output == STREAM
     report_stream = sys.stderr if to_stdout else sys.stdout
 
-    def emit_json(result) -> None:
-        record = {
-            "input": result.input,
-            "output": result.output,
-            "status": result.status,
-            "ratio": result.ratio,
-            "ratio_estimated": result.ratio_estimated,
-            "model": result.model,
-            "model_reason": result.model_reason,
-            "seconds": round(result.seconds, 3),
-            "error": result.error,
-        }
-        print(json.dumps(record), file=report_stream, flush=True)
-
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    seconds_done = 0.0
-    fallbacks: dict[str, int] = {}  # why the classical pipeline stood in for a network -> frames
+    tally = Tally()
     developer = Developer(options)
     results = run_batch(
         jobs,
@@ -179,38 +170,16 @@ def develop(
         stdout_writer=lambda payload: (sys.stdout.buffer.write(payload), sys.stdout.buffer.flush()),
         stdin_reader=lambda: sys.stdin.buffer.read(),
     )
-    show_progress = not quiet and not json_lines and len(jobs) > 1
+    progress = _progress_bar(enabled=not quiet and not json_lines and len(jobs) > 1)
     interrupted = False
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]developing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=errors,
-        disable=not show_progress,
-        transient=True,
-    )
     try:
         with progress:
             task = progress.add_task("", total=len(jobs))
             for result in results:
-                counts[result.status] += 1
+                tally.add(result)
                 progress.update(task, advance=1, description=Path(result.input).name)
-                if result.status == "done":
-                    seconds_done += result.seconds
-                if result.model_reason:
-                    fallbacks[result.model_reason] = fallbacks.get(result.model_reason, 0) + 1
                 if json_lines:
-                    emit_json(result)
+                    print(json.dumps(result.record()), file=report_stream, flush=True)
                 if result.status == "failed":
                     message = result.error or "failed"
                     if not message.startswith(result.input):
@@ -219,22 +188,7 @@ def develop(
                     continue
                 if quiet or json_lines:
                     continue
-                for warning in result.warnings:
-                    errors.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-                if result.status == "skipped":
-                    progress.console.print(
-                        f"skipped {result.input}: {result.error}", soft_wrap=True
-                    )
-                    continue
-                how = "estimated" if result.ratio_estimated else "given"
-                model_text = result.model or ""
-                if result.model_reason:
-                    model_text = f"[bold yellow]{model_text} ({result.model_reason})[/]"
-                progress.console.print(
-                    f"[green]done[/] {result.input} -> {result.output}  "
-                    f"ratio {result.ratio:.1f} ({how}), {model_text}, {result.seconds:.1f} s",
-                    soft_wrap=True,
-                )
+                _print_result(progress.console, result)
     except KeyboardInterrupt:
         interrupted = True
     except Exception:
@@ -242,21 +196,52 @@ def develop(
             raise
         raise _fail("internal error; rerun with --debug for a traceback", EXIT_FAILED) from None
     if not quiet and (len(jobs) > 1 or interrupted):
-        per_frame = f", {seconds_done / counts['done']:.1f} s per frame" if counts["done"] else ""
-        errors.print(
-            f"{'interrupted: ' if interrupted else ''}{counts['done']} done, {counts['skipped']} "
-            f"skipped, {counts['failed']} failed{per_frame}"
-        )
+        errors.print(f"{'interrupted: ' if interrupted else ''}{tally.summary()}")
     if not quiet:
-        for reason, frames in fallbacks.items():
-            errors.print(
-                f"[bold yellow]warning:[/] {frames} of {len(jobs)} frames developed with the "
-                f"classical pipeline, not a network: {reason}",
-                soft_wrap=True,
-            )
+        for warning in tally.fallback_warnings(len(jobs)):
+            errors.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_FAILED if counts["failed"] else EXIT_OK)
+    raise typer.Exit(EXIT_FAILED if tally.counts["failed"] else EXIT_OK)
+
+
+def _progress_bar(enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]developing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=errors,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def _print_result(console: Console, result) -> None:
+    """The human line(s) for a done or skipped file."""
+    for warning in result.warnings:
+        errors.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    if result.status == "skipped":
+        console.print(f"skipped {result.input}: {result.error}", soft_wrap=True)
+        return
+    how = "estimated" if result.ratio_estimated else "given"
+    model_text = result.model or ""
+    if result.model_reason:
+        model_text = f"[bold yellow]{model_text} ({result.model_reason})[/]"
+    console.print(
+        f"[green]done[/] {result.input} -> {result.output}  "
+        f"ratio {result.ratio:.1f} ({how}), {model_text}, {result.seconds:.1f} s",
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -110,11 +110,15 @@ def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level:
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
+def check_quality(quality: int) -> None:
+    if not 1 <= quality <= 100:
+        raise ParameterError(f"--quality (JPEG) must be 1..100, got {quality}")
+
+
 def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None) -> bytes:
     import imageio.v3 as iio
 
-    if not 1 <= quality <= 100:
-        raise ParameterError(f"JPEG quality must be 1..100, got {quality}")
+    check_quality(quality)
     if pixels.dtype != np.uint8:
         raise ShapeError(f"JPEG pixels must be uint8, got {pixels.dtype}")
     extra: dict[str, Any] = {"exif": exif} if exif else {}
