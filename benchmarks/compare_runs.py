@@ -1,6 +1,6 @@
 """Compare finished training runs on one fixed validation set (the README's experiment table).
 
-    python benchmarks/compare_runs.py runs/x10-* --validation runs/x10-lts-beta1/validation-bayer.npz
+    python benchmarks/compare_runs.py runs/x10-* --validation runs/x10-lts-beta1/validation-bayer-all_iso.npz
 
 For each run (a folder with summary.json and best.safetensors, written by darkdev.train): its
 settings, steps and wall time, then PSNR / SSIM / mean chroma of its best checkpoint on every
@@ -28,24 +28,24 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", nargs="+", help="finished run folders")
-    parser.add_argument("--validation", required=True, help="a validation-<cfa>.npz (new format)")
+    parser.add_argument("--validation", required=True, help="a run's validation-<cfa>-<split>.npz")
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
 
     import torch
 
-    from darkdev import data
-    from darkdev.evaluate import highlight_rich, score_images
     from darkdev.models import parameter_count
-    from darkdev.train import predict
+    from darkdev.training.evaluation import highlight_rich, predict, score_classical, score_images
+    from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
 
     torch.set_num_threads(arguments.threads)
     device = torch.device("cpu")
-    validation = data.load_validation_set(Path(arguments.validation))
+    validation = load_validation_set(Path(arguments.validation))
     bright = highlight_rich(validation)
     print(
-        f"{validation.kind}: {len(validation)} validation crops; HDR columns: the {len(bright)} "
+        f"{validation.kind} {validation.split}: {len(validation)} validation crops (target: "
+        f"{validation.target_name}); HDR columns: the {len(bright)} "
         "most highlight-rich, input RIMEF lambda = alpha = 1\n"
     )
     print(
@@ -53,11 +53,12 @@ def main() -> None:
         "| PSNR | SSIM | chroma | HDR PSNR | HDR SSIM |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print(
-        f"| classical | - | - | - | - | - | - | - | - | "
-        f"{' | '.join(f'{v:.3f}' for v in score_images(validation.targets, validation.classical))}"
-        f" | {mean_chroma(validation.classical):.3f} | - | - |"
-    )
+    if validation.classical is not None:  # absent from sets made without LibRaw
+        print(
+            f"| classical | - | - | - | - | - | - | - | - | "
+            f"{' | '.join(f'{v:.3f}' for v in score_classical(validation))}"
+            f" | {mean_chroma(validation.classical):.3f} | - | - |"
+        )
     for run in arguments.runs:
         run_path = Path(run)
         summary = json.loads((run_path / "summary.json").read_text())

@@ -1,6 +1,6 @@
 """Network colour versus guided colour (colour.py) on a training run's fixed validation crops.
 
-    python benchmarks/eval_colour.py darkdev/checkpoints/lts-w16-bayer.safetensors runs/lts-w16-bayer/validation-bayer.npz
+    python benchmarks/eval_colour.py darkdev/checkpoints/lts-w16-bayer.safetensors runs/lts-w16-bayer/validation-bayer-all_iso.npz
 
 Also prints each development's mean chroma (mean absolute deviation of R, G, B from their
 per-pixel mean), against the targets': a network that has not learnt colour comes out grey.
@@ -28,25 +28,23 @@ def main() -> None:
 
     from darkdev.cfa import BLOCK_SIZE
     from darkdev.colour import guided_colour
-    from darkdev.data import load_validation_set
     from darkdev.inference import run_network
     from darkdev.metrics import chroma, psnr, ssim
+    from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
 
     torch.set_num_threads(2)
     model, meta = load_model(arguments.weights)
     validation = load_validation_set(arguments.validation)
+    if validation.classical is None:
+        raise SystemExit(f"{arguments.validation}: made without LibRaw, so no classical guide")
     scores: dict[str, list[tuple[float, float, float]]] = {
         "target": [],
         "classical": [],
         "network": [],
         "guided": [],
     }
-    inputs = (
-        validation.network_inputs(meta["white_balance_input"])
-        if validation.noisy_packed is not None
-        else validation.inputs  # an older set: built for an unbalanced-input run
-    )
+    inputs = validation.network_inputs(meta["white_balance_input"])
     for packed, target, classical in zip(
         inputs, validation.targets, validation.classical, strict=True
     ):

@@ -125,6 +125,30 @@ def packed_size(layout: CfaLayout, height: int, width: int) -> tuple[int, int]:
     return usable_rows // layout.block_size, usable_cols // layout.block_size
 
 
+def pack_index(kind: CfaKind, rows: int, cols: int) -> np.ndarray:
+    """(C, rows, cols) int64: the flat position, in a canonical-phase (rows*s, cols*s) region, of
+    each packed value. The one statement of which site feeds which channel; pack() and the
+    training data path (torch) both gather through it."""
+    block = BLOCK_SIZE[kind]
+    if rows <= 0 or cols <= 0 or (kind == "xtrans" and (rows % 2 or cols % 2)):
+        raise ShapeError(f"cannot pack {kind} into {rows}x{cols} (X-Trans needs even sides)")
+    width = cols * block
+    row_of = np.zeros((CHANNELS[kind], rows, cols), dtype=np.int64)
+    col_of = np.zeros_like(row_of)
+    packed_rows = np.arange(rows)[:, None]
+    packed_cols = np.arange(cols)[None, :]
+    if kind == "bayer":
+        for channel, (r, c) in enumerate(BAYER_SITES):
+            row_of[channel] = 2 * packed_rows + r
+            col_of[channel] = 2 * packed_cols + c
+    else:
+        # Packed pixel (i, j) is 3x3 sub-block (i, j); its type within the 6x6 period is (i%2, j%2).
+        sites = XTRANS_SITES[packed_rows % 2, packed_cols % 2]  # (rows, cols, 9, 2)
+        row_of[:] = (6 * (packed_rows // 2))[None] + np.moveaxis(sites[..., 0], -1, 0)
+        col_of[:] = (6 * (packed_cols // 2))[None] + np.moveaxis(sites[..., 1], -1, 0)
+    return row_of * width + col_of
+
+
 def pack(mosaic: np.ndarray, layout: CfaLayout) -> np.ndarray:
     """(H, W) mosaic -> (C, H', W') packed in canonical channel order (C = 4 or 9).
 
@@ -138,15 +162,7 @@ def pack(mosaic: np.ndarray, layout: CfaLayout) -> np.ndarray:
         layout.offset_rows : layout.offset_rows + rows * block,
         layout.offset_cols : layout.offset_cols + cols * block,
     ]
-    if layout.kind == "bayer":
-        return np.stack([region[r::2, c::2] for r, c in BAYER_SITES])
-    packed = np.empty((9, rows, cols), dtype=mosaic.dtype)
-    for block_row in range(2):
-        for block_col in range(2):
-            for channel in range(9):
-                r, c = XTRANS_SITES[block_row, block_col, channel]
-                packed[channel, block_row::2, block_col::2] = region[r::6, c::6]
-    return packed
+    return np.ascontiguousarray(region).reshape(-1)[pack_index(layout.kind, rows, cols)]
 
 
 def unpack(packed: np.ndarray, layout: CfaLayout) -> np.ndarray:
@@ -179,16 +195,19 @@ def channel_colours(kind: CfaKind) -> np.ndarray:
     return np.array([0, 0, 2, 2, 1, 1, 1, 1, 1])
 
 
-def white_balance(packed: np.ndarray, kind: CfaKind, gains: Sequence[float]) -> np.ndarray:
-    """(C, h, w) packed raw in [0, 1] times the (R, G, B) gains of each channel's colour, <= 1."""
+def white_balance(packed, kind: CfaKind, gains: Sequence[float]):
+    """(..., C, h, w) packed raw in [0, 1] (numpy or torch) times the (R, G, B) gains of each
+    channel's colour, <= 1."""
     if len(gains) != 3:
         raise ShapeError(f"white-balance gains must be (R, G, B), got {list(gains)}")
-    channel_gains = np.asarray(gains, dtype=np.float32)[channel_colours(kind)]
-    if packed.ndim != 3 or packed.shape[0] != len(channel_gains):
+    channel_gains = np.asarray(gains, dtype=np.float32)[channel_colours(kind)][:, None, None]
+    if packed.ndim < 3 or packed.shape[-3] != len(channel_gains):
         raise ShapeError(
-            f"packed {kind} raw must be ({len(channel_gains)}, h, w), got {packed.shape}"
+            f"packed {kind} raw must be ({len(channel_gains)}, h, w), got {tuple(packed.shape)}"
         )
-    return np.minimum(packed * channel_gains[:, None, None], 1.0)
+    if type(packed).__module__.startswith("torch"):
+        return (packed * packed.new_tensor(channel_gains)).clamp(max=1.0)
+    return np.minimum(packed * channel_gains, 1.0)
 
 
 def amplify_mosaic(mosaic: np.ndarray, layout: CfaLayout, gain: np.ndarray) -> np.ndarray:

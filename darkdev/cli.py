@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -108,6 +109,20 @@ def develop(
         bool, typer.Option("--json", help="One JSON line per file on stdout.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    dark_frame: Annotated[
+        Path | None,
+        typer.Option(
+            "--dark-frame", help="A dark raw (lens cap on, same ISO and shutter) to subtract."
+        ),
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="Camera profile from `darkdev calibrate`: subtracts the master dark of the "
+            "image's ISO, or corrects the black level where there is none.",
+        ),
+    ] = None,
 ) -> None:
     """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
     from darkdev.batch import (
@@ -139,7 +154,10 @@ def develop(
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
             colour=colour.value,
+            dark_frame_path=dark_frame,
+            profile_path=profile,
         )
+        developer = Developer(options)  # loads a dark frame / profile once, refusing bad ones
         requested_format = image_format.value if image_format is not None else None
         jobs = plan_jobs(inputs, output, requested_format, suffix, recursive, parse_shard(shard))
         from darkdev.inference import select_device
@@ -160,7 +178,6 @@ def develop(
     report_stream = sys.stderr if to_stdout else sys.stdout
 
     tally = Tally()
-    developer = Developer(options)
     results = run_batch(
         jobs,
         developer,
@@ -368,7 +385,7 @@ PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def train(context: typer.Context) -> None:
     """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
-    from darkdev.train import main as train_main
+    from darkdev.training.cli import main as train_main
 
     raise typer.Exit(train_main(list(context.args)))
 
@@ -376,9 +393,157 @@ def train(context: typer.Context) -> None:
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def evaluate(context: typer.Context) -> None:
     """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
-    from darkdev.evaluate import main as evaluate_main
+    from darkdev.training.cli import evaluate_main
 
     raise typer.Exit(evaluate_main(list(context.args)))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line, as every other darkdev refusal."""
+
+    def error(self, message: str):
+        raise ParameterError(f"calibrate: {message}")
+
+
+def _calibrate_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="darkdev calibrate",
+        description="Profile your camera: per-ISO black-level error, read and row noise, "
+        "system gain K and master darks, from dark frames and pairs of flat frames.",
+    )
+    parser.add_argument(
+        "--dark",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="RAW",
+        help="Dark frames (lens cap on; the ISOs and shutter speeds of your night shots), "
+        "2 or more per ISO; folders stand for their raws.",
+    )
+    parser.add_argument(
+        "--flat",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="RAW",
+        help="Flat frames of an evenly lit, defocused surface, in pairs (the two shots of a "
+        "pair one after the other), 2 or more brightness levels per ISO.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PROFILE.json",
+        help="The profile; its master darks go beside it as PROFILE.darks.npz.",
+    )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="Also write PROFILE.ptc.png (photon transfer) and PROFILE.noise.png (histograms).",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing profile.")
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    return parser
+
+
+def _calibration_table(document: dict):
+    from rich.table import Table
+
+    camera = document["camera"]
+    table = Table(
+        title=f"{camera['make']} {camera['model']}",
+        caption="DN of this camera after black; K in DN per electron; fit: better read-noise fit",
+    )
+    for column in (
+        "ISO",
+        "darks",
+        "pairs",
+        "black R G B G2",
+        "read σ",
+        "Tukey λ/scale",
+        "fit",
+        "row σ",
+        "K",
+    ):
+        table.add_column(column, justify="right")
+
+    def number(value, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    for entry in document["isos"]:
+        errors_dn = entry["black_level_error_dn"]
+        table.add_row(
+            str(entry["iso"]),
+            str(entry["dark_frames"]),
+            str(entry["flat_pairs"]),
+            "-" if errors_dn is None else " ".join(f"{v:+.1f}" for v in errors_dn.values()),
+            number(entry["read_sigma_dn"]),
+            "-"
+            if entry["tukey_lambda"] is None
+            else f"{entry['tukey_lambda']:+.2f} / {entry['tukey_scale_dn']:.3g}",
+            {"gaussian": "Gauss", "tukey-lambda": "Tukey"}.get(entry["read_noise_better_fit"], "-"),
+            number(entry["row_sigma_dn"]),
+            number(entry["system_gain_dn_per_electron"]),
+        )
+    return table
+
+
+def _calibrate(arguments: list[str]) -> int:
+    from darkdev.calibration.calibrate import calibrate as run_calibration
+    from darkdev.calibration.plots import matplotlib_missing, write_plots
+    from darkdev.calibration.profile import master_darks_path, write_profile
+
+    debug = "--debug" in arguments
+    try:
+        options = _calibrate_parser().parse_args(arguments)
+        output = Path(options.output)
+        if output.suffix.lower() != ".json":
+            raise ParameterError(f"-o {output}: the profile is a .json file")
+        if not options.overwrite:
+            for target in (output, master_darks_path(output)):
+                if target.exists():
+                    raise ParameterError(f"{target}: exists (use --overwrite to replace it)")
+        plot_problem = matplotlib_missing() if options.plot else None
+        if plot_problem:
+            errors.print(f"[yellow]warning:[/] {plot_problem}", soft_wrap=True)
+        with errors.status("calibrating") as status:
+            result = run_calibration(
+                options.dark, options.flat, lambda path: status.update(f"reading {path}")
+            )
+            status.update(f"writing {output}")
+            document = write_profile(result, output, overwrite=options.overwrite)
+            plots = write_plots(result, output) if options.plot and not plot_problem else []
+    except ParameterError as error:
+        if debug:
+            raise
+        raise _fail(str(error)) from None
+    except DarkdevError as error:
+        if debug:
+            raise
+        raise _fail(str(error), EXIT_FAILED) from None
+    console = Console()
+    console.width = max(console.width, 100)  # the table's nine columns need it, even in a pipe
+    console.print(_calibration_table(document))
+    gain_line = document["fits"]["log_k_vs_log_iso"]
+    if gain_line:
+        fixed = " (slope assumed: one ISO with flats)" if gain_line["slope_fixed"] else ""
+        console.print(
+            f"log K = {gain_line['slope']:.3f} log ISO {gain_line['bias']:+.3f}{fixed}",
+            highlight=False,
+        )
+    else:
+        console.print("no flats: no system gain K, so no noise model for other ISOs")
+    written = [str(output)]
+    if document["master_darks"]:
+        written.append(str(master_darks_path(output)))
+    errors.print("wrote " + ", ".join(written + [str(path) for path in plots]), soft_wrap=True)
+    return EXIT_OK
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def calibrate(context: typer.Context) -> None:
+    """Profile your camera from dark and flat frames (options: darkdev calibrate --help)."""
+    raise typer.Exit(_calibrate(list(context.args)))
 
 
 def main() -> None:

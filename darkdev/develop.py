@@ -13,6 +13,7 @@ from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
 from darkdev.exposure import estimate_ratio
 from darkdev.inference import DEFAULT_TILE_OVERLAP_PX, DEFAULT_TILE_SIZE_PX, validate_tiling
+from darkdev.network_input import network_input
 from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 
@@ -35,8 +36,14 @@ class DevelopOptions:
     tile_size_px: int = DEFAULT_TILE_SIZE_PX
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
     colour: str = "guided"  # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is
+    dark_frame_path: Path | None = None  # a dark raw subtracted from every frame
+    profile_path: Path | None = None  # a camera profile: master dark at the frame's ISO
 
     def __post_init__(self) -> None:
+        if self.dark_frame_path is not None and self.profile_path is not None:
+            raise ParameterError(
+                "--dark-frame and --profile exclude each other (a profile has its master darks)"
+            )
         validate_tiling(self.tile_size_px, self.tile_overlap_px)
         if self.colour not in COLOUR_MODES:
             raise ParameterError(
@@ -68,6 +75,15 @@ class Developer:
         self.options = options
         self._networks: dict[str, tuple[object, str, bool] | None] = {}
         self._device: Any = None  # a torch.device once a network runs (torch imported lazily)
+        self._dark_subtraction = None
+        # Loaded once here, so a batch reads its dark frame or master darks once.
+        if options.dark_frame_path is not None or options.profile_path is not None:
+            from darkdev.calibration.darkframe import DarkSubtraction
+
+            if options.dark_frame_path is not None:
+                self._dark_subtraction = DarkSubtraction.from_dark_frame(options.dark_frame_path)
+            elif options.profile_path is not None:
+                self._dark_subtraction = DarkSubtraction.from_profile(options.profile_path)
 
     def _network(self, cfa_kind: str):
         """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
@@ -106,6 +122,11 @@ class Developer:
         options = self.options
         seconds: dict[str, float] = {}
         warnings: list[str] = []
+        if self._dark_subtraction is not None:
+            start = time.perf_counter()
+            frame, notes = self._dark_subtraction.apply(frame)  # before any amplification
+            warnings += notes
+            seconds["dark"] = time.perf_counter() - start
         start = time.perf_counter()
         packed = cfa.pack(frame.mosaic, frame.layout)
         seconds["pack"] = time.perf_counter() - start
@@ -137,10 +158,9 @@ class Developer:
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             if self._device is None:
                 self._device = select_device(options.device)
-            if balanced:
-                packed = cfa.white_balance(packed, frame.layout.kind, frame.camera_whitebalance)
-                gain = rimef.gain_map(packed, params)
-            amplified = np.minimum(packed * gain[None], 1.0).astype(np.float32)
+            amplified = network_input(
+                packed, frame.layout.kind, frame.camera_whitebalance, balanced, params
+            )
             start = time.perf_counter()
             image = run_network(
                 model,

@@ -27,3 +27,7 @@ class WeightsError(DarkdevError):
 
 class OutputError(DarkdevError):
     """The output cannot be written (unwritable folder, would overwrite an input, disk full)."""
+
+
+class CalibrationError(DarkdevError):
+    """Calibration frames that cannot give a camera profile (wrong camera, not dark, clipped)."""

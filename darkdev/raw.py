@@ -385,3 +385,25 @@ def develop_with_libraw(
             user_flip=0,
         )
     return image.astype(np.float32) / 65535.0
+
+
+def visible_dn(frame: RawFrame) -> np.ndarray:
+    """The visible mosaic in raw digital numbers: (H, W) uint16, black not subtracted, unclipped.
+
+    Decodes frame.data again: RawFrame keeps only the normalised mosaic, clipped at black, which
+    hides what dark-frame work needs (values below the black level).
+    """
+    with open_libraw(frame.data, frame.source) as raw:
+        return np.array(raw.raw_image_visible, dtype=np.uint16)  # a copy: LibRaw frees its buffer
+
+
+def libraw_colour_matrices(frame: RawFrame) -> dict[str, list[list[float]]]:
+    """The camera's colour matrices as LibRaw reports them (rawpy names).
+
+    rgb_xyz_matrix: (4, 3) XYZ -> camera (LibRaw cam_xyz); color_matrix: (3, 4) camera -> sRGB.
+    """
+    with open_libraw(frame.data, frame.source) as raw:
+        return {
+            "rgb_xyz_matrix": np.asarray(raw.rgb_xyz_matrix, dtype=np.float64).tolist(),
+            "color_matrix": np.asarray(raw.color_matrix, dtype=np.float64).tolist(),
+        }

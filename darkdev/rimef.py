@@ -68,31 +68,65 @@ def hdr_params(
     )
 
 
-def illumination_map(packed: np.ndarray, smooth_radius_px: int = 0) -> np.ndarray:
-    """T: (C, H, W) packed raw in [0, 1] -> (H, W) max over channels."""
-    if packed.ndim != 3:
-        raise ShapeError(f"packed raw must be (C, H, W), got shape {packed.shape}")
-    illumination = packed.max(axis=0)
+def _is_torch(array: object) -> bool:
+    return type(array).__module__.startswith("torch")  # no torch import on the numpy-only path
+
+
+def _at_least(values, floor):
+    """Element-wise max(values, floor) for numpy arrays and torch tensors alike."""
+    if _is_torch(values):
+        return values.clamp(min=floor) if isinstance(floor, float) else values.maximum(floor)
+    return np.maximum(values, floor)
+
+
+def _at_most_one(values):
+    return values.clamp(max=1.0) if _is_torch(values) else np.minimum(values, 1.0)
+
+
+def illumination_map(packed, smooth_radius_px: int = 0):
+    """T: (..., C, H, W) packed raw in [0, 1] -> (..., H, W) max over channels (numpy or torch)."""
+    if packed.ndim < 3:
+        raise ShapeError(f"packed raw must be (C, H, W) or (N, C, H, W), got {tuple(packed.shape)}")
+    if _is_torch(packed):
+        if smooth_radius_px > 0:
+            raise ParameterError("smoothed RIMEF illumination is only implemented for numpy input")
+        return packed.amax(dim=-3)
+    illumination = packed.max(axis=-3)
     if smooth_radius_px > 0:
         illumination = box_smooth(illumination, smooth_radius_px)
     return illumination
 
 
-def gain_map(packed: np.ndarray, params: RimefParams) -> np.ndarray:
-    """M: (C, H, W) packed raw -> (H, W) float32 gain, every value >= lower_bound."""
-    if packed.dtype not in (np.float32, np.float64):
+def gain(illumination, ratio, lam, alpha, lower_bound):
+    """M = max(ratio / (1 + lam * ratio * T) ** alpha, L): the formula, for numpy or torch.
+
+    ratio, lam, alpha, lower_bound: numbers, or arrays broadcasting against T (one per batch item).
+    """
+    return _at_least(ratio / (1.0 + lam * ratio * illumination) ** alpha, lower_bound)
+
+
+def gain_map(packed, params: RimefParams):
+    """M: (..., C, H, W) packed raw -> (..., H, W) float32 gain, every value >= lower_bound."""
+    if _is_torch(packed):
+        if not packed.is_floating_point():
+            raise ShapeError(f"packed raw must be floating point, got {packed.dtype}")
+    elif packed.dtype not in (np.float32, np.float64):
         raise ShapeError(f"packed raw must be float32/float64, got {packed.dtype}")
-    if params.lam == 0:
-        return np.full(packed.shape[1:], max(params.ratio, params.lower_bound), dtype=np.float32)
-    illumination = illumination_map(packed, params.smooth_radius_px).astype(np.float32)
-    gain = params.ratio / (1.0 + params.lam * params.ratio * illumination) ** params.alpha
-    return np.maximum(gain, np.float32(params.lower_bound)).astype(np.float32)
+    if params.lam == 0 and not _is_torch(packed):
+        return np.full(packed.shape[-2:], max(params.ratio, params.lower_bound), dtype=np.float32)
+    illumination = illumination_map(packed, params.smooth_radius_px)
+    if not _is_torch(packed):
+        illumination = illumination.astype(np.float32)
+    result = gain(illumination, params.ratio, params.lam, params.alpha, params.lower_bound)
+    return result if _is_torch(result) else result.astype(np.float32)
 
 
-def amplify(packed: np.ndarray, params: RimefParams) -> np.ndarray:
-    """x_in = min(x * M, 1) for a (C, H, W) packed raw in [0, 1]; float32."""
-    gain = gain_map(packed, params)
-    return np.minimum(packed.astype(np.float32) * gain[None], 1.0)
+def amplify(packed, params: RimefParams):
+    """x_in = min(x * M, 1) for a (..., C, H, W) packed raw in [0, 1]; float32 numpy or torch."""
+    gain_values = gain_map(packed, params)
+    if _is_torch(packed):
+        return _at_most_one(packed * gain_values.unsqueeze(-3))
+    return _at_most_one(packed.astype(np.float32) * gain_values[..., None, :, :])
 
 
 def output_curve(illumination: np.ndarray, params: RimefParams) -> tuple[np.ndarray, np.ndarray]:

@@ -131,6 +131,42 @@ def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> Check
     return None
 
 
+def checkpoint_metadata(
+    architecture: str, arguments: dict[str, Any], cfa_kind: str, white_balance_input: bool = False
+) -> dict[str, str]:
+    """The safetensors metadata that lets a network be rebuilt from its file alone."""
+    return CheckpointMeta(
+        architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input
+    ).to_strings()
+
+
+def export_state(model: Any, half_precision: bool = True) -> dict[str, Any]:
+    """The model's tensors as stored: contiguous, on the CPU, floats in float16 by default."""
+    import torch
+
+    return {
+        name: (
+            tensor.detach().to(torch.float16)
+            if half_precision and tensor.is_floating_point()
+            else tensor.detach()
+        )
+        .contiguous()
+        .cpu()
+        for name, tensor in model.state_dict().items()
+    }
+
+
+def write_safetensors_atomically(
+    path: Path, state: dict[str, Any], metadata: dict[str, str]
+) -> str:
+    """Write a safetensors file through the one atomic writer (files.py); returns its sha256."""
+    from safetensors.torch import save
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, save(state, metadata=metadata))
+    return sha256_of(path)
+
+
 def save_checkpoint(
     path: Path,
     model: Any,
@@ -145,28 +181,11 @@ def save_checkpoint(
     white_balance_input: the network was trained on packed raw multiplied by the as-shot white
     balance gains, so it must be fed the same (the input convention travels with the weights).
     """
-    import torch
-    from safetensors.torch import save
-
-    state = {
-        name: (
-            tensor.detach().to(torch.float16)
-            if half_precision and tensor.is_floating_point()
-            else tensor.detach()
-        )
-        .contiguous()
-        .cpu()
-        for name, tensor in model.state_dict().items()
-    }
-    metadata = CheckpointMeta(
-        architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input
-    ).to_strings()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, save(state, metadata=metadata))
-    return sha256_of(path)
+    metadata = checkpoint_metadata(architecture, arguments, cfa_kind, white_balance_input)
+    return write_safetensors_atomically(path, export_state(model, half_precision), metadata)
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -203,10 +222,6 @@ def load_checkpoint(
     path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
 ) -> tuple[Any, CheckpointMeta]:
     """Verify (when a hash is given) and load a checkpoint: (model in eval mode, its metadata)."""
-    import torch
-
-    from darkdev.models import build_model
-
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -218,10 +233,25 @@ def load_checkpoint(
                 f"{expected_sha256[:12]}... (corrupt or tampered file)"
             )
     if path.suffix == ".safetensors":
-        state, strings = _read_safetensors(path)
+        state, strings = read_safetensors(path)
     else:
         state, strings = _read_torch_file(path)
-    meta = CheckpointMeta.from_strings(strings, path)
+    return network_from_state(
+        path, state, CheckpointMeta.from_strings(strings, path), expected_cfa_kind
+    )
+
+
+def network_from_state(
+    path: Path,
+    state: dict[str, Any],
+    meta: CheckpointMeta,
+    expected_cfa_kind: str | None = None,
+) -> tuple[Any, CheckpointMeta]:
+    """Rebuild the network `meta` names and load its tensors (path: for errors)."""
+    import torch
+
+    from darkdev.models import build_model
+
     if expected_cfa_kind is not None and meta.cfa_kind != expected_cfa_kind:
         raise WeightsError(
             f"{path}: checkpoint is for {meta.cfa_kind} sensors, the raw is {expected_cfa_kind}"
@@ -235,6 +265,18 @@ def load_checkpoint(
         ) from error
     model.eval()
     return model, meta
+
+
+def model_from_state(
+    path: Path,
+    state: dict[str, Any],
+    metadata: dict[str, str],
+    expected_cfa_kind: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """network_from_state from safetensors metadata strings, the metadata as a plain dict."""
+    meta = CheckpointMeta.from_strings(metadata, path)
+    model, meta = network_from_state(path, state, meta, expected_cfa_kind)
+    return model, asdict(meta)
 
 
 def load_model(

@@ -5,7 +5,7 @@
 #
 #   nohup scripts/train_bundled.sh > runs/bundled.log 2>&1 &
 #
-# Environment: PHOTOS (default /work/cache/photos), BAYER_MINUTES (45), XTRANS_MINUTES (30),
+# Environment: PHOTOS (default ~/.cache/darkdev/photos), BAYER_MINUTES (45), XTRANS_MINUTES (30),
 # THREADS (2), MODEL (lts), WIDTH (16), LR (3e-4), TV_WEIGHT (0.1, chosen by the sweep in the
 # README; the paper's is 1), PUBLISH (1), INIT_BAYER / INIT_XTRANS (a checkpoint to start from:
 # the shipped ones continue the previous shipped ones, see darkdev/checkpoints/manifest.json).
@@ -17,7 +17,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # threads made a training step several times slower (measured 2.1 s vs 0.8 s).
 export OMP_WAIT_POLICY=PASSIVE
 
-PHOTOS=${PHOTOS:-/work/cache/photos}
+PHOTOS=${PHOTOS:-$HOME/.cache/darkdev/photos}
 MODEL=${MODEL:-lts}
 WIDTH=${WIDTH:-16}
 LR=${LR:-3e-4}
@@ -39,7 +39,7 @@ run_stage() {
             --photos "$PHOTOS" --out "$out" "${resume[@]}"
     fi
     if [ "$PUBLISH" = 1 ]; then
-        python -c "from darkdev.train import publish; e = publish('$out', '$weights_file'); print('published', e.file, e.validation)"
+        python -c "from darkdev.training.publishing import publish; e = publish('$out', '$weights_file'); print('published', e.file, e.validation)"
     fi
 }
 

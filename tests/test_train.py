@@ -1,30 +1,43 @@
-"""Training loop: loss, learning, exact resume, outputs; tiny width-4 models, a few steps."""
+"""Training package: loss, learning, exact resume, data parallel, outputs, evaluation, export;
+tiny width-4 models, a few steps, 64 px validation crops."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from darkdev import data, weights
-from darkdev.errors import ParameterError
-from darkdev.evaluate import evaluate, markdown_table
+from darkdev import weights
+from darkdev.errors import ParameterError, WeightsError
 from darkdev.models import build_model
-from darkdev.train import (
-    BatchSource,
-    Prefetcher,
-    TrainConfig,
-    compute_loss,
-    learning_rate,
-    load_training_state,
-    parse_args,
-    publish,
-    total_variation,
-    train,
-)
-from tests.test_data import smooth_photo
+from darkdev.training import photos as photo_files
+from darkdev.training import synthetic
+from darkdev.training.batches import BatchSource, Prefetcher, validation_sets
+from darkdev.training.checkpoints import export_sharded, load_sharded, load_training_state
+from darkdev.training.cli import evaluate_main
+from darkdev.training.config import TrainConfig, parse_args
+from darkdev.training.evaluation import evaluate, markdown_table, read_validation_sets
+from darkdev.training.loop import train
+from darkdev.training.loss import compute_loss, learning_rate, total_variation
+from darkdev.training.publishing import publish
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def smooth_photo(height: int = 300, width: int = 320, seed: int = 0) -> photo_files.Photo:
+    """A smooth colourful 8-bit 'photo'."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.stack([0.2 + 0.6 * rows, 0.3 + 0.5 * cols, 0.7 - 0.4 * (rows + cols) / 2], axis=-1)
+    image += 0.1 * np.sin(rows[..., None] * 6 + rng.random(3) * 6)
+    pixels = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    return photo_files.Photo(f"smooth-{seed}.png", pixels)
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +73,7 @@ def tiny_config(out, photos, **changes) -> TrainConfig:
         data_workers=0,
         validate_every=3,
         validation_count=1,
+        validation_packed_px=32,
         lr=1e-3,
         checkpoint_minutes=1000.0,
         log_every=1,
@@ -94,13 +108,13 @@ def test_learning_rate_schedules():
 @pytest.mark.parametrize("name", ["lts", "rmcn-2"])
 def test_loss_falls_on_a_fixed_batch(name):
     torch.manual_seed(0)
-    inputs, targets = data.synthetic_batch([smooth_photo()], "bayer", 16, 2, seed=0, step=0)
-    x, y = torch.from_numpy(inputs), torch.from_numpy(targets)
+    bank = synthetic.PhotoBank([smooth_photo()])
+    batch = synthetic.synthetic_batch(bank, "bayer", 16, 2, seed=0, step=0)
     model = build_model(name, "bayer", 4)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
-        loss = compute_loss(model.forward_all(x), y, 0.1)
+        loss = compute_loss(model.forward_all(batch.inputs), batch.targets, 0.1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -120,6 +134,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
         assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
     assert a["best_step"] == b["best_step"]
     assert second["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
+    high_iso = second["validation"]["psnr_high_iso"]
+    assert high_iso == pytest.approx(whole["validation"]["psnr_high_iso"], abs=1e-5)
     # Outputs of a finished run.
     out = tmp_path / "whole"
     for name in (
@@ -128,11 +144,13 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
         "log.jsonl",
         "training_curves.png",
         "photos.json",
+        "validation-bayer-all_iso.npz",
+        "validation-bayer-high_iso.npz",
     ):
         assert (out / name).exists(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["validation"]["n_images"] == 1 and summary["steps"] == 6
-    assert summary["validation"]["classical_psnr"] > 0
+    assert summary["validation"]["crop_raw_px"] == 64
     model, metadata = weights.load_model(
         out / "best.safetensors", summary["export"]["sha256"], "bayer"
     )
@@ -144,29 +162,57 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     }
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]
+    assert [e["step"] for e in log if "val_psnr_high_iso" in e] == [3, 6]
+    check_publish_and_evaluate(tmp_path, out, summary)
 
-    # Publishing into a weights folder and evaluating against the classical pipeline.
+
+def check_publish_and_evaluate(tmp_path, out, summary):
+    """Publishing into a weights folder, then evaluating against the classical pipeline."""
     entry = publish(out, "lts-w4-bayer.safetensors", tmp_path / "weights")
     assert weights.read_manifest(tmp_path / "weights") == [entry]
-    assert entry.default and entry.validation["psnr"] == pytest.approx(
-        summary["validation"]["psnr"], abs=1e-3
+    validation = summary["validation"]
+    assert entry.default and entry.validation["psnr"] == pytest.approx(validation["psnr"], abs=1e-3)
+    assert entry.validation["psnr_high_iso"] == pytest.approx(validation["psnr_high_iso"], abs=1e-3)
+    assert entry.validation["target"] == validation["target"]
+    validations = read_validation_sets([out], "bayer")
+    assert sorted(validations) == ["all_iso", "high_iso"]
+    rows = evaluate([tmp_path / "weights" / entry.file], validations, "bayer", threads=1)
+    scores = {(row.name.split()[0], row.split): row for row in rows}
+    for split, suffix in (("all_iso", ""), ("high_iso", "_high_iso")):
+        classical = validation[f"classical_psnr{suffix}"]
+        if not np.isnan(classical):
+            assert scores["classical", split].psnr == pytest.approx(classical, abs=1e-6)
+        network = scores["lts", split]
+        assert network.psnr == pytest.approx(validation[f"psnr{suffix}"], abs=0.05)  # fp16 export
+    table = markdown_table(rows, "bayer")
+    assert "| classical" in table and "PSNR high ISO" in table and "SSIM all ISO" in table
+    # Sets made without LibRaw (the GPU machine) have no classical row to score: shown as '-'.
+    without_libraw = {
+        s: dataclasses.replace(v, libraw=None, classical=None) for s, v in validations.items()
+    }
+    rows = evaluate([], without_libraw, "bayer", threads=1)
+    assert "| classical (linear ratio + LibRaw) | - | - | - | - | - |" in markdown_table(
+        rows, "bayer"
     )
-    validation = data.load_validation_set(out / "validation-bayer.npz")
-    rows = evaluate([tmp_path / "weights" / entry.file], "bayer", validation=validation, threads=1)
-    assert rows[0].psnr == pytest.approx(summary["validation"]["classical_psnr"], abs=1e-6)
-    assert rows[1].psnr == pytest.approx(summary["validation"]["psnr"], abs=0.05)  # fp16 export
-    assert "| classical" in markdown_table(rows, "bayer")
-    from darkdev.evaluate import main as evaluate_main
-
     table_path = tmp_path / "hdr.md"
     assert evaluate_main([
         str(tmp_path / "weights" / entry.file), "--cfa", "bayer", "--threads", "1",
-        "--validation-set", str(out / "validation-bayer.npz"), "--lam", "1", "--highlight-rich",
-        "--out", str(table_path),
+        "--validation-set", str(out), "--lam", "1", "--highlight-rich", "--out", str(table_path),
     ]) == 0  # fmt: skip
     table = table_path.read_text()
     assert "RIMEF lambda 1 alpha 1" in table and "highlight-rich half" in table
-    assert table.count("\n| ") == 3  # header, classical, the checkpoint
+    assert table.count("\n| ") == 3  # header, classical, the checkpoint (both splits per line)
+
+
+def test_evaluate_builds_both_splits_from_photos(tmp_path, photo_folder, tiny_weights):
+    table_path = tmp_path / "table.md"
+    arguments = ["--cfa", "bayer", "--photos", str(photo_folder), "--count", "1"]
+    arguments += ["--validation-packed-px", "32", "--threads", "1", "--out", str(table_path)]
+    assert evaluate_main([str(tiny_weights / "lts-w4-bayer.safetensors"), *arguments]) == 0
+    table = table_path.read_text()
+    assert "all ISO 1, high ISO 1" in table and table.count("\n| ") == 3
+    with pytest.raises(ParameterError, match="no validation set"):
+        read_validation_sets([tmp_path], "bayer")
 
 
 def test_cli_arguments_and_validation():
@@ -196,21 +242,22 @@ def test_cli_arguments_and_validation():
     )
     assert config.resume and config.white_balance_input and config.tv_weight == 0.1
     assert config.command.startswith("python -m darkdev.train --model rmcn-3")
-    with pytest.raises(ParameterError):
+    assert parse_args([]).photos == "~/.cache/darkdev/photos"
+    with pytest.raises(ParameterError, match="20"):
         TrainConfig(crop=20).validate()
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match="weird"):
         TrainConfig(lr_schedule="weird").validate()
 
 
 def test_worker_process_gives_the_same_batches(tmp_path, photo_folder):
     config = tiny_config(tmp_path / "run", photo_folder)
-    config.photo_names = data.list_photo_names(photo_folder)
+    config.photo_names = photo_files.list_photo_names(photo_folder)
     inline = Prefetcher(BatchSource(config), first_step=3, workers=0)
     worker = Prefetcher(BatchSource(config), first_step=3, workers=1, depth=2)
     try:
         for _ in range(3):
             (a_inputs, a_targets), (b_inputs, b_targets) = inline.get(), worker.get()
-            assert np.array_equal(a_inputs, b_inputs) and np.array_equal(a_targets, b_targets)
+            assert torch.equal(a_inputs, b_inputs) and torch.equal(a_targets, b_targets)
     finally:
         worker.close()
 
@@ -218,21 +265,14 @@ def test_worker_process_gives_the_same_batches(tmp_path, photo_folder):
 def test_two_data_parallel_ranks_train_like_one_process(tmp_path, photo_folder):
     """torchrun, gloo, 2 CPU ranks with half the batch each == one process with the whole batch."""
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     arguments = [
         "--model", "lts", "--cfa", "bayer", "--width", "4", "--crop", "16", "--batch", "4",
         "--max-steps", "4", "--threads", "1", "--data-workers", "0", "--validate-every", "2",
-        "--validation-count", "1", "--lr", "1e-3", "--log-every", "1",
-        "--photos", str(photo_folder),
+        "--validation-count", "1", "--validation-packed-px", "32", "--lr", "1e-3",
+        "--log-every", "1", "--photos", str(photo_folder),
     ]  # fmt: skip
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "OMP_NUM_THREADS": "1",
-    }
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "darkdev.train", *arguments, "--out", str(tmp_path / "ddp")],
@@ -282,11 +322,81 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
 
 
 def test_validation_of_lambda_range_runs_is_linear(tmp_path, photo_folder):
-    from darkdev.train import validation_set
+    """A run trained on RIMEF-amplified input still validates on linear amplification."""
+    sets = {}
+    for lam_max in (0.0, 1.0):
+        config = tiny_config(tmp_path / f"run-{lam_max}", photo_folder, lam_max=lam_max)
+        config.photo_names = photo_files.list_photo_names(photo_folder)
+        (tmp_path / f"run-{lam_max}").mkdir()
+        sets[lam_max] = validation_sets(config)
+    for split, validation in sets[1.0].items():
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(validation.noisy_packed, sets[0.0][split].noisy_packed, strict=True)
+        )
+        linear = [
+            np.minimum(packed * ratio, 1.0)
+            for packed, ratio in zip(validation.noisy_packed, validation.ratios, strict=True)
+        ]
+        inputs = validation.network_inputs(white_balance_input=False)
+        assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(inputs, linear, strict=True))
 
-    config = tiny_config(tmp_path / "run", photo_folder, lam_max=1.0)
-    config.photo_names = data.list_photo_names(photo_folder)
-    (tmp_path / "run").mkdir()
-    validation = validation_set(config)
-    linear = validation.network_inputs(white_balance_input=False)
-    assert all(np.array_equal(a, b) for a, b in zip(validation.inputs, linear, strict=True))
+
+def test_sharded_export_round_trips_and_verifies(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("lts", "bayer", 4)  # 244 kB in float16, the largest tensor 74 kB
+    describe = dict(architecture="lts", arguments={"width": 4}, cfa_kind="bayer")
+    limit = 100 * 1024
+    index_path = export_sharded(model, tmp_path, limit, **describe, white_balance_input=True)
+    index = json.loads(index_path.read_text())
+    assert len(index["shards"]) > 1
+    for record in index["shards"]:
+        assert (tmp_path / record["file"]).stat().st_size <= limit
+        assert record["sha256"] == weights.sha256_of(tmp_path / record["file"])
+    loaded, metadata = load_sharded(index_path, expected_cfa_kind="bayer")
+    assert metadata["white_balance_input"] is True and metadata["arguments"] == {"width": 4}
+    for key, tensor in model.state_dict().items():
+        expected = tensor.to(torch.float16).to(torch.float32)
+        assert torch.equal(loaded.state_dict()[key], expected), key
+    # One file at the default limit; earlier shards of the same name are removed.
+    single = export_sharded(model, tmp_path, **describe)
+    assert single == index_path and len(list(tmp_path.glob("best-*.safetensors"))) == 1
+    assert load_sharded(single)[1]["architecture"] == "lts"
+    shard = tmp_path / json.loads(single.read_text())["shards"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(WeightsError, match="sha256"):
+        load_sharded(single)
+    other = export_sharded(model, tmp_path / "other", **describe)
+    with pytest.raises(WeightsError, match="bayer"):
+        load_sharded(other, expected_cfa_kind="xtrans")
+    with pytest.raises(ParameterError, match="tensor"):
+        export_sharded(model, tmp_path / "small", 2048, **describe)
+
+
+def test_develop_path_never_imports_training(tmp_path, tiny_weights):
+    """darkdev.cli and the develop path (a whole network development) load no training code."""
+    import os
+
+    from tests.conftest import write_raw
+
+    raw = write_raw(tmp_path / "frame.dng")
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from darkdev.cli import app\n"
+        f"result = CliRunner().invoke(app, ['develop', {str(raw)!r}, '-o', "
+        f"{str(tmp_path / 'out.png')!r}, '--quiet'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "loaded = [m for m in sys.modules if m.startswith(('darkdev.train', 'darkdev.evaluate'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY),
+        "DARKDEV_WEIGHTS_DIR": str(tiny_weights),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert (tmp_path / "out.png").exists()

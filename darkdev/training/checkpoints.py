@@ -1,0 +1,183 @@
+"""Checkpoints: the resumable training state (last.pt), starting from other weights, and the
+exported weights (best.safetensors, or shards under 16 MiB for a machine that can only send
+back files that small).
+
+last.pt holds plain tensors and dicts (loadable with weights_only=True): model, optimizer,
+torch_rng, step, elapsed_s, total_steps, best_psnr, best_ssim, best_step, best_selection,
+best_psnr_high_iso, best_ssim_high_iso, best_model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from darkdev import weights
+from darkdev.errors import ParameterError, WeightsError
+from darkdev.training.config import TrainConfig
+
+CHECKPOINT_NAME = "last.pt"
+INIT_NAME = "init.safetensors"  # copy of --init-from
+EXPORT_NAME = "best.safetensors"
+SHARD_INDEX_FORMAT = "darkdev sharded safetensors 1"
+MAX_SHARD_BYTES = 15 * 2**20  # under the 16 MiB a GPU machine can send back per file
+# Room kept in each shard for the safetensors header: per-tensor entries and the metadata.
+SHARD_HEADER_BASE_BYTES = 1024
+SHARD_HEADER_PER_TENSOR_BYTES = 128
+
+
+def _atomic_torch_save(document: dict, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(document, temporary)
+    os.replace(temporary, path)
+
+
+def save_training_state(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    """Model, optimizer, step and bookkeeping as plain tensors/dicts (loadable weights_only)."""
+    _atomic_torch_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            **state,
+        },
+        path,
+    )
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Load a checkpoint's weights into a fresh model of the same architecture, width and CFA."""
+    assert config.init_from is not None
+    source, metadata = weights.load_model(Path(config.init_from), expected_cfa_kind=config.cfa)
+    wanted = (config.model, {"width": config.width})
+    if (metadata["architecture"], metadata["arguments"]) != wanted:
+        raise ParameterError(
+            f"--init-from {config.init_from} is {metadata['architecture']} "
+            f"{metadata['arguments']}, the run trains {wanted[0]} {wanted[1]}"
+        )
+    model.load_state_dict(source.state_dict())
+    # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
+    shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
+
+
+def export_weights(model: torch.nn.Module, config: TrainConfig, path: Path) -> str:
+    """The run's weights as a bundled-style safetensors checkpoint; returns its sha256."""
+    return weights.save_checkpoint(
+        path,
+        model,
+        config.model,
+        {"width": config.width},
+        config.cfa,
+        white_balance_input=config.white_balance_input,
+    )
+
+
+# ----------------------------------------------------------------------------- sharded export
+
+
+def _plan_shards(
+    state: dict[str, torch.Tensor], metadata: dict[str, str], max_shard_bytes: int
+) -> list[list[str]]:
+    """Tensor names per shard, in state order, each shard's file under max_shard_bytes."""
+    base = SHARD_HEADER_BASE_BYTES + len(json.dumps(metadata))
+    shards: list[list[str]] = [[]]
+    used = base
+    for name, tensor in state.items():
+        size = tensor.numel() * tensor.element_size() + SHARD_HEADER_PER_TENSOR_BYTES + len(name)
+        if base + size > max_shard_bytes:
+            raise ParameterError(
+                f"tensor {name} needs {size} bytes, more than a shard of {max_shard_bytes} bytes"
+            )
+        if shards[-1] and used + size > max_shard_bytes:
+            shards.append([])
+            used = base
+        shards[-1].append(name)
+        used += size
+    return shards
+
+
+def export_sharded(
+    model: torch.nn.Module,
+    directory: str | Path,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+    *,
+    architecture: str,
+    arguments: dict[str, Any],
+    cfa_kind: str,
+    white_balance_input: bool = False,
+    half_precision: bool = True,
+    stem: str = "best",
+) -> Path:
+    """Write the weights as STEM-00001-of-0000N.safetensors files, each under max_shard_bytes
+    and carrying the checkpoint metadata of darkdev.weights, plus STEM.index.json naming each
+    shard's SHA-256 and tensors. Returns the index's path (written last, so it names only
+    complete shards)."""
+    directory = Path(directory)
+    state = weights.export_state(model, half_precision)
+    metadata = weights.checkpoint_metadata(architecture, arguments, cfa_kind, white_balance_input)
+    plan = _plan_shards(state, metadata, max_shard_bytes)
+    records = []
+    for number, names in enumerate(plan, start=1):
+        path = directory / f"{stem}-{number:05d}-of-{len(plan):05d}.safetensors"
+        sha256 = weights.write_safetensors_atomically(path, {n: state[n] for n in names}, metadata)
+        size = path.stat().st_size
+        if size > max_shard_bytes:
+            raise WeightsError(f"{path}: {size} bytes, over the shard limit of {max_shard_bytes}")
+        records.append({"file": path.name, "sha256": sha256, "size_bytes": size, "tensors": names})
+    index = {"format": SHARD_INDEX_FORMAT, "metadata": metadata, "shards": records}
+    index_path = directory / f"{stem}.index.json"
+    temporary = index_path.with_name(f".{index_path.name}.tmp")
+    temporary.write_text(json.dumps(index, indent=1) + "\n")
+    os.replace(temporary, index_path)
+    current = {record["file"] for record in records}
+    for stale in directory.glob(f"{stem}-*-of-*.safetensors"):
+        if stale.name not in current:  # shards of an earlier export with another shard count
+            stale.unlink()
+    return index_path
+
+
+def _read_index(index_path: Path) -> dict[str, Any]:
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise WeightsError(f"{index_path}: unreadable shard index ({error})") from error
+    if not isinstance(index, dict) or index.get("format") != SHARD_INDEX_FORMAT:
+        raise WeightsError(f"{index_path}: not a {SHARD_INDEX_FORMAT!r} index")
+    return index
+
+
+def load_sharded(index_path: str | Path, expected_cfa_kind: str | None = None):
+    """Verify every shard's SHA-256 against the index, reassemble the tensors and rebuild the
+    network; returns (model in eval mode, metadata) like darkdev.weights.load_model."""
+    index_path = Path(index_path)
+    index = _read_index(index_path)
+    state: dict[str, torch.Tensor] = {}
+    for record in index["shards"]:
+        path = index_path.parent / record["file"]
+        if not path.is_file():
+            raise WeightsError(f"{path}: shard named by {index_path.name} is missing")
+        actual = weights.sha256_of(path)
+        if actual != record["sha256"]:
+            raise WeightsError(
+                f"{path}: sha256 {actual[:12]}... does not match the index's "
+                f"{record['sha256'][:12]}... (corrupt or incomplete shard)"
+            )
+        tensors, metadata = weights.read_safetensors(path)
+        if metadata != index["metadata"] or sorted(tensors) != sorted(record["tensors"]):
+            raise WeightsError(f"{path}: metadata or tensors differ from {index_path.name}")
+        repeated = set(tensors) & set(state)
+        if repeated:
+            raise WeightsError(f"{path}: tensors {sorted(repeated)} already in another shard")
+        state.update(tensors)
+    return weights.model_from_state(index_path, state, index["metadata"], expected_cfa_kind)

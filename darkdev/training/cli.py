@@ -1,0 +1,102 @@
+"""Command lines of training and evaluation (parse, call the library, report).
+
+    python -m darkdev.train --model lts --cfa bayer --width 16 --crop 128 --batch 4 \\
+        --max-minutes 40 --out runs/NAME [--resume]
+
+Data parallel (DistributedDataParallel; gloo on CPU, nccl on CUDA), --batch is the whole batch:
+
+    torchrun --standalone --nproc_per_node 2 -m darkdev.train --batch 8 ... --out runs/NAME
+
+    python -m darkdev.evaluate weights/lts-w16-bayer.safetensors [...] --cfa bayer \\
+        [--validation-set runs/NAME] [--photos DIR --count 16] [--out table.md]
+
+Evaluation prints (and saves) a markdown table: the classical pipeline and each checkpoint on both
+validation splits (all ISO, high ISO), PSNR and SSIM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from darkdev.training import evaluation
+from darkdev.training.config import parse_args
+from darkdev.training.loop import train
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Training's command line (python -m darkdev.train, darkdev train)."""
+    # SIGTERM (kill PID) unwinds like Ctrl-C, so the data worker processes are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    config = parse_args(argv)
+    summary = train(config)
+    if "validation" not in summary:
+        return 0  # a data-parallel rank other than 0, or a session stopped by --session-steps
+    validation = summary["validation"]
+    print(
+        f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
+        f"{validation['ssim']:.4f}; classical {validation['classical_psnr']:.3f} / "
+        f"{validation['classical_ssim']:.4f}; high ISO {validation['psnr_high_iso']:.3f} / "
+        f"{validation['ssim_high_iso']:.4f}; weights {summary['export']['file']}"
+    )
+    return 0
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m darkdev.evaluate",
+        description="PSNR/SSIM of checkpoints and the classical pipeline on both validation "
+        "splits (all ISO, high ISO) of held-out photos.",
+    )
+    parser.add_argument("checkpoints", nargs="*", help="safetensors checkpoints of one CFA kind")
+    parser.add_argument("--cfa", default="bayer", choices=["bayer", "xtrans"])
+    parser.add_argument("--photos", default=None, help="default ~/.cache/darkdev/photos")
+    parser.add_argument("--count", type=int, default=16, help="validation crops per split")
+    parser.add_argument(
+        "--validation-set",
+        action="append",
+        default=None,
+        help="a run folder (its validation-CFA-SPLIT.npz) or one npz; repeatable",
+    )
+    parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lam", type=float, default=0.0, help="RIMEF lambda of the input")
+    parser.add_argument("--alpha", type=float, default=1.0, help="RIMEF alpha of the input")
+    parser.add_argument(
+        "--highlight-rich", action="store_true", help="keep the brighter half of the crops"
+    )
+    parser.add_argument("--out", default=None, help="markdown file to write")
+    return parser
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """Evaluation's command line (python -m darkdev.evaluate, darkdev evaluate)."""
+    arguments = _evaluate_parser().parse_args(argv)
+    if arguments.validation_set:
+        validations = evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
+    else:
+        validations = evaluation.held_out_validation_sets(
+            arguments.photos, arguments.cfa, arguments.count, arguments.validation_packed_px
+        )
+    if arguments.highlight_rich:
+        validations = {s: evaluation.highlight_rich(v) for s, v in validations.items()}
+    rows = evaluation.evaluate(
+        arguments.checkpoints,
+        validations,
+        arguments.cfa,
+        arguments.threads,
+        arguments.lam,
+        arguments.alpha,
+    )
+    setting = ""
+    if arguments.lam > 0:
+        setting += f"; networks fed RIMEF lambda {arguments.lam:g} alpha {arguments.alpha:g}"
+    if arguments.highlight_rich:
+        setting += "; highlight-rich half"
+    table = evaluation.markdown_table(rows, arguments.cfa, setting)
+    print(table)
+    if arguments.out:
+        Path(arguments.out).write_text(table)
+    return 0

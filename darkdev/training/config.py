@@ -1,0 +1,147 @@
+"""A training run's settings (TrainConfig) and the command line that fills them."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from darkdev.cfa import CHANNELS
+from darkdev.errors import ParameterError
+from darkdev.models import STRIDE
+from darkdev.training import synthetic
+
+DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
+LR_SCHEDULES = ("step", "cosine", "constant")
+DESCRIPTION = (
+    "Training: synthetic pairs (or SID), the loss of SPEC.md, Adam, resumable checkpoints, logs."
+)
+
+
+@dataclass
+class TrainConfig:
+    model: str = "lts"
+    cfa: str = "bayer"
+    width: int = 16
+    crop: int = 128  # packed crop side (multiple of 16)
+    batch: int = 4
+    max_minutes: float = 40.0  # wall-clock budget, validation included
+    max_steps: int | None = None  # fixes the LR schedule length; else estimated from speed
+    session_steps: int | None = (
+        None  # stop this session after N steps (checkpointed; --resume goes on)
+    )
+    out: str = "runs/default"
+    resume: bool = False
+    lr: float = 1e-4  # paper: 1e-4, then 1e-5 after half the run
+    lr_schedule: str = "step"  # 'step' (paper: /10 at half), 'cosine', 'constant'
+    tv_weight: float = 1.0  # beta of SPEC.md's loss (paper: 1)
+    # Not in the paper: weight of an L1 term on 8x8 block means of the final output, which
+    # carries tone and colour without the pixel noise that dominates the per-pixel L1's signs.
+    lowpass_weight: float = 0.0
+    seed: int = 0
+    threads: int = 2
+    validate_every: int = 500  # steps
+    validation_count: int = 16
+    checkpoint_minutes: float = 5.0
+    log_every: int = 25
+    photos: str = DEFAULT_PHOTOS
+    data_workers: int = 1  # processes generating batches ahead (0: inline)
+    content_reuse: int = 1  # unused since pairs are made in torch (kept so old configs resume)
+    validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
+    lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
+    white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    init_from: str | None = None  # start from these weights (same architecture), not random
+    # Every improving validation also writes the weights as fp16 shards under 16 MiB here
+    # (a GPU session's output folder: a call cut at its limit still brings back the latest).
+    export_dir: str | None = None
+    export_name: str = "best"
+    sid_root: str | None = None  # train on SID instead of synthetic pairs
+    sid_list: str | None = None
+    photo_names: list[str] | None = None  # resolved at the first start, kept on resume
+    command: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.cfa not in CHANNELS:
+            raise ParameterError(f"--cfa must be bayer or xtrans, got {self.cfa!r}")
+        if self.crop % STRIDE or self.crop <= 0:
+            raise ParameterError(f"--crop must be a positive multiple of {STRIDE}, got {self.crop}")
+        if self.batch < 1 or self.threads < 1 or self.validate_every < 1:
+            raise ParameterError(
+                f"--batch, --threads and --validate-every must be >= 1, got {self.batch}, "
+                f"{self.threads}, {self.validate_every}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ParameterError(f"unknown --lr-schedule {self.lr_schedule!r}")
+        if not (self.lr > 0 and self.tv_weight >= 0 and self.max_minutes > 0):
+            raise ParameterError(
+                f"--lr and --max-minutes must be > 0, --tv-weight >= 0; got {self.lr}, "
+                f"{self.max_minutes}, {self.tv_weight}"
+            )
+        if self.lowpass_weight < 0:
+            raise ParameterError(f"--lowpass-weight must be >= 0, got {self.lowpass_weight}")
+        if (self.sid_root is None) != (self.sid_list is None):
+            raise ParameterError("--sid-root and --sid-list go together")
+
+    def augment(self) -> synthetic.AugmentConfig:
+        return synthetic.AugmentConfig(
+            lam_max=self.lam_max, white_balance_input=self.white_balance_input
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m darkdev.train", description=DESCRIPTION)
+    defaults = TrainConfig()
+    parser.add_argument("--model", default=defaults.model)
+    parser.add_argument("--cfa", default=defaults.cfa, choices=sorted(CHANNELS))
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--crop", type=int, default=defaults.crop, help="packed crop side")
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument(
+        "--session-steps",
+        type=int,
+        default=None,
+        help="stop after N steps of this session (resume later with --resume)",
+    )
+    parser.add_argument("--out", default=defaults.out)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES)
+    parser.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
+    parser.add_argument(
+        "--lowpass-weight",
+        type=float,
+        default=defaults.lowpass_weight,
+        help="L1 on 8x8 block means (tone and colour; not in the paper)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
+    parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
+    parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
+    parser.add_argument("--photos", default=defaults.photos)
+    parser.add_argument("--data-workers", type=int, default=defaults.data_workers)
+    parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
+    parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
+    parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument(
+        "--init-from", default=None, help="safetensors checkpoint to start from (same model)"
+    )
+    parser.add_argument("--sid-root", default=None)
+    parser.add_argument("--sid-list", default=None)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    arguments = _parser().parse_args(argv)
+    values = {k.replace("-", "_"): v for k, v in vars(arguments).items()}
+    command = "python -m darkdev.train " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    return TrainConfig(**values, command=command)

@@ -1,0 +1,197 @@
+"""Scores: a model or the classical pipeline on the fixed validation sets (PSNR, SSIM), and the
+evaluation table of checkpoints (`darkdev evaluate`).
+
+Classical baseline: the noisy raw amplified linearly by the true ratio, then LibRaw's own
+development (demosaic, camera white balance, sRGB gamma). Each checkpoint sees the crops
+prepared by its own input convention (white-balanced or not, from its metadata); lam/alpha feed
+RIMEF-amplified input instead of linear (the --hdr question).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from darkdev import metrics
+from darkdev.errors import ParameterError, ShapeError
+from darkdev.models import STRIDE
+from darkdev.training import photos as photo_files
+from darkdev.training.validation import (
+    SPLITS,
+    ValidationSet,
+    build_validation_set,
+    load_validation_set,
+)
+
+CLASSICAL_LABEL = "classical (linear ratio + LibRaw)"
+HIGHLIGHT_LEVEL = 0.8  # target brightness (max over R, G, B) counted as highlight
+SPLIT_TITLES = {"all_iso": "all ISO", "high_iso": "high ISO"}
+
+
+def predict(model: torch.nn.Module, packed: np.ndarray, device: torch.device) -> np.ndarray:
+    """(C, h, w) amplified packed raw -> (h*s, w*s, 3) float32 sRGB clipped to [0, 1]."""
+    if packed.ndim != 3 or packed.shape[1] % STRIDE or packed.shape[2] % STRIDE:
+        raise ShapeError(
+            f"packed input must be (C, h, w) with sides multiple of {STRIDE}, got {packed.shape}"
+        )
+    with torch.no_grad():
+        output = model(torch.from_numpy(np.ascontiguousarray(packed))[None].to(device))
+    return output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def score_images(targets: list[np.ndarray], outputs: list[np.ndarray]) -> tuple[float, float]:
+    """Mean PSNR and SSIM of outputs against their targets."""
+    psnrs = [metrics.psnr(t, o) for t, o in zip(targets, outputs, strict=True)]
+    ssims = [metrics.ssim(t, o) for t, o in zip(targets, outputs, strict=True)]
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+def score_model(
+    model: torch.nn.Module,
+    validation: ValidationSet,
+    device: torch.device,
+    white_balance_input: bool = False,
+    lam: float = 0.0,
+    alpha: float = 1.0,
+) -> tuple[float, float]:
+    """Mean PSNR and SSIM of a model over a validation set."""
+    was_training = model.training
+    model.eval()
+    inputs = validation.network_inputs(white_balance_input, lam, alpha)
+    outputs = [predict(model, packed, device) for packed in inputs]
+    model.train(was_training)
+    return score_images(validation.targets, outputs)
+
+
+def score_classical(validation: ValidationSet) -> tuple[float, float]:
+    if validation.classical is None:
+        return math.nan, math.nan  # made without LibRaw (the GPU machine)
+    return score_images(validation.targets, validation.classical)
+
+
+def highlight_fraction(image: np.ndarray) -> float:
+    """Fraction of (H, W, 3) target pixels whose brightest channel exceeds HIGHLIGHT_LEVEL."""
+    return float((image.max(axis=-1) > HIGHLIGHT_LEVEL).mean())
+
+
+def highlight_rich(validation: ValidationSet) -> ValidationSet:
+    """The half of the crops (at least one) with the largest highlight fraction, in order."""
+    fractions = [highlight_fraction(target) for target in validation.targets]
+    keep = sorted(np.argsort(fractions)[::-1][: max(1, len(fractions) // 2)].tolist())
+    return validation.subset(keep)
+
+
+def held_out_validation_sets(
+    photos: str | Path | None, cfa_kind: str, count: int, packed_px: int | None = None
+) -> dict[str, ValidationSet]:
+    """Both splits' fixed crops of the held-out photos (the ones every training run validates on)."""
+    names = photo_files.list_photo_names(photos)
+    held_out = photo_files.load_photos(photos, names=photo_files.split_names(names)[1])
+    return {
+        split: build_validation_set(held_out, cfa_kind, split, count, packed_px=packed_px)
+        for split in SPLITS
+    }
+
+
+def read_validation_sets(paths: list[str | Path], cfa_kind: str) -> dict[str, ValidationSet]:
+    """Saved validation sets by split: npz files, or run folders (their validation-CFA-SPLIT.npz)."""
+    result: dict[str, ValidationSet] = {}
+    for given in map(Path, paths):
+        files = (
+            [given / f"validation-{cfa_kind}-{s}.npz" for s in SPLITS]
+            if given.is_dir()
+            else [given]
+        )
+        found = [f for f in files if f.is_file()]
+        if not found:
+            raise ParameterError(f"{given}: no validation set (validation-{cfa_kind}-SPLIT.npz)")
+        for path in found:
+            validation = load_validation_set(path)
+            result[validation.split] = validation
+    return result
+
+
+@dataclass
+class EvaluationRow:
+    name: str
+    parameters: int | None
+    split: str
+    psnr: float
+    ssim: float
+    n_images: int
+
+
+def evaluate(
+    checkpoints: list[str | Path],
+    validations: dict[str, ValidationSet],
+    cfa_kind: str,
+    threads: int = 2,
+    lam: float = 0.0,
+    alpha: float = 1.0,
+) -> list[EvaluationRow]:
+    """Rows for the classical pipeline and each checkpoint, on every split's fixed crops."""
+    from darkdev.models import parameter_count
+    from darkdev.weights import load_model
+
+    for validation in validations.values():
+        if validation.kind != cfa_kind:
+            raise ParameterError(f"validation set is {validation.kind}, asked for {cfa_kind}")
+    torch.set_num_threads(threads)
+    rows = [
+        EvaluationRow(CLASSICAL_LABEL, None, split, *score_classical(v), len(v))
+        for split, v in validations.items()
+    ]
+    device = torch.device("cpu")
+    for checkpoint in checkpoints:
+        model, metadata = load_model(Path(checkpoint), expected_cfa_kind=cfa_kind)
+        label = f"{metadata['architecture']} {json.dumps(metadata['arguments'])} ({checkpoint})"
+        for split, validation in validations.items():
+            psnr_db, ssim_value = score_model(
+                model, validation, device, metadata["white_balance_input"], lam, alpha
+            )
+            rows.append(
+                EvaluationRow(
+                    label, parameter_count(model), split, psnr_db, ssim_value, len(validation)
+                )
+            )
+    return rows
+
+
+def _number(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(rows: list[EvaluationRow], cfa_kind: str, setting: str = "") -> str:
+    """One line per model, PSNR and SSIM of each split side by side (like the paper's tables)."""
+    splits = list(dict.fromkeys(row.split for row in rows))
+    counts = {row.split: row.n_images for row in rows}
+    described = ", ".join(f"{SPLIT_TITLES.get(s, s)} {counts[s]}" for s in splits)
+    header = " | ".join(
+        f"PSNR {SPLIT_TITLES.get(s, s)} | SSIM {SPLIT_TITLES.get(s, s)}" for s in splits
+    )
+    lines = [
+        f"Synthetic validation, {cfa_kind}: fixed crops from held-out photos ({described}; "
+        f"PSNR dB / SSIM on sRGB in [0, 1], data range 1){setting}",
+        "",
+        f"| model | params | {header} |",
+        "|---|---|" + "---|---|" * len(splits),
+    ]
+    by_model: dict[str, dict[str, EvaluationRow]] = {}
+    for row in rows:
+        by_model.setdefault(row.name, {})[row.split] = row
+    for name, per_split in by_model.items():
+        parameters = next(iter(per_split.values())).parameters
+        shown = "-" if parameters is None else f"{parameters / 1e6:.2f}M"
+        cells = [
+            f"{_number(per_split[s].psnr, 3)} | {_number(per_split[s].ssim, 4)}"
+            if s in per_split
+            else "- | -"
+            for s in splits
+        ]
+        lines.append(f"| {name} | {shown} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,295 @@
+"""The training loop: step, validate, decide when to stop, finish (state.py: set up, resume, save).
+
+    train(TrainConfig(...)) -> summary (also written to OUT/summary.json)
+
+Determinism: the batch of step k depends only on (seed, k) (synthetic.step_generator), the model
+is initialised from the seed, and a checkpoint holds model, optimizer, step and the LR schedule's
+length, so a stopped-and-resumed run reproduces an uninterrupted one; data-parallel ranks each
+build their slice of the same batch, so they train as one process would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from darkdev import weights
+from darkdev.models import parameter_count
+from darkdev.training.batches import BatchSource, Prefetcher
+from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded, export_weights
+from darkdev.training.config import TrainConfig
+from darkdev.training.curves import append_log, plot_curves
+from darkdev.training.distributed import (
+    agree,
+    check_ranks_in_step,
+    join_ranks,
+    leave_ranks,
+    mean_over_ranks,
+)
+from darkdev.training.evaluation import score_model
+from darkdev.training.loss import compute_loss, learning_rate
+from darkdev.training.state import (
+    Best,
+    Run,
+    build_run,
+    prepare_validation,
+    record_photo_names,
+    resume_or_start,
+    save,
+)
+
+STOP_REASONS = ("", "steps", "time", "session_steps")  # index 0: keep going
+# The LR schedule's length is fixed from the speed of steps 20..120 of the first session
+# (the first steps are slow: worker start-up, allocator warm-up).
+SPEED_WARMUP_STEPS = 20
+STEPS_FOR_SPEED_ESTIMATE = 100
+UNKNOWN_LENGTH = 1 << 62  # schedule length before the speed estimate fixes it
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) a model; returns the summary also written to OUT/summary.json."""
+    config.validate()
+    use_cuda = torch.cuda.is_available()
+    ranks = join_ranks(use_cuda)
+    try:
+        run = build_run(config, ranks, use_cuda)
+        resume_or_start(run)
+        record_photo_names(run)
+        source = BatchSource(config, ranks.rank, ranks.world_size, str(run.device))
+        # Synthetic pairs are made on the training device, in this process; only SID uses workers.
+        prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
+        if ranks.main:
+            prepare_validation(run)
+        try:
+            stopped_by = run_loop(run, prefetcher)
+        finally:
+            prefetcher.close()
+        return finish(run, stopped_by)
+    finally:
+        leave_ranks(ranks)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def run_loop(run: Run, prefetcher: Prefetcher) -> str:
+    """Steps until a stop reason; returns it ('steps', 'time' or 'session_steps')."""
+    run.model.train()
+    run.last_checkpoint = time.monotonic()
+    run.session_start_step = run.step
+    run.session_start_time = run.speed_start_time = time.monotonic()
+    run.running_loss = []
+    while True:
+        reason = stop_reason(run)
+        if reason:
+            return reason
+        train_step(run, prefetcher)
+        after_step(run)
+
+
+def stop_reason(run: Run) -> str:
+    """Rank 0's reason to stop ('' to go on), and its schedule length, agreed by every rank."""
+    config = run.config
+    reason = ""
+    if run.total_steps is not None and run.step >= run.total_steps:
+        reason = "steps"
+    elif run.elapsed() >= run.budget_s():
+        reason = "time"
+    elif config.session_steps is not None and run.step - run.session_start_step >= (
+        config.session_steps
+    ):
+        reason = "session_steps"
+    total = run.total_steps if run.total_steps is not None else -1
+    code, agreed_total = agree(run.ranks, run.device, STOP_REASONS.index(reason), total)
+    run.total_steps = agreed_total if agreed_total >= 0 else None
+    return STOP_REASONS[code]
+
+
+def train_step(run: Run, prefetcher: Prefetcher) -> None:
+    """One optimiser step on the step's batch (bf16 autocast on GPU, float32 on CPU)."""
+    config = run.config
+    inputs, targets = prefetcher.get()
+    x, y = inputs.to(run.device), targets.to(run.device)
+    schedule_length = run.total_steps if run.total_steps is not None else UNKNOWN_LENGTH
+    for group in run.optimizer.param_groups:
+        group["lr"] = learning_rate(config, run.step, schedule_length)
+    use_autocast = run.device.type == "cuda"
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
+        outputs = run.forward_all(x)
+    loss = compute_loss([o.float() for o in outputs], y, config.tv_weight, config.lowpass_weight)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {run.step}")
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # DDP: gradients are averaged over the ranks here
+    run.optimizer.step()
+    run.step += 1
+    # Log the whole batch's loss, as one process would.
+    run.running_loss.append(float(mean_over_ranks(run.ranks, loss.detach()).item()))
+
+
+def after_step(run: Run) -> None:
+    """Log, fix the schedule's length from the measured speed, validate and checkpoint."""
+    config, step = run.config, run.step
+    if step % config.log_every == 0 and run.ranks.main:
+        record = {
+            "step": step,
+            "loss": float(np.mean(run.running_loss)),
+            "lr": run.optimizer.param_groups[0]["lr"],
+            "elapsed_s": round(run.elapsed(), 1),
+        }
+        append_log(run.log_path, record)
+        run.running_loss.clear()
+    session_steps = step - run.session_start_step
+    if session_steps == SPEED_WARMUP_STEPS:
+        run.speed_start_time = time.monotonic()
+    if run.total_steps is None and session_steps == SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE:
+        # Fix the schedule's length from the measured speed (5% kept for validations).
+        seconds_per_step = (time.monotonic() - run.speed_start_time) / STEPS_FOR_SPEED_ESTIMATE
+        run.total_steps = step + int(0.95 * (run.budget_s() - run.elapsed()) / seconds_per_step)
+        if run.ranks.main:
+            print(
+                f"{seconds_per_step:.3f} s/step; schedule length {run.total_steps} steps",
+                flush=True,
+            )
+    if not run.ranks.main:
+        return  # validation and checkpoints are rank 0's; the others wait at agree()
+    if step % config.validate_every == 0:
+        validate(run)
+    if time.monotonic() - run.last_checkpoint >= config.checkpoint_minutes * 60:
+        save(run)
+        run.last_checkpoint = time.monotonic()
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def validate(run: Run) -> None:
+    """Score both splits, log and print them, and keep the weights if they are the best so far."""
+    run.validated_steps.add(run.step)
+    scores = {
+        split: score_model(run.model, v, run.device, run.config.white_balance_input)
+        for split, v in run.validations.items()
+    }
+    psnr_db, ssim_value = scores["all_iso"]
+    high_psnr_db, high_ssim_value = scores["high_iso"]
+    selection = (psnr_db + high_psnr_db) / 2  # both splits count: high ISO is where users are
+    append_log(
+        run.log_path,
+        {
+            "step": run.step,
+            "val_psnr": psnr_db,
+            "val_ssim": ssim_value,
+            "val_psnr_high_iso": high_psnr_db,
+            "val_ssim_high_iso": high_ssim_value,
+            "elapsed_s": round(run.elapsed(), 1),
+        },
+    )
+    classical, classical_high = run.classical["all_iso"], run.classical["high_iso"]
+    print(
+        f"step {run.step}: validation PSNR/SSIM all ISO {psnr_db:.3f} / {ssim_value:.4f}"
+        f" (classical {classical[0]:.3f} / {classical[1]:.4f}), high ISO "
+        f"{high_psnr_db:.3f} / {high_ssim_value:.4f} (classical "
+        f"{classical_high[0]:.3f} / {classical_high[1]:.4f})",
+        flush=True,
+    )
+    if selection > run.best.selection:
+        state = {k: v.detach().clone().cpu() for k, v in run.model.state_dict().items()}
+        run.best = Best(
+            psnr_db, ssim_value, run.step, selection, high_psnr_db, high_ssim_value, state
+        )
+        if run.config.export_dir is not None:
+            export_progress(run)
+
+
+def export_progress(run: Run) -> None:
+    """The best weights so far as shards in config.export_dir (see TrainConfig.export_dir)."""
+    config = run.config
+    index = export_sharded(
+        run.model,
+        config.export_dir,  # type: ignore[arg-type]
+        architecture=config.model,
+        arguments={"width": config.width},
+        cfa_kind=config.cfa,
+        white_balance_input=config.white_balance_input,
+        stem=config.export_name,
+    )
+    print(f"step {run.step}: best weights so far exported to {index}", flush=True)
+
+
+# ----------------------------------------------------------------------------- finishing
+
+
+def finish(run: Run, stopped_by: str) -> dict[str, Any]:
+    """Final validation and checkpoint, the best weights exported, curves and summary.json."""
+    check_ranks_in_step(run.ranks, run.model)
+    session_steps = run.step - run.session_start_step
+    seconds_per_step = (time.monotonic() - run.session_start_time) / max(session_steps, 1)
+    if not run.ranks.main:
+        return {"steps": run.step, "stopped_by": stopped_by, "rank": run.ranks.rank}
+    if stopped_by == "session_steps":
+        save(run)  # an interruption, not the end: no extra validation, so resuming stays exact
+        return {"steps": run.step, "stopped_by": stopped_by, "seconds_per_step": seconds_per_step}
+    if run.step not in run.validated_steps:
+        validate(run)
+    save(run)
+    assert run.best.state is not None
+    run.model.load_state_dict(run.best.state)
+    export_path = run.out / EXPORT_NAME
+    sha256 = export_weights(run.model, run.config, export_path)
+    try:
+        plot_curves(run.log_path, run.out / "training_curves.png", run.classical["all_iso"][0])
+    except Exception as error:  # a plot must never lose a finished training
+        print(f"warning: could not plot curves: {error}", file=sys.stderr)
+    summary = run_summary(run, stopped_by, seconds_per_step)
+    summary["export"] = {"file": str(export_path), "sha256": sha256}
+    (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str, Any]:
+    config, validations = run.config, run.validations
+    all_iso = validations["all_iso"]
+    data = f"synthetic pairs made in torch from {config.photos} (ELD noise, ratio 50-300, "
+    data += "un-mosaiced targets; validation: "
+    data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())
+    data += " of held-out photos, scored against LibRaw's default development)"
+    return {
+        "command": config.command,
+        "config": asdict(config),
+        "initialised_from": None
+        if config.init_from is None
+        else {"file": config.init_from, "sha256": weights.sha256_of(run.out / INIT_NAME)},
+        "data": ("SID " + str(config.sid_list)) if config.sid_root else data,
+        "model": config.model,
+        "parameters": parameter_count(run.model),
+        "steps": run.step,
+        "best_step": run.best.step,
+        "stopped_by": stopped_by,
+        "wall_time_s": round(run.elapsed(), 1),
+        "seconds_per_step_this_session": round(seconds_per_step, 4),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
+        f"{config.threads} threads, device {run.device.type}"
+        + (f", {run.ranks.world_size} ranks" if run.ranks.world_size > 1 else ""),
+        "validation": {
+            "psnr": run.best.psnr,
+            "ssim": run.best.ssim,
+            "classical_psnr": run.classical["all_iso"][0],
+            "classical_ssim": run.classical["all_iso"][1],
+            "psnr_high_iso": run.best.psnr_high_iso,
+            "ssim_high_iso": run.best.ssim_high_iso,
+            "classical_psnr_high_iso": run.classical["high_iso"][0],
+            "classical_ssim_high_iso": run.classical["high_iso"][1],
+            "n_images": len(all_iso),
+            "crop_raw_px": int(all_iso.noisy_packed[0].shape[1])
+            * (2 if config.cfa == "bayer" else 3),
+            "target": all_iso.target_name,
+        },
+    }

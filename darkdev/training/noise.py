@@ -1,0 +1,153 @@
+"""The ELD physics-based noise model (Wei et al., CVPR 2020): parameters and their application.
+
+    noisy DN = black + K * Poisson(signal / K) + read + row + quantisation, clipped to 14 bit
+
+K is the system gain (DN per electron; high ISO = high K); read noise is Gaussian or
+Tukey-lambda with a log-sigma linear in log K; row noise is one Gaussian offset per sensor row.
+Parameters: darkdev/noise_params.json (ELD's Sony A7S II calibration, MIT). No calibrated X-Trans
+parameters exist; X-Trans uses the Sony ranges widened (NOISE_WIDENING, our decision).
+
+The model is written once over a random source, numpy (LibRaw reference path) or torch (the
+GPU data path).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from darkdev.errors import ParameterError
+from darkdev.training.unprocessing import BLACK_LEVEL_DN, WHITE_LEVEL_DN
+
+NOISE_PARAMS_PATH = Path(__file__).resolve().parent.parent / "noise_params.json"
+NOISE_WIDENING = {"bayer": 1.0, "xtrans": 1.5}
+
+
+@functools.lru_cache(maxsize=1)
+def noise_parameters() -> dict:
+    return json.loads(NOISE_PARAMS_PATH.read_text())
+
+
+@dataclass(frozen=True)
+class NoiseRange:
+    """Where noise parameters are drawn: a K range (fractions of the camera's log K range) and
+    how often read noise is Gaussian instead of Tukey-lambda."""
+
+    gain_low_fraction: float = 0.0  # 0: the calibration's Kmin; 0.5: the upper (high-ISO) half
+    gain_high_fraction: float = 1.0
+    gaussian_read_probability: float = 0.2
+    widening: float | None = None  # None: NOISE_WIDENING of the CFA kind
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.gain_low_fraction <= self.gain_high_fraction:
+            raise ParameterError(
+                f"need 0 <= gain_low_fraction <= gain_high_fraction, got "
+                f"{self.gain_low_fraction}, {self.gain_high_fraction}"
+            )
+        if not 0 <= self.gaussian_read_probability <= 1:
+            raise ParameterError(
+                f"gaussian_read_probability must be in [0, 1], got {self.gaussian_read_probability}"
+            )
+
+
+HIGH_ISO = NoiseRange(gain_low_fraction=0.5, gaussian_read_probability=0.5)
+
+
+@dataclass(frozen=True)
+class NoiseSample:
+    system_gain_dn_per_electron: float
+    read_sigma_dn: float
+    row_sigma_dn: float
+    tukey_lambda: float | None  # None: Gaussian read noise
+
+
+def sample_noise(
+    kind: str, rng: np.random.Generator, noise_range: NoiseRange = NoiseRange()
+) -> NoiseSample:
+    """Draw ELD noise parameters (log K uniform; log sigmas linear in log K + Gaussian)."""
+    params = noise_parameters()
+    widening = NOISE_WIDENING[kind] if noise_range.widening is None else noise_range.widening
+    low, high = math.log(params["Kmin"] / widening), math.log(params["Kmax"] * widening)
+    log_gain = rng.uniform(
+        low + noise_range.gain_low_fraction * (high - low),
+        low + noise_range.gain_high_fraction * (high - low),
+    )
+    gaussian = rng.random() < noise_range.gaussian_read_probability
+    read = params["g_scale"] if gaussian else params["G_scale"]
+
+    def log_sigma(line: dict) -> float:
+        return line["slope"] * log_gain + line["bias"] + rng.normal() * line["sigma"] * widening
+
+    read_sigma = math.exp(log_sigma(read))
+    row_sigma = math.exp(log_sigma(params["R_scale"]))
+    shapes = params["G_shape_tukey_lambda"]
+    tukey = None if gaussian else float(shapes[rng.integers(len(shapes))])
+    return NoiseSample(math.exp(log_gain), read_sigma, row_sigma, tukey)
+
+
+class NumpySource:
+    """Random draws from a numpy Generator (float32)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def poisson(self, mean: np.ndarray) -> np.ndarray:
+        return self.rng.poisson(mean).astype(np.float32)
+
+    def normal(self, like: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return self.rng.standard_normal(shape, dtype=np.float32)
+
+    def uniform(self, like: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return self.rng.random(shape, dtype=np.float32)
+
+
+class TorchSource:
+    """Random draws from a torch Generator on the tensors' device."""
+
+    def __init__(self, generator) -> None:
+        self.generator = generator
+
+    def poisson(self, mean):
+        import torch
+
+        return torch.poisson(mean, generator=self.generator)
+
+    def normal(self, like, shape: tuple[int, ...]):
+        import torch
+
+        return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+
+    def uniform(self, like, shape: tuple[int, ...]):
+        import torch
+
+        return torch.rand(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+
+
+def tukey_lambda_samples(source, like, shape: tuple[int, ...], lam: float):
+    """Standard Tukey-lambda variates by inverse CDF (lam = 0: logistic)."""
+    uniform = source.uniform(like, shape).clip(1e-6, 1 - 1e-6)
+    if abs(lam) < 1e-6:
+        odds = uniform / (1 - uniform)
+        return np.log(odds) if isinstance(odds, np.ndarray) else odds.log()
+    return (uniform**lam - (1 - uniform) ** lam) / lam
+
+
+def add_noise(clean_dark_dn, noise: NoiseSample, source):
+    """Dark signal in DN above black (float32, (H, W)) -> noisy DN as float32 whole numbers, with
+    black, 14-bit quantisation and clipping (what the sensor would write)."""
+    gain = noise.system_gain_dn_per_electron
+    signal = source.poisson(clean_dark_dn.clip(min=0) / gain) * gain  # shot noise
+    shape = tuple(clean_dark_dn.shape)
+    if noise.tukey_lambda is None:
+        read = source.normal(clean_dark_dn, shape) * noise.read_sigma_dn
+    else:
+        read = tukey_lambda_samples(source, clean_dark_dn, shape, noise.tukey_lambda)
+        read = read * noise.read_sigma_dn
+    row = source.normal(clean_dark_dn, (*shape[:-1], 1)) * noise.row_sigma_dn  # per sensor row
+    values = BLACK_LEVEL_DN + signal + read + row
+    return values.round().clip(0, WHITE_LEVEL_DN)

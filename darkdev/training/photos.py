@@ -1,0 +1,192 @@
+"""Clean photographs for synthetic training: listing, prepared-pixel cache, split, loading.
+
+The photographs come from scripts/fetch_training_photos.py (Debian-packaged photos, credits in
+data/PHOTO_CREDITS.md; never committed), by default in ~/.cache/darkdev/photos. A missing or
+empty folder is an error: training never silently falls back to other pictures. The split into
+training and validation is by whole photo, by a stable hash of the file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from darkdev.errors import ParameterError
+
+DEFAULT_PHOTOS = Path("~/.cache/darkdev/photos")  # where scripts/fetch_training_photos.py writes
+VALIDATION_PERCENT = 15  # share of whole photos held out, by a stable hash of the file name
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+MAX_PHOTO_SIDE_PX = 2048  # photos are box-downscaled to this long side once (less JPEG noise)
+# A photo pack (for a GPU machine, which takes 64 MiB) stores NAME as NAME + PACK_SUFFIX; the
+# split still hashes NAME, so packed and original photos fall on the same side.
+PACK_SUFFIX = ".pack.jpg"
+PACK_SIDE_PX = MAX_PHOTO_SIDE_PX
+PACK_QUALITY = 92
+
+
+@dataclass
+class Photo:
+    name: str
+    pixels: np.ndarray = field(repr=False)  # (H, W, 3) uint8 sRGB
+
+
+def is_validation_photo(name: str) -> bool:
+    """Stable split by whole photo: ~15% of names (by SHA-256 of the file name) are validation."""
+    name = Path(name).name
+    name = name[: -len(PACK_SUFFIX)] if name.endswith(PACK_SUFFIX) else name
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < VALIDATION_PERCENT
+
+
+def _box_downscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of factor x factor blocks of a uint8 (H, W, 3) image, rounded (integer arithmetic)."""
+    height, width = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    blocks = pixels[:height, :width].reshape(height // factor, factor, width // factor, factor, 3)
+    sums = blocks.sum(axis=(1, 3), dtype=np.uint32)
+    return ((sums + factor * factor // 2) // (factor * factor)).astype(np.uint8)
+
+
+def _prepare(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        pixels = np.stack([pixels] * 3, axis=-1)
+    pixels = pixels[..., :3]
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(
+            pixels.astype(np.float64) / (65535.0 if pixels.max() > 255 else 255.0), 0, 1
+        )
+        pixels = (pixels * 255).round().astype(np.uint8)
+    factor = math.ceil(max(pixels.shape[:2]) / MAX_PHOTO_SIDE_PX)
+    return _box_downscale(pixels, factor) if factor > 1 else np.ascontiguousarray(pixels)
+
+
+def photo_folder(folder: str | Path | None) -> Path:
+    """The photo folder (default ~/.cache/darkdev/photos), which must exist."""
+    path = Path(folder if folder is not None else DEFAULT_PHOTOS).expanduser()
+    if not path.is_dir():
+        raise ParameterError(
+            f"photo folder {path} does not exist; fetch the photos with "
+            "`python scripts/fetch_training_photos.py --out ~/.cache/darkdev/photos` "
+            "or pass --photos DIR"
+        )
+    return path
+
+
+def list_photo_names(folder: str | Path | None) -> list[str]:
+    """File names of a photo folder: manifest.tsv's 'filename' column, else every image file."""
+    folder = photo_folder(folder)
+    manifest = folder / "manifest.tsv"
+    if manifest.exists():
+        lines = [line.split("\t") for line in manifest.read_text().splitlines() if line.strip()]
+        header = [column.strip() for column in lines[0]] if lines else []
+        if "filename" in header:
+            column = header.index("filename")
+            names = [line[column].strip() for line in lines[1:] if len(line) > column]
+            return [name for name in names if (folder / name).is_file()]
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS)
+    if not names:
+        raise ParameterError(
+            f"photo folder {folder} holds no photos ({', '.join(PHOTO_EXTENSIONS)})"
+        )
+    return names
+
+
+def _read_photo(path: Path, cache_dir: Path | None) -> np.ndarray:
+    """Decode and prepare a photo; with cache_dir, keep the prepared pixels as .npy (fast reload)."""
+    import imageio.v3 as imageio  # core dependency; lazy so importing this module stays cheap
+
+    if cache_dir is None:
+        return _prepare(np.asarray(imageio.imread(path)))
+    status = path.stat()
+    key = f"{path.stem}-{status.st_size}-{status.st_mtime_ns}-{MAX_PHOTO_SIDE_PX}.npy"
+    cached = cache_dir / key
+    if cached.exists():
+        try:
+            return np.load(cached)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry: decode again
+    pixels = _prepare(np.asarray(imageio.imread(path)))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    temporary = cache_dir / f".{key}.{os.getpid()}.tmp.npy"
+    np.save(temporary, pixels)
+    os.replace(temporary, cached)  # atomic: concurrent readers never see half a file
+    return pixels
+
+
+def load_photos(
+    folder: str | Path | None,
+    min_side_px: int = 256,
+    names: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+) -> list[Photo]:
+    """Photos of a folder (see list_photo_names), or exactly `names` from it.
+
+    names: a run's recorded photo list, so a resumed run sees the same set. cache_dir: where
+    prepared pixels are kept between runs. Unreadable or too small photos are skipped; none at
+    all is an error.
+    """
+    path = photo_folder(folder)
+    cache = Path(cache_dir) if cache_dir else None
+    photos: list[Photo] = []
+    for name in list(names) if names is not None else list_photo_names(path):
+        try:
+            pixels = _read_photo(path / name, cache)
+        except (OSError, ValueError):
+            continue  # unreadable photo: skip it rather than stop training
+        if min(pixels.shape[:2]) >= min_side_px:
+            photos.append(Photo(name, pixels))
+    if not photos:
+        raise ParameterError(f"no usable photo (>= {min_side_px} px on the short side) in {path}")
+    return photos
+
+
+def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """split_photos() on file names alone, so each side loads only its own photos."""
+    validation = [n for n in names if is_validation_photo(n)]
+    training = [n for n in names if not is_validation_photo(n)]
+    if not validation and len(training) > 1:
+        validation = [training.pop()]
+    if not training and len(validation) > 1:
+        training = [validation.pop()]
+    return training, validation
+
+
+def split_photos(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
+    """(training, validation) by whole photo; guarantees at least one of each when possible."""
+    by_name = {photo.name: photo for photo in photos}
+    training, validation = split_names(list(by_name))
+    return [by_name[n] for n in training], [by_name[n] for n in validation]
+
+
+def write_photo_pack(
+    source: str | Path | None,
+    destination: str | Path,
+    max_side_px: int = PACK_SIDE_PX,
+    quality: int = PACK_QUALITY,
+) -> tuple[int, int]:
+    """Resized JPEG copies (4:4:4) of every photo of `source` plus a manifest.tsv, so the set
+    travels to a machine that takes only a few tens of MiB. Returns (photos, bytes)."""
+    from PIL import Image  # Pillow: the encoder; imported here, only packing needs it
+
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    rows, total_bytes = ["filename\tsource\twidth\theight"], 0
+    for photo in load_photos(source):
+        image = Image.fromarray(photo.pixels)
+        factor = max(image.size) / max_side_px
+        if factor > 1:
+            size = (round(image.size[0] / factor), round(image.size[1] / factor))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        name = Path(photo.name).name + PACK_SUFFIX
+        temporary = destination / f".{name}.tmp"
+        image.save(temporary, "JPEG", quality=quality, subsampling=0)
+        temporary.replace(destination / name)
+        total_bytes += (destination / name).stat().st_size
+        rows.append(f"{name}\t{photo.name}\t{image.size[0]}\t{image.size[1]}")
+    (destination / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    return len(rows) - 1, total_bytes

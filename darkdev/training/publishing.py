@@ -1,0 +1,105 @@
+"""Publishing a finished run: its best weights copied into weights/ with a manifest entry whose
+numbers come from the run's summary.json (measured by this code), both validation splits
+included."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from darkdev import weights
+from darkdev.training.checkpoints import EXPORT_NAME
+
+
+def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Where a continued run started: the file, its hash and, if the manifest knows that hash,
+    the training and validation record of that earlier checkpoint (so the chain stays known)."""
+    record = dict(summary["initialised_from"])
+    for entry in weights.read_manifest(directory):
+        if entry.sha256 == record["sha256"]:
+            record["training"] = entry.training
+            record["validation"] = entry.validation
+    return record
+
+
+def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
+    config = summary["config"]
+    record = {
+        "command": summary["command"],
+        "data": summary["data"],
+        "steps": summary["steps"],
+        "best_step": summary["best_step"],
+        "wall_time_s": summary["wall_time_s"],
+        "machine": summary["machine"],
+        "lr": config["lr"],
+        "lr_schedule": config["lr_schedule"],
+        "tv_weight": config["tv_weight"],
+        "lowpass_weight": config.get("lowpass_weight", 0.0),
+        "crop_packed_px": config["crop"],
+        "batch": config["batch"],
+        "white_balance_input": config["white_balance_input"],
+        "lam_max": config["lam_max"],
+    }
+    if summary.get("initialised_from"):
+        record["initialised_from"] = _initialisation_record(summary, directory)
+    return record
+
+
+def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
+    """The summary's scores, both splits (a summary from before the high-ISO split has only one)."""
+    names = ["psnr", "ssim", "classical_psnr", "classical_ssim"]
+    names += [f"{name}_high_iso" for name in names]
+    record: dict[str, Any] = {
+        name: round(validation[name], 4) for name in names if name in validation
+    }
+    record["n_images"] = validation["n_images"]
+    record["set"] = (
+        f"synthetic, {validation['n_images']} fixed {validation['crop_raw_px']} px "
+        "crops of held-out photos"
+        + (", all ISO and high ISO" if "psnr_high_iso" in validation else "")
+    )
+    if "target" in validation:
+        record["target"] = validation["target"]
+    return record
+
+
+def publish(
+    run_directory: str | Path,
+    file_name: str,
+    weights_directory: Path | None = None,
+    default: bool = True,
+) -> weights.CheckpointEntry:
+    """Copy a finished run's best.safetensors into weights/ and add/replace its manifest entry.
+
+    With default=True, other entries of the same CFA kind stop being the default.
+    """
+    run_directory = Path(run_directory)
+    directory = weights_directory or weights.weights_dir()
+    summary = json.loads((run_directory / "summary.json").read_text())
+    config = summary["config"]
+    destination = directory / file_name
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_directory / EXPORT_NAME, destination)
+    sha256 = weights.sha256_of(destination)
+    if sha256 != summary["export"]["sha256"]:
+        raise OSError(f"{destination}: copy differs from {run_directory / EXPORT_NAME}")
+    entry = weights.CheckpointEntry(
+        file=file_name,
+        sha256=sha256,
+        architecture=config["model"],
+        arguments={"width": config["width"]},
+        cfa_kind=config["cfa"],
+        default=default,
+        size_bytes=destination.stat().st_size,
+        training=_training_record(summary, directory),
+        validation=_validation_record(summary["validation"]),
+    )
+    entries = [e for e in weights.read_manifest(directory) if e.file != file_name]
+    if default:
+        for other in entries:
+            if other.cfa_kind == entry.cfa_kind:
+                other.default = False
+    weights.write_manifest([*entries, entry], directory)
+    return entry

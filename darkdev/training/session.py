@@ -1,0 +1,205 @@
+"""One prepared GPU training session, sized for a lent machine (one call of about 8 minutes;
+what comes back: at most 8 files of 16 MiB). scripts/train_on_gpu.sh runs it:
+
+1. self-check (first minute): a few training steps of a tiny network with the real data path on
+   the device, a validation, a sharded export and its reload; any error stops the session;
+2. throughput: crops/s of the data path alone and of whole training steps of the model;
+3. training for a fixed number of minutes; every validation that improves exports the weights
+   (fp16, safetensors shards under 16 MiB) into the output folder, so a call cut at its limit
+   still brings back the latest;
+4. a 12 MP inference benchmark of the trained network (develop's tiled network stage).
+
+results.json is rewritten after every stage. Rehearse on CPU with tiny settings (tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from darkdev import weights
+from darkdev.training import checkpoints, photos, synthetic, throughput
+from darkdev.training.checkpoints import EXPORT_NAME
+from darkdev.training.config import TrainConfig
+from darkdev.training.loop import train
+
+RESULTS_NAME = "results.json"
+
+
+@dataclass
+class SessionPlan:
+    out: str  # what comes back: results.json, weight shards (and the caller's log)
+    work: str = "/tmp/darkdev-session"  # training state (too large to bring back)
+    photos: str = "gpu-pack/photos"
+    cfa: str = "bayer"
+    model: str = "rmcn-3"
+    width: int = 32
+    crop: int = 256  # packed px: 512 raw px for Bayer, as SID trains
+    batch: int = 16
+    minutes: float = 5.0
+    lr: float = 3e-4
+    tv_weight: float = 0.1
+    validate_every: int = 400
+    validation_count: int = 8
+    validation_packed_px: int | None = None
+    init_from: str | None = None
+    check_width: int = 8
+    check_steps: int = 4
+    benchmark_steps: int = 5
+    inference_megapixels: float = 12.0
+    export_name: str = ""  # default: MODEL-wWIDTH-CFA
+
+    @property
+    def export_stem(self) -> str:
+        return self.export_name or f"{self.model}-w{self.width}-{self.cfa}"
+
+
+def _write_results(out: Path, results: dict[str, Any]) -> None:
+    temporary = out / f".{RESULTS_NAME}.tmp"
+    temporary.write_text(json.dumps(results, indent=2) + "\n")
+    temporary.replace(out / RESULTS_NAME)
+
+
+def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
+    values: dict[str, Any] = dict(
+        model=plan.model,
+        cfa=plan.cfa,
+        width=plan.width,
+        crop=plan.crop,
+        batch=plan.batch,
+        photos=plan.photos,
+        lr=plan.lr,
+        lr_schedule="cosine",
+        tv_weight=plan.tv_weight,
+        data_workers=0,
+        threads=max(1, torch.get_num_threads()),
+        validate_every=plan.validate_every,
+        validation_count=plan.validation_count,
+        validation_packed_px=plan.validation_packed_px,
+        checkpoint_minutes=2.0,
+        log_every=50,
+        init_from=plan.init_from,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def self_check(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
+    """A few steps of a tiny network through every stage the session uses; raises on error."""
+    start = time.perf_counter()
+    work = Path(plan.work) / "check"
+    config = _config(
+        plan,
+        model="lts",
+        width=plan.check_width,
+        batch=2,
+        max_steps=plan.check_steps,
+        validate_every=plan.check_steps,
+        validation_count=1,
+        validation_packed_px=32,
+        init_from=None,
+        out=str(work),
+    )
+    summary = train(config)
+    model, metadata = weights.load_model(work / EXPORT_NAME)
+    index = checkpoints.export_sharded(
+        model,
+        work / "shards",
+        architecture=metadata["architecture"],
+        arguments=metadata["arguments"],
+        cfa_kind=plan.cfa,
+        stem="check",
+    )
+    reloaded, _ = checkpoints.load_sharded(index, plan.cfa)
+    for name, tensor in model.state_dict().items():
+        if not torch.equal(tensor.half().float(), reloaded.state_dict()[name].float()):
+            raise RuntimeError(f"sharded export changed tensor {name}")
+    throughput.inference_frames_per_second(model.to(device), plan.cfa, device, 0.5, frames=1)
+    return {"seconds": round(time.perf_counter() - start, 1), "steps": summary["steps"]}
+
+
+def measure(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
+    """crops/s of the data path alone and of whole training steps of the planned model."""
+    names = photos.list_photo_names(plan.photos)
+    bank = synthetic.PhotoBank(
+        photos.load_photos(plan.photos, names=photos.split_names(names)[0]), device
+    )
+    data_rate = throughput.data_path_crops_per_second(bank, plan.cfa, plan.crop, plan.batch)
+    step = throughput.training_crops_per_second(
+        bank, plan.cfa, plan.model, plan.width, plan.crop, plan.batch, plan.benchmark_steps
+    )
+    return {
+        "crop_packed_px": plan.crop,
+        "batch": plan.batch,
+        "data_path_crops_per_second": round(data_rate, 2),
+        "training_step_crops_per_second": round(step["crops_per_second"], 2),
+        "training_seconds_per_step": round(step["seconds_per_step"], 4),
+    }
+
+
+def run_session(plan: SessionPlan) -> dict[str, Any]:
+    out = Path(plan.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results: dict[str, Any] = {
+        "plan": asdict(plan),
+        "machine": f"{platform.machine()}, torch {torch.__version__}, "
+        + (torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"),
+        "stages": {},
+    }
+    stages = results["stages"]
+    session_start = time.perf_counter()
+
+    def stage(name: str, value: dict[str, Any]) -> None:
+        stages[name] = {**value, "at_seconds": round(time.perf_counter() - session_start, 1)}
+        _write_results(out, results)
+        print(f"{name}: {json.dumps(stages[name])}", flush=True)
+
+    stage("self_check", self_check(plan, device))
+    stage("throughput", measure(plan, device))
+    elapsed_minutes = (time.perf_counter() - session_start) / 60
+    config = _config(
+        plan,
+        out=str(Path(plan.work) / "train"),
+        max_minutes=max(plan.minutes - elapsed_minutes, 0.2),
+        export_dir=str(out),
+        export_name=plan.export_stem,
+    )
+    summary = train(config)
+    stage("training", {key: summary[key] for key in ("steps", "wall_time_s", "validation")})
+    model, _ = weights.load_model(Path(config.out) / EXPORT_NAME)
+    model = model.to(device)
+    frames = throughput.inference_frames_per_second(
+        model, plan.cfa, device, plan.inference_megapixels
+    )
+    stage("inference", {"megapixels": plan.inference_megapixels, "frames_per_second": frames})
+    return results
+
+
+def parse_plan(argv: list[str] | None = None) -> SessionPlan:
+    parser = argparse.ArgumentParser(
+        prog="python -m darkdev.training.session", description=__doc__.split("\n")[0]
+    )
+    defaults = SessionPlan(out="")
+    for name, value in asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        kind = type(value) if value is not None else (int if name.endswith("_px") else str)
+        parser.add_argument(flag, type=kind, default=value, required=name == "out")
+    return SessionPlan(**vars(parser.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    results = run_session(parse_plan(argv))
+    print(f"session done in {results['stages']['inference']['at_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""A training run's state: built, resumed from last.pt (or started from --init-from), saved.
+
+The loop (training.loop) changes a Run as it goes; save() writes all of it to last.pt, so a
+resumed run goes on exactly where the saved one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from darkdev.models import build_model
+from darkdev.training import photos as photo_files
+from darkdev.training.batches import validation_sets
+from darkdev.training.checkpoints import (
+    CHECKPOINT_NAME,
+    initialise_from,
+    load_training_state,
+    save_training_state,
+)
+from darkdev.training.config import TrainConfig
+from darkdev.training.curves import LOG_NAME, truncate_log
+from darkdev.training.distributed import Ranks, share_object, wrap_for_ranks
+from darkdev.training.evaluation import score_classical
+from darkdev.training.validation import ValidationSet
+
+
+@dataclass
+class Best:
+    """The best validation so far (selected by the mean PSNR of both splits) and its weights."""
+
+    psnr: float = -math.inf
+    ssim: float = 0.0
+    step: int = -1
+    selection: float = -math.inf
+    psnr_high_iso: float = -math.inf
+    ssim_high_iso: float = 0.0
+    state: dict[str, torch.Tensor] | None = None
+
+
+@dataclass
+class Run:
+    """Everything the loop changes as it goes; saved to last.pt by save()."""
+
+    config: TrainConfig
+    ranks: Ranks
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    forward_all: torch.nn.Module
+    start_wall: float
+    step: int = 0
+    elapsed_before_s: float = 0.0
+    total_steps: int | None = None
+    best: Best = field(default_factory=Best)
+    validations: dict[str, ValidationSet] = field(default_factory=dict)
+    classical: dict[str, tuple[float, float]] = field(default_factory=dict)
+    validated_steps: set[int] = field(default_factory=set)
+    running_loss: list[float] = field(default_factory=list)
+    session_start_step: int = 0
+    session_start_time: float = 0.0
+    speed_start_time: float = 0.0
+    last_checkpoint: float = 0.0
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / LOG_NAME
+
+    def elapsed(self) -> float:
+        return self.elapsed_before_s + time.monotonic() - self.start_wall
+
+    def budget_s(self) -> float:
+        return self.config.max_minutes * 60.0
+
+
+def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
+    start_wall = time.monotonic()
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.cfa, config.width).to(device)  # type: ignore[arg-type]
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    forward_all = wrap_for_ranks(model, ranks, use_cuda)
+    return Run(config, ranks, device, model, optimizer, forward_all, start_wall)
+
+
+def resume_or_start(run: Run) -> None:
+    """Restore last.pt with --resume (when there is one); else start fresh or from --init-from."""
+    config = run.config
+    checkpoint_path = run.out / CHECKPOINT_NAME
+    run.total_steps = config.max_steps
+    if config.resume and checkpoint_path.exists():
+        saved = load_training_state(checkpoint_path)
+        run.model.load_state_dict(saved["model"])
+        run.optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        run.step = int(saved["step"])
+        run.elapsed_before_s = float(saved["elapsed_s"])
+        if saved["total_steps"] >= 0:
+            run.total_steps = int(saved["total_steps"])
+        run.best = Best(
+            psnr=float(saved["best_psnr"]),
+            ssim=float(saved["best_ssim"]),
+            step=int(saved["best_step"]),
+            selection=float(saved.get("best_selection", saved["best_psnr"])),
+            psnr_high_iso=float(saved.get("best_psnr_high_iso", -math.inf)),
+            ssim_high_iso=float(saved.get("best_ssim_high_iso", 0.0)),
+            state=saved["best_model"] if saved["best_step"] >= 0 else None,
+        )
+        if run.ranks.main:
+            truncate_log(run.log_path, run.step)
+        return
+    if config.init_from is not None:
+        initialise_from(run.model, config)
+    if run.log_path.exists() and run.ranks.main:
+        run.log_path.unlink()
+
+
+def record_photo_names(run: Run) -> None:
+    """Record the photo set once, so a resumed run (or its ranks) sees the very same photos."""
+    config = run.config
+    photos_path = run.out / "photos.json"
+    if config.sid_root is None and config.photo_names is None and run.ranks.main:
+        if config.resume and photos_path.exists():
+            config.photo_names = json.loads(photos_path.read_text())
+        else:
+            config.photo_names = photo_files.list_photo_names(config.photos)  # raises if none
+            photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
+    config.photo_names = share_object(run.ranks, config.photo_names)
+
+
+def prepare_validation(run: Run) -> None:
+    """Rank 0: the run's config.json, its validation sets and the classical baseline's scores."""
+    (run.out / "config.json").write_text(json.dumps(asdict(run.config), indent=2) + "\n")
+    run.validations = validation_sets(run.config)
+    run.classical = {split: score_classical(v) for split, v in run.validations.items()}
+
+
+def save(run: Run) -> None:
+    best = run.best
+    save_training_state(
+        run.out / CHECKPOINT_NAME,
+        run.model,
+        run.optimizer,
+        {
+            "step": run.step,
+            "elapsed_s": run.elapsed(),
+            "total_steps": run.total_steps if run.total_steps is not None else -1,
+            "best_psnr": best.psnr,
+            "best_ssim": best.ssim,
+            "best_step": best.step,
+            "best_selection": best.selection,
+            "best_psnr_high_iso": best.psnr_high_iso,
+            "best_ssim_high_iso": best.ssim_high_iso,
+            "best_model": best.state if best.state is not None else {},
+        },
+    )

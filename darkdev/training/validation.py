@@ -1,0 +1,194 @@
+"""Fixed validation sets: crops of held-out photos with fixed seeds, in two splits.
+
+- all_iso: the training distribution (ratio 50-300, K over the whole A7S II range);
+- high_iso: where users need the network: ratio 100-300, K in the upper half of the range (log),
+  Gaussian and Tukey-lambda read noise equally often.
+
+Targets mean what SID's mean: the clean raw developed by LibRaw with its default demosaic (AHD;
+X-Trans 3-pass), so crops are at least 512 px (LibRaw demosaics LINEAR below). The un-mosaiced
+target the networks train towards is kept beside it. Without rawpy (the GPU machine) the sets
+hold no LibRaw target and no classical baseline, and scores use the un-mosaiced target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from darkdev import cfa, rimef
+from darkdev.errors import ParameterError
+from darkdev.network_input import network_input
+from darkdev.training import synthetic, unprocessing
+from darkdev.training.noise import HIGH_ISO
+
+VALIDATION_SEED = 12345
+SPLITS = {
+    "all_iso": synthetic.AugmentConfig(),
+    "high_iso": synthetic.AugmentConfig(
+        ratio_min=synthetic.HIGH_ISO_RATIOS[0],
+        ratio_max=synthetic.HIGH_ISO_RATIOS[1],
+        noise=HIGH_ISO,
+    ),
+}
+VALIDATION_PACKED_PX = {"bayer": 256, "xtrans": 176}  # 512 / 528 raw px: LibRaw's full demosaic
+
+
+@dataclass
+class ValidationSet:
+    kind: str
+    split: str
+    names: list[str]
+    ratios: list[float]
+    gains: list[tuple[float, float, float]]
+    noisy_packed: list[np.ndarray]  # (C, h, w) float32, before white balance and RIMEF
+    unmosaiced: list[np.ndarray]  # (H, W, 3) float32: the training target's definition
+    libraw: list[np.ndarray] | None  # (H, W, 3) float32: SID-style target (LibRaw default demosaic)
+    classical: list[np.ndarray] | None  # (H, W, 3): linear ratio + LibRaw, the baseline
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def targets(self) -> list[np.ndarray]:
+        """What scores are measured against: SID-style when LibRaw made it, else un-mosaiced."""
+        return self.libraw if self.libraw is not None else self.unmosaiced
+
+    @property
+    def target_name(self) -> str:
+        return "LibRaw default demosaic" if self.libraw is not None else "un-mosaiced"
+
+    def network_inputs(
+        self, white_balance_input: bool, lam: float = 0.0, alpha: float = 1.0
+    ) -> list[np.ndarray]:
+        """The crops prepared for a network trained with the given input convention."""
+        return [
+            network_input(
+                packed,
+                self.kind,  # type: ignore[arg-type]
+                gains,
+                white_balance_input,
+                rimef.RimefParams(ratio=ratio, lam=lam, alpha=alpha),
+            )
+            for packed, gains, ratio in zip(self.noisy_packed, self.gains, self.ratios, strict=True)
+        ]
+
+    def subset(self, keep: list[int]) -> ValidationSet:
+        """The same set restricted to the crops at `keep` (every per-crop list subset alike)."""
+        return dataclasses.replace(
+            self,
+            **{
+                item.name: [getattr(self, item.name)[i] for i in keep]
+                for item in dataclasses.fields(self)
+                if isinstance(getattr(self, item.name), list)
+            },
+        )
+
+
+def libraw_available() -> bool:
+    try:
+        import rawpy  # noqa: F401  # the GPU machines have no rawpy
+    except ImportError:
+        return False
+    return True
+
+
+def _libraw_develop(dn: np.ndarray, kind: str, gains, ratio: float | None) -> np.ndarray:
+    """A mosaic in DN through LibRaw: the clean one as SID's target, or the noisy one amplified
+    linearly by `ratio` (the classical baseline)."""
+    from darkdev import dng, raw
+
+    neutral = (1 / gains[0], 1.0, 1 / gains[2])
+    meta = unprocessing.dng_metadata(kind, as_shot_neutral=neutral)
+    frame = raw.decode(
+        dng.dng_bytes(dn.astype(np.uint16), unprocessing.PATTERN_FOR_KIND[kind], meta), "synthetic"
+    )
+    amplified = None if ratio is None else np.clip(frame.mosaic * ratio, 0.0, 1.0)
+    return raw.develop_with_libraw(frame, amplified)
+
+
+def build_validation_set(
+    photos: list,
+    kind: str,
+    split: str = "all_iso",
+    count: int = 16,
+    seed: int = VALIDATION_SEED,
+    packed_px: int | None = None,
+) -> ValidationSet:
+    """Fixed crops (fixed seeds, photo index % len(photos)) with LibRaw targets when available."""
+    import torch
+
+    if not photos:
+        raise ParameterError("no validation photos")
+    if split not in SPLITS:
+        raise ParameterError(f"unknown validation split {split!r}; choose {', '.join(SPLITS)}")
+    augment = SPLITS[split]
+    bank = synthetic.PhotoBank(photos, "cpu")
+    side_px = (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
+    with_libraw = libraw_available()
+    result = ValidationSet(
+        kind, split, [], [], [], [], [], [] if with_libraw else None, [] if with_libraw else None
+    )
+    for index in range(count):
+        rng = np.random.default_rng([seed, index])
+        plan = synthetic.plan_item(rng, bank, kind, side_px, augment, photo=index % len(photos))
+        with torch.no_grad():
+            pair = synthetic.make_item(bank, kind, side_px, plan, augment)
+        result.names.append(bank.names[plan.photo])
+        result.ratios.append(plan.ratio)
+        result.gains.append(plan.gains)
+        result.noisy_packed.append(pair.noisy_packed.numpy())
+        result.unmosaiced.append(pair.target.permute(1, 2, 0).numpy().copy())
+        if result.libraw is not None and result.classical is not None:
+            result.libraw.append(_libraw_develop(pair.clean_dn.numpy(), kind, plan.gains, None))
+            noisy = pair.noisy_dn.numpy()
+            result.classical.append(_libraw_develop(noisy, kind, plan.gains, plan.ratio))
+    return result
+
+
+def _to_uint16(images: list[np.ndarray]) -> np.ndarray:
+    return np.round(np.stack(images) * 65535.0).astype(np.uint16)  # LibRaw's own precision
+
+
+def save_validation_set(validation: ValidationSet, path: Path) -> None:
+    """npz with images as uint16 (what LibRaw writes), atomically replaced."""
+    optional = {
+        name: _to_uint16(images)
+        for name, images in (("libraw", validation.libraw), ("classical", validation.classical))
+        if images is not None
+    }
+    temporary = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(
+        temporary,
+        kind=validation.kind,
+        split=validation.split,
+        names=np.array(validation.names),
+        ratios=np.array(validation.ratios),
+        gains=np.array(validation.gains),
+        noisy_packed=np.stack(validation.noisy_packed),
+        unmosaiced=_to_uint16(validation.unmosaiced),
+        **optional,
+    )
+    temporary.replace(path)
+
+
+def load_validation_set(path: Path) -> ValidationSet:
+    def images(archive, name: str) -> list[np.ndarray] | None:
+        if name not in archive:
+            return None
+        return [image.astype(np.float32) / 65535.0 for image in archive[name]]
+
+    with np.load(path) as archive:
+        return ValidationSet(
+            str(archive["kind"]),
+            str(archive["split"]),
+            [str(n) for n in archive["names"]],
+            [float(r) for r in archive["ratios"]],
+            [(float(r), float(g), float(b)) for r, g, b in archive["gains"]],
+            list(archive["noisy_packed"]),
+            images(archive, "unmosaiced") or [],
+            images(archive, "libraw"),
+            images(archive, "classical"),
+        )

@@ -1,0 +1,64 @@
+"""The prepared GPU session (scripts/train_on_gpu.sh) rehearsed on the CPU with tiny settings,
+on a machine like the GPU one: no rawpy, no exifread."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as imageio
+
+from darkdev.training.checkpoints import MAX_SHARD_BYTES, load_sharded
+from tests.test_training_data import smooth_photo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_script_rehearsal_without_rawpy(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(4):
+        imageio.imwrite(photos / f"smooth-{seed}.png", smooth_photo(260, 280, seed).pixels)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    for module in ("rawpy", "exifread"):  # what the GPU machine lacks
+        (blocked / f"{module}.py").write_text(f"raise ImportError('no {module} here')\n")
+    out = tmp_path / "out"
+    environment = {
+        **os.environ,
+        "PYTHONPATH": f"{blocked}{os.pathsep}{ROOT}",
+        "PYTHON": sys.executable,
+        "PYTHON_SET": "1",
+        "OUT": str(out),
+        "PHOTOS": str(photos),
+        "MINUTES": "0.3",
+        "MODEL": "rmcn-2",
+        "WIDTH": "4",
+        "CROP": "16",
+        "BATCH": "2",
+        "EXTRA": f"--work {tmp_path / 'work'} --validation-count 1 --validation-packed-px 32 "
+        "--benchmark-steps 1 --inference-megapixels 0.2 --check-width 4 --check-steps 2 "
+        "--validate-every 2",
+    }
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/train_on_gpu.sh")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["stages"]) == ["self_check", "throughput", "training", "inference"]
+    assert results["stages"]["throughput"]["data_path_crops_per_second"] > 0
+    assert results["stages"]["training"]["validation"]["target"] == "un-mosaiced"  # no LibRaw
+    assert results["stages"]["inference"]["frames_per_second"] > 0
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8 and all((out / f).stat().st_size < MAX_SHARD_BYTES for f in files)
+    assert "log.txt" in files
+    model, metadata = load_sharded(out / "rmcn-2-w4-bayer.index.json", "bayer")
+    assert metadata["architecture"] == "rmcn-2"
+    assert sum(p.numel() for p in model.parameters()) > 0

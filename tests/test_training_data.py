@@ -1,0 +1,256 @@
+"""The training data path: unprocessing, noise, torch synthetic pairs (shapes, ranges,
+determinism per seed, agreement with LibRaw and with develop's own input), validation sets,
+photo folders and the SID loader."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from darkdev import cfa, dng, metrics, raw, rimef
+from darkdev.errors import ParameterError
+from darkdev.network_input import network_input
+from darkdev.training import noise, photos, sid, synthetic, unprocessing, validation
+from tests.conftest import write_raw
+
+
+def smooth_photo(height: int = 300, width: int = 320, seed: int = 0) -> photos.Photo:
+    """A smooth colourful 8-bit 'photo'."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.stack([0.2 + 0.6 * rows, 0.3 + 0.5 * cols, 0.7 - 0.4 * (rows + cols) / 2], axis=-1)
+    image += 0.1 * np.sin(rows[..., None] * 6 + rng.random(3) * 6)
+    return photos.Photo(f"smooth-{seed}.png", (np.clip(image, 0, 1) * 255).round().astype(np.uint8))
+
+
+def flat_photo(colour=(150, 90, 60), side: int = 300) -> photos.Photo:
+    return photos.Photo("flat.png", np.full((side, side, 3), colour, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["bayer", "xtrans"])
+def test_camera_matrix_equals_libraw(kind):
+    import rawpy
+
+    pattern = unprocessing.PATTERN_FOR_KIND[kind]
+    mosaic = np.full((12 * pattern.shape[0], 12 * pattern.shape[1]), 2000, dtype=np.uint16)
+    data = dng.dng_bytes(mosaic, pattern, unprocessing.dng_metadata(kind))
+    with rawpy.imread(io.BytesIO(data)) as opened:
+        rgb_from_camera = np.array(opened.color_matrix, dtype=np.float64)[:3, :3]
+    np.testing.assert_allclose(
+        unprocessing.rgb_from_camera_matrix(kind), rgb_from_camera, atol=1e-6
+    )
+
+
+def test_tone_curve_inverse_numpy_and_torch():
+    values = np.linspace(0, 1, 1001)
+    assert np.allclose(
+        unprocessing.libraw_gamma(unprocessing.inverse_libraw_gamma(values)), values, atol=1e-9
+    )
+    as_tensor = unprocessing.libraw_gamma(torch.from_numpy(values))
+    np.testing.assert_allclose(as_tensor.numpy(), unprocessing.libraw_gamma(values), atol=1e-12)
+    assert pytest.approx(0.018, abs=1e-3) == unprocessing.GAMMA_THRESHOLD_IN  # BT.709-like toe
+
+
+@pytest.mark.parametrize("kind", ["bayer", "xtrans"])
+def test_network_input_is_one_rule_for_numpy_and_torch(kind):
+    rng = np.random.default_rng(0)
+    packed = rng.random((cfa.CHANNELS[kind], 16, 18)).astype(np.float32) * 0.02
+    params = rimef.RimefParams(ratio=80, lam=0.5, alpha=0.8)
+    gains = (2.1, 1.0, 1.6)
+    for balanced in (False, True):
+        expected = network_input(packed, kind, gains, balanced, params)
+        got = network_input(torch.from_numpy(packed), kind, gains, balanced, params)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
+    mosaic = rng.random((36, 48)).astype(np.float32)
+    packed_numpy = cfa.pack(mosaic, cfa.CfaLayout(kind, 0, 0))
+    index = cfa.pack_index(kind, *packed_numpy.shape[1:])
+    packed_torch = torch.from_numpy(mosaic).reshape(-1)[torch.from_numpy(index)]
+    assert np.array_equal(packed_torch.numpy(), packed_numpy)
+
+
+@pytest.mark.parametrize("kind,crop", [("bayer", 16), ("xtrans", 16)])
+def test_batch_shapes_ranges_and_determinism_per_seed(kind, crop):
+    bank = synthetic.PhotoBank([smooth_photo(seed=0), smooth_photo(seed=1)])
+    batch = synthetic.synthetic_batch(bank, kind, crop, 3, seed=4, step=7)
+    scale = cfa.BLOCK_SIZE[kind]
+    assert batch.inputs.shape == (3, cfa.CHANNELS[kind], crop, crop)
+    assert batch.targets.shape == (3, 3, crop * scale, crop * scale)
+    assert batch.inputs.dtype == batch.targets.dtype == torch.float32
+    for tensor in (batch.inputs, batch.targets):
+        assert tensor.min() >= 0 and tensor.max() <= 1
+    assert all(50 <= plan.ratio <= 300 for plan in batch.plans)
+    again = synthetic.synthetic_batch(bank, kind, crop, 3, seed=4, step=7)
+    assert torch.equal(batch.inputs, again.inputs) and torch.equal(batch.targets, again.targets)
+    other_seed = synthetic.synthetic_batch(bank, kind, crop, 3, seed=5, step=7)
+    assert not torch.equal(batch.inputs, other_seed.inputs)
+    tail = synthetic.synthetic_batch(bank, kind, crop, 2, seed=4, step=7, first_item=1)
+    assert torch.equal(tail.inputs, batch.inputs[1:])  # a data-parallel rank's slice
+
+
+def _libraw_development(clean_dn: np.ndarray, kind: str, gains, algorithm) -> np.ndarray:
+    import rawpy
+
+    meta = unprocessing.dng_metadata(kind, as_shot_neutral=(1 / gains[0], 1.0, 1 / gains[2]))
+    data = dng.dng_bytes(clean_dn.astype(np.uint16), unprocessing.PATTERN_FOR_KIND[kind], meta)
+    with rawpy.imread(io.BytesIO(data)) as opened:
+        image = opened.postprocess(
+            use_camera_wb=True, no_auto_bright=True, output_bps=16, demosaic_algorithm=algorithm
+        )
+    return image.astype(np.float32) / 65535.0
+
+
+@pytest.mark.parametrize("kind", ["bayer", "xtrans"])
+def test_targets_agree_with_libraw(kind):
+    """The un-mosaiced target is LibRaw's colour pipeline exactly: on a flat colour, where no
+    demosaic can differ, it equals LibRaw's development of the same clean raw."""
+    import rawpy
+
+    side_px = 96 if kind == "bayer" else 102
+    augment = synthetic.AugmentConfig()
+    for photo, floor_db in ((flat_photo(), 45.0), (smooth_photo(), 33.0)):
+        bank = synthetic.PhotoBank([photo])
+        plan = synthetic.plan_item(np.random.default_rng(3), bank, kind, side_px, augment)
+        pair = synthetic.make_item(bank, kind, side_px, plan, augment)
+        target = pair.target.permute(1, 2, 0).numpy()
+        developed = _libraw_development(
+            pair.clean_dn.numpy(), kind, plan.gains, rawpy.DemosaicAlgorithm.LINEAR
+        )
+        inner = (slice(8, -8), slice(8, -8))  # demosaic borders
+        assert metrics.psnr(developed[inner], target[inner]) > floor_db
+
+
+def test_input_is_what_develop_feeds_the_network():
+    """decode -> pack -> network_input of the noisy raw written as a DNG gives the batch input."""
+    bank = synthetic.PhotoBank([smooth_photo()])
+    augment = synthetic.AugmentConfig()
+    plan = synthetic.plan_item(np.random.default_rng(2), bank, "bayer", 64, augment)
+    pair = synthetic.make_item(bank, "bayer", 64, plan, augment)
+    meta = unprocessing.dng_metadata("bayer", (1 / plan.gains[0], 1.0, 1 / plan.gains[2]))
+    frame = raw.decode(
+        dng.dng_bytes(pair.noisy_dn.numpy().astype(np.uint16), cfa.BAYER_CANONICAL, meta), "noisy"
+    )
+    expected = network_input(
+        cfa.pack(frame.mosaic, frame.layout),
+        "bayer",
+        plan.gains,
+        False,
+        rimef.RimefParams(plan.ratio),
+    )
+    np.testing.assert_allclose(pair.input.numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("source", ["numpy", "torch"])
+def test_noise_statistics_follow_the_model(source):
+    sample = noise.NoiseSample(
+        system_gain_dn_per_electron=2.0, read_sigma_dn=3.0, row_sigma_dn=0.0, tukey_lambda=None
+    )
+    signal = np.full((200, 200), 100.0, dtype=np.float32)
+    if source == "numpy":
+        values = noise.add_noise(signal, sample, noise.NumpySource(np.random.default_rng(0)))
+    else:
+        generator = torch.Generator().manual_seed(0)
+        values = noise.add_noise(torch.from_numpy(signal), sample, noise.TorchSource(generator))
+        values = values.numpy()
+    values = np.asarray(values, dtype=np.float64) - unprocessing.BLACK_LEVEL_DN
+    assert values.mean() == pytest.approx(100, abs=0.5)
+    # Shot variance K * signal plus read variance plus 1/12 quantisation.
+    assert values.var() == pytest.approx(2.0 * 100 + 9 + 1 / 12, rel=0.05)
+
+
+def test_high_iso_range_draws_the_upper_half_of_system_gain():
+    params = noise.noise_parameters()
+    middle = np.sqrt(params["Kmin"] * params["Kmax"])
+    rng = np.random.default_rng(0)
+    high = [noise.sample_noise("bayer", rng, noise.HIGH_ISO) for _ in range(200)]
+    assert all(middle <= s.system_gain_dn_per_electron <= params["Kmax"] for s in high)
+    assert 0.35 < np.mean([s.tukey_lambda is None for s in high]) < 0.65
+    with pytest.raises(ParameterError):
+        noise.NoiseRange(gain_low_fraction=0.8, gain_high_fraction=0.2)
+
+
+def test_validation_sets_hold_libraw_targets_and_classical(tmp_path):
+    made = validation.build_validation_set(
+        [smooth_photo(seed=0), smooth_photo(seed=1)], "bayer", "high_iso", count=2, packed_px=32
+    )
+    assert len(made) == 2 and made.libraw is not None and made.classical is not None
+    assert made.targets[0].shape == made.classical[0].shape == (64, 64, 3)
+    assert all(100 <= ratio <= 300 for ratio in made.ratios)
+    path = tmp_path / "v.npz"
+    validation.save_validation_set(made, path)
+    loaded = validation.load_validation_set(path)
+    assert loaded.split == "high_iso" and loaded.gains == made.gains
+    np.testing.assert_allclose(loaded.targets[1], made.targets[1], atol=1 / 65535)
+    assert np.array_equal(loaded.noisy_packed[0], made.noisy_packed[0])
+    linear = made.network_inputs(white_balance_input=False)
+    balanced = made.network_inputs(white_balance_input=True)
+    red_gain = made.gains[0][0]
+    unclipped = linear[0][0] < 0.5 / red_gain
+    np.testing.assert_allclose(
+        balanced[0][0][unclipped], linear[0][0][unclipped] * red_gain, rtol=1e-4
+    )
+    assert all(c.max() < 1.0 for c in made.network_inputs(False, lam=1.0, alpha=1.0))
+    assert len(made.subset([1])) == 1 and made.subset([1]).names == [made.names[1]]
+
+
+def test_photo_folder_errors_and_split(tmp_path):
+    import imageio.v3 as imageio
+
+    with pytest.raises(ParameterError, match="does not exist"):
+        photos.load_photos(tmp_path / "missing")
+    with pytest.raises(ParameterError, match="no photos"):
+        photos.list_photo_names(tmp_path)
+    imageio.imwrite(tmp_path / "one.png", smooth_photo().pixels)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    assert [p.name for p in photos.load_photos(tmp_path)] == ["one.png"]
+    names = [f"photo-{index}.jpg" for index in range(2000)]
+    share = np.mean([photos.is_validation_photo(name) for name in names])
+    assert 0.12 < share < 0.18
+    training, held_out = photos.split_names(names[:6])
+    assert training and held_out and not set(training) & set(held_out)
+    with pytest.raises(ParameterError):
+        synthetic.AugmentConfig(ratio_min=400, ratio_max=300)
+
+
+def test_sid_folder_dataset(tmp_path):
+    root = tmp_path / "SID"
+    (root / "Sony" / "short").mkdir(parents=True)
+    (root / "Sony" / "long").mkdir(parents=True)
+    sony = {"make": "Sony", "model": "ILCE-7SM2"}
+    # DNGs renamed .ARW: LibRaw identifies files by content. One file in GRBG phase.
+    write_raw(root / "Sony/short/10003_00_0.04s.ARW", "bayer", 96, 128, brightness=0.004, **sony)
+    write_raw(
+        root / "Sony/short/10003_01_0.1s.ARW", "bayer", 96, 128, brightness=0.01, seed=1, **sony
+    )
+    write_raw(root / "Sony/long/10003_00_10s.ARW", "bayer", 96, 128, brightness=0.8, **sony)
+    write_raw(root / "Sony/short/10004_00_0.1s.ARW", "bayer", 98, 130, shift=(0, 1), **sony)
+    write_raw(
+        root / "Sony/long/10004_00_30s.ARW", "bayer", 98, 130, shift=(0, 1), brightness=0.9, **sony
+    )
+    list_file = tmp_path / "Sony_train_list.txt"
+    list_file.write_text(
+        "./Sony/short/10003_00_0.04s.ARW ./Sony/long/10003_00_10s.ARW ISO200 F9\n"
+        "./Sony/short/10003_01_0.1s.ARW ./Sony/long/10003_00_10s.ARW ISO200 F9\n"
+        "./Sony/short/10004_00_0.1s.ARW ./Sony/long/10004_00_30s.ARW ISO200 F9\n"
+    )
+    dataset = sid.SidDataset(root, list_file, tmp_path / "cache", crop_packed_px=32)
+    assert len(dataset) == 3
+    assert [pair.ratio for pair in dataset.pairs] == [250.0, 100.0, 300.0]  # 300 = min(300, 300)
+    inputs, targets = dataset.batch(3, seed=0, step=0)
+    assert inputs.shape == (3, 4, 32, 32) and targets.shape == (3, 3, 64, 64)
+    assert inputs.dtype == targets.dtype == np.float32
+    assert inputs.min() >= 0 and inputs.max() <= 1
+    for index in range(len(dataset)):
+        dataset.packed_short(index)
+        dataset.target(index)
+    cached = sorted(p.name for p in (tmp_path / "cache").glob("*.npy"))
+    assert len(cached) == 5  # three short, two long
+    again, again_targets = dataset.batch(3, seed=0, step=0)  # from the cache now
+    assert np.array_equal(inputs, again) and np.array_equal(targets, again_targets)
+    _, offset = dataset.target(2)  # the GRBG file is packed from column 1, its target cut there
+    assert offset == (0, 1)
+    assert sid.exposure_from_name("./Sony/long/00001_00_10s.ARW") == 10.0
+    with pytest.raises(ParameterError):
+        sid.exposure_from_name("no_exposure.ARW")
