@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as imageio
 import numpy as np
 import pytest
 import torch
@@ -211,6 +212,14 @@ def test_evaluate_builds_both_splits_from_photos(tmp_path, photo_folder, tiny_we
     assert evaluate_main([str(tiny_weights / "lts-w4-bayer.safetensors"), *arguments]) == 0
     table = table_path.read_text()
     assert "all ISO 1, high ISO 1" in table and table.count("\n| ") == 3
+    sheet_path = tmp_path / "sheet.png"
+    checkpoint = str(tiny_weights / "lts-w4-bayer.safetensors")
+    assert evaluate_main([checkpoint, *arguments, "--sheet", str(sheet_path)]) == 0
+    sheet = imageio.imread(sheet_path)
+    # One row (one crop of 64 px), four panels: input, classical, the checkpoint, target.
+    assert sheet.ndim == 3 and sheet.shape[1] == 4 * 288 and sheet.shape[0] > 64
+    with pytest.raises(ParameterError, match="no such validation split"):
+        evaluate_main([checkpoint, *arguments, "--sheet", str(sheet_path), "--sheet-split", "x"])
     with pytest.raises(ParameterError, match="no validation set"):
         read_validation_sets([tmp_path], "bayer")
 

@@ -21,6 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
+from darkdev.errors import ParameterError
 from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import train
@@ -68,6 +69,11 @@ def _evaluate_parser() -> argparse.ArgumentParser:
         "--highlight-rich", action="store_true", help="keep the brighter half of the crops"
     )
     parser.add_argument("--out", default=None, help="markdown file to write")
+    parser.add_argument(
+        "--sheet", default=None, help="PNG of crops at 1:1 (input, classical, models, target)"
+    )
+    parser.add_argument("--sheet-split", default="high_iso", help="validation split of the sheet")
+    parser.add_argument("--sheet-rows", type=int, default=3)
     return parser
 
 
@@ -99,4 +105,18 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     print(table)
     if arguments.out:
         Path(arguments.out).write_text(table)
+    if arguments.sheet:
+        from darkdev.files import write_atomic
+        from darkdev.render import encode_png
+        from darkdev.training.crop_sheet import crop_sheet
+
+        if arguments.sheet_split not in validations:
+            raise ParameterError(
+                f"--sheet-split {arguments.sheet_split!r}: no such validation split"
+            )
+        sheet = crop_sheet(
+            arguments.checkpoints, validations[arguments.sheet_split], arguments.sheet_rows
+        )
+        write_atomic(arguments.sheet, encode_png(sheet))
+        print(f"crop sheet: {arguments.sheet}")
     return 0
