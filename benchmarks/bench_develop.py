@@ -42,8 +42,9 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
     import torch
 
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.files import write_atomic
     from darkdev.raw import read_raw
-    from darkdev.render import encode, exif_bytes, write_atomic
+    from darkdev.render import encode
 
     torch.set_num_threads(threads)
     weights_path = Path(model) if model.endswith((".safetensors", ".pt")) else None
@@ -58,7 +59,7 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
     developer._network(frame.layout.kind)  # load weights outside the timed frame, as in a batch
     result = developer.develop(frame)
     start = time.perf_counter()
-    payload = encode(result.image, "png", exif=exif_bytes(frame.camera))
+    payload = encode(result.image, "png", camera=frame.camera)
     render_s = time.perf_counter() - start
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:

@@ -1,6 +1,6 @@
 """Network colour versus guided colour (colour.py) on a training run's fixed validation crops.
 
-    python benchmarks/eval_colour.py weights/lts-w16-bayer.safetensors runs/lts-w16-bayer/validation-bayer-all_iso.npz
+    python benchmarks/eval_colour.py darkdev/checkpoints/lts-w16-bayer.safetensors runs/lts-w16-bayer/validation-bayer-all_iso.npz
 
 Also prints each development's mean chroma (mean absolute deviation of R, G, B from their
 per-pixel mean), against the targets': a network that has not learnt colour comes out grey.

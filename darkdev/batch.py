@@ -25,14 +25,14 @@ from darkdev.errors import (
     OutputExistsError,
     ParameterError,
 )
+from darkdev.files import write_atomic
 from darkdev.raw import RAW_EXTENSIONS, RawFrame, decode, read_bytes
 from darkdev.render import (
     EXTENSION_BY_FORMAT,
     FORMAT_BY_EXTENSION,
+    ImageFormat,
     encode,
-    exif_bytes,
     format_for,
-    write_atomic,
 )
 
 STREAM = "-"
@@ -43,7 +43,7 @@ class Job:
     source: str  # a path, or '-' for stdin
     relative: str  # stable sort key and the mirrored output path
     output: str | None  # a path, '-' for stdout, None when the job is refused in planning
-    image_format: str
+    image_format: ImageFormat
     problem: str | None = None  # set when planning already knows the job cannot run
 
 
@@ -58,11 +58,12 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    model_reason: str | None = None  # set when the classical pipeline stood in for a network
     stages_s: dict[str, float] = field(default_factory=dict)
     stops_batch: bool = False  # a full disk: later files would fail the same way
 
-    def as_record(self) -> dict:
-        """The JSON line of --json."""
+    def record(self) -> dict[str, object]:
+        """The --json line of this result."""
         return {
             "input": self.input,
             "output": self.output,
@@ -70,6 +71,7 @@ class JobResult:
             "ratio": self.ratio,
             "ratio_estimated": self.ratio_estimated,
             "model": self.model,
+            "model_reason": self.model_reason,
             "seconds": round(self.seconds, 3),
             "error": self.error,
         }
@@ -271,6 +273,26 @@ def plan_jobs(
     return jobs
 
 
+def make_output_folders(jobs: list[Job], output: str | None) -> None:
+    """Create -o FOLDER (several inputs, or a name without extension) and the mirrored
+    sub-folders the planned jobs write into."""
+    folders = []
+    if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
+        folders.append(Path(output))
+    folders += [
+        Path(job.output).parent
+        for job in jobs
+        if job.output not in (None, STREAM) and job.problem is None
+    ]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(
+                f"{folder}: cannot create output folder ({error.strerror or error})"
+            ) from error
+
+
 def _load(job: Job, stdin_reader) -> RawFrame:
     if job.source == STREAM:
         if stdin_reader is None:
@@ -323,9 +345,10 @@ def _develop_one(job: Job, frame_future, developer: Developer, settings: _Settin
         frame = frame_future.result()
         decoded = time.perf_counter()
         developed = developer.develop(frame, on_tile=settings.on_tile)
-        exif = exif_bytes(frame.camera)
-        payload = encode(developed.image, job.image_format, settings.quality, exif)
+        payload = encode(developed.image, job.image_format, settings.quality, frame.camera)
         written = time.perf_counter()
+        if job.output is None:
+            raise OutputError(f"{job.source}: internal error: job not planned")
         if job.output == STREAM:
             if settings.stdout_writer is None:
                 raise OutputError("no stdout writer for -o -")
@@ -359,6 +382,7 @@ def _develop_one(job: Job, frame_future, developer: Developer, settings: _Settin
         developed.model,
         time.perf_counter() - start,
         warnings=developed.warnings,
+        model_reason=developed.model_reason,
         stages_s=stages,
     )
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from darkdev.errors import ShapeError, UnsupportedSensorError
+from darkdev.errors import ParameterError, ShapeError, UnsupportedSensorError
 
 CfaKind = Literal["bayer", "xtrans"]
 
@@ -28,6 +28,13 @@ XTRANS_CANONICAL = np.array(
 BLOCK_SIZE = {"bayer": 2, "xtrans": 3}
 CHANNELS = {"bayer": 4, "xtrans": 9}
 PERIOD = {"bayer": 2, "xtrans": 6}
+
+
+def network_shape(kind: str) -> tuple[int, int]:
+    """(input channels, upscale factor) of a network for this CFA kind's packed raw."""
+    if kind not in CHANNELS:
+        raise ParameterError(f"unknown CFA kind {kind!r}; choose 'bayer' or 'xtrans'")
+    return CHANNELS[kind], BLOCK_SIZE[kind]
 
 
 def _xtrans_sites(pattern: np.ndarray) -> np.ndarray:
@@ -201,3 +208,29 @@ def white_balance(packed, kind: CfaKind, gains: Sequence[float]):
     if type(packed).__module__.startswith("torch"):
         return (packed * packed.new_tensor(channel_gains)).clamp(max=1.0)
     return np.minimum(packed * channel_gains, 1.0)
+
+
+def amplify_mosaic(mosaic: np.ndarray, layout: CfaLayout, gain: np.ndarray) -> np.ndarray:
+    """Apply a packed-resolution (h, w) gain map to the whole visible (H, W) mosaic, each gain
+    spread over its block and the rows/columns outside the packed region taking the nearest
+    block's gain; clipped at 1."""
+    block = layout.block_size
+    full = np.repeat(np.repeat(gain, block, 0), block, 1)
+    pad_bottom = mosaic.shape[0] - layout.offset_rows - full.shape[0]
+    pad_right = mosaic.shape[1] - layout.offset_cols - full.shape[1]
+    full = np.pad(
+        full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge"
+    )
+    return np.minimum(mosaic * full, 1.0)
+
+
+def place_output(image: np.ndarray, layout: CfaLayout, height: int, width: int) -> np.ndarray:
+    """A network's (h*s, w*s, 3) output for the packed region -> the visible (height, width, 3),
+    edges replicated (at most 1 px per side for Bayer, 5 for X-Trans)."""
+    pad_bottom = height - layout.offset_rows - image.shape[0]
+    pad_right = width - layout.offset_cols - image.shape[1]
+    return np.pad(
+        image,
+        ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)),
+        mode="edge",
+    )

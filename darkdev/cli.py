@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from darkdev.choices import ColourMode, Device, ModelName, OutputFormat
 from darkdev.errors import DarkdevError, NoRawFilesError, ParameterError
 from darkdev.report import printable
 from darkdev.terminal import PlainHelpCommand, PlainHelpGroup
@@ -97,22 +98,24 @@ def develop(
         float, typer.Option("--lower-bound", help="Smallest RIMEF gain (1 <= it <= --ratio).")
     ] = 1.0,
     model: Annotated[
-        str,
+        ModelName,
         typer.Option(
             help="auto (bundled default for the raw's sensor), classical, or a name from "
-            "`darkdev models` (lts, lts-w16-bayer, lts-w16-xtrans; any case)."
+            "`darkdev models`."
         ),
-    ] = "auto",
+    ] = ModelName("auto"),
     weights: Annotated[
         Path | None, typer.Option(help="Your own checkpoint (.safetensors or weights-only .pt).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[
+        Device, typer.Option(help="auto: CUDA, else Apple's GPU (mps), else the CPU.")
+    ] = Device.auto,
     colour: Annotated[
-        str, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
-    ] = "guided",
+        ColourMode, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
+    ] = ColourMode.guided,
     image_format: Annotated[
-        str | None,
-        typer.Option("--format", help="png, png16 or jpg (default: by extension, else png)."),
+        OutputFormat | None,
+        typer.Option("--format", help="Output format (default: by extension, else png)."),
     ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
     suffix: Annotated[str, typer.Option(help="Appended to output file names (no / or ..).")] = "",
@@ -157,12 +160,19 @@ def develop(
         ),
     ] = None,
 ) -> None:
-    """Develop raw files to sRGB PNG or JPEG."""
-    from darkdev.batch import STREAM, parse_shard, plan_jobs, run_batch
+    """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
+    from darkdev.batch import (
+        STREAM,
+        make_output_folders,
+        parse_shard,
+        plan_jobs,
+        run_batch,
+    )
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.files import write_stream
     from darkdev.inference import thread_count
     from darkdev.raw import read_stream
-    from darkdev.render import write_stream
+    from darkdev.render import check_quality
     from darkdev.report import Tally
     from darkdev.terminal import ProgressDisplay
 
@@ -172,10 +182,9 @@ def develop(
             signal.signal(signal_number, _terminate_as_interrupt)
     if skip_existing and overwrite:
         raise _fail("--skip-existing and --overwrite contradict each other")
-    if not 1 <= quality <= 100:
-        raise _fail(f"--quality must be 1..100, got {quality}")
     notes: list[str] = []
     try:
+        check_quality(quality)
         thread_total = thread_count(threads)
         options = DevelopOptions(
             ratio=ratio,
@@ -183,25 +192,25 @@ def develop(
             lam=lam,
             alpha=alpha,
             lower_bound=lower_bound,
-            model=model,
+            model=model.value,
             weights_path=weights,
-            device=device,
+            device=device.value,
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
-            colour=colour,
+            colour=colour.value,
             dark_frame_path=dark_frame,
             profile_path=profile,
         )
         developer = Developer(options)  # loads a dark frame / profile once, refusing bad ones
-        jobs = plan_jobs(inputs, output, image_format, suffix, recursive, parse_shard(shard), notes)
+        requested_format = image_format.value if image_format is not None else None
+        jobs = plan_jobs(
+            inputs, output, requested_format, suffix, recursive, parse_shard(shard), notes
+        )
         from darkdev.inference import select_device
 
-        select_device(device)  # refuse --device cuda without a GPU before any file is read
-        if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
-            Path(output).mkdir(parents=True, exist_ok=True)
-        for job in jobs:
-            if job.output not in (None, STREAM) and job.problem is None:
-                Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        # Refuse --device cuda/mps without that GPU before any file is read.
+        select_device(device.value)
+        make_output_folders(jobs, output)
     except NoRawFilesError as error:
         raise _fail(str(error), EXIT_FAILED) from None
     except DarkdevError as error:
@@ -238,6 +247,9 @@ def develop(
     interrupted = _report_all(results, tally, progress, json_stream, quiet or json_lines, debug)
     if not quiet and (len(jobs) > 1 or interrupted):
         errors.print(tally.summary(interrupted), soft_wrap=True, markup=False)
+    if not quiet:
+        for warning in tally.fallback_warnings():
+            errors.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FAILED if tally.counts["failed"] else EXIT_OK)
@@ -245,7 +257,7 @@ def develop(
 
 def _report_all(results, tally, progress, json_stream, only_errors: bool, debug: bool) -> bool:
     """Report each result as it comes; True when interrupted. json_stream False: no JSON."""
-    from darkdev.render import write_stream
+    from darkdev.files import write_stream
 
     try:
         with progress.display:
@@ -253,7 +265,7 @@ def _report_all(results, tally, progress, json_stream, only_errors: bool, debug:
                 tally.add(result)
                 progress.file_done()
                 if json_stream is not False:
-                    line = json.dumps(result.as_record()) + "\n"
+                    line = json.dumps(result.record()) + "\n"
                     write_stream(json_stream, line.encode())
                 _report(result, only_errors, progress.display.console)
     except KeyboardInterrupt:
@@ -325,7 +337,7 @@ def info(
     ] = False,
 ) -> None:
     """Camera, exposure, CFA, levels, size, the ratio darkdev would choose, a brightness histogram."""
-    from darkdev.info import describe
+    from darkdev.info import describe, text_lines
     from darkdev.raw import read_raw
 
     failed = 0
@@ -341,30 +353,8 @@ def info(
             continue
         console = Console()
         console.print(f"[bold]{facts['file']}[/]")
-        exposure = facts["exposure_time_s"]
-        rows = [
-            ("camera", facts["camera"] or "unknown"),
-            ("lens", facts["lens"] or "-"),
-            ("exposure", f"{exposure:g} s" if exposure else "-"),
-            ("ISO", facts["iso"] or "-"),
-            ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
-            ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
-            ("visible size", "x".join(map(str, facts["visible_size"]))),
-            (
-                "mean level",
-                f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",
-            ),
-            ("ratio darkdev would choose", facts["estimated_ratio"]),
-        ]
-        for name, value in rows:
-            console.print(f"  {name:27s} {value}", highlight=False)
-        console.print("  histogram (stops below white):")
-        for entry in facts["histogram"]:
-            bar = "#" * round(entry["share"] * 50)
-            console.print(
-                f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}",
-                highlight=False,
-            )
+        for line in text_lines(facts):
+            console.print(line, highlight=False, markup=False)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -376,37 +366,18 @@ def compare(
         float | None, typer.Option(help="Exposure ratio; estimated when omitted.")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="Network for the darkdev panels (auto = bundled default).")
-    ] = "auto",
+        ModelName,
+        typer.Option(help="Network for the darkdev panels (auto = bundled default)."),
+    ] = ModelName("auto"),
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing sheet.")
     ] = False,
 ) -> None:
     """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
-    from darkdev.develop import CLASSICAL, Developer, DevelopOptions
-    from darkdev.raw import read_raw
-    from darkdev.render import encode_jpeg, encode_png, write_atomic
-    from darkdev.sheets import contact_sheet
+    from darkdev.sheets import write_comparison
 
-    if output.exists() and not overwrite:
-        raise _fail(f"{output}: exists (use --overwrite)", EXIT_FAILED)
     try:
-        frame = read_raw(raw_path)
-        panels = []
-        for label, options in (
-            ("classical (linear)", DevelopOptions(ratio=ratio, model=CLASSICAL)),
-            ("darkdev", DevelopOptions(ratio=ratio, model=model)),
-            ("darkdev --hdr", DevelopOptions(ratio=ratio, model=model, hdr=True)),
-        ):
-            result = Developer(options).develop(frame)
-            panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))
-        sheet = contact_sheet(panels)
-        payload = (
-            encode_jpeg(sheet, 90)
-            if output.suffix.lower() in (".jpg", ".jpeg")
-            else encode_png(sheet)
-        )
-        write_atomic(output, payload)
+        write_comparison(raw_path, output, ratio, model.value, overwrite)
     except DarkdevError as error:
         raise _fail(str(error), EXIT_FAILED) from None
     errors.print(f"wrote {output}")
@@ -421,13 +392,11 @@ def rimef_plot(
     lower_bound: Annotated[float, typer.Option("--lower-bound", help="Smallest gain.")] = 1.0,
 ) -> None:
     """Plot RIMEF's gain and output curves against the linear gain."""
-    from darkdev.render import encode_png, write_atomic
     from darkdev.rimef import RimefParams
-    from darkdev.sheets import rimef_plot as draw
+    from darkdev.sheets import write_rimef_plot
 
     try:
-        params = RimefParams(ratio=ratio, lam=lam, alpha=alpha, lower_bound=lower_bound)
-        write_atomic(output, encode_png(draw(params)))
+        write_rimef_plot(output, RimefParams(ratio, lam, alpha, lower_bound))
     except DarkdevError as error:
         raise _fail(str(error)) from None
     errors.print(f"wrote {output}")
@@ -455,7 +424,7 @@ def evaluate(context: typer.Context) -> None:
 class _OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line, as every other darkdev refusal."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise ParameterError(f"calibrate: {message}")
 
 

@@ -12,25 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from darkdev.errors import ShapeError
-from darkdev.rimef import box_smooth
+from darkdev.filters import box_smooth, resize_linear
 
 GUIDE_RADIUS_FULL_PX = 12  # box radius at full resolution, applied twice (chosen on validation)
 EPSILON = 1e-3
-
-
-def _resize_linear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Separable linear interpolation of (h, w, C) to (height, width, C), pixel centres aligned."""
-    rows = np.clip((np.arange(height) + 0.5) * image.shape[0] / height - 0.5, 0, image.shape[0] - 1)
-    cols = np.clip((np.arange(width) + 0.5) * image.shape[1] / width - 0.5, 0, image.shape[1] - 1)
-    top = np.floor(rows).astype(int)
-    left = np.floor(cols).astype(int)
-    bottom = np.minimum(top + 1, image.shape[0] - 1)
-    right = np.minimum(left + 1, image.shape[1] - 1)
-    row_weight = (rows - top)[:, None, None].astype(np.float32)
-    col_weight = (cols - left)[None, :, None].astype(np.float32)
-    upper = image[top][:, left] * (1 - col_weight) + image[top][:, right] * col_weight
-    lower = image[bottom][:, left] * (1 - col_weight) + image[bottom][:, right] * col_weight
-    return (upper * (1 - row_weight) + lower * row_weight).astype(np.float32)
 
 
 def chroma_ratios(guide: np.ndarray, radius_px: int) -> np.ndarray:
@@ -56,6 +41,6 @@ def guided_colour(network_image: np.ndarray, guide: np.ndarray) -> np.ndarray:
     radius = max(1, round(GUIDE_RADIUS_FULL_PX * scale))
     ratios = chroma_ratios(guide, radius)
     if ratios.shape[:2] != (height, width):
-        ratios = _resize_linear(ratios, height, width)
+        ratios = resize_linear(ratios, height, width)
     luminance = network_image.mean(axis=-1, keepdims=True)
     return np.clip(luminance * ratios, 0.0, 1.0).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,31 +69,8 @@ class DevelopResult:
     model: str  # what actually developed the frame
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def amplify_mosaic(frame: RawFrame, gain: np.ndarray) -> np.ndarray:
-    """Apply a packed-resolution gain map to the whole visible mosaic (edges replicated), <= 1."""
-    layout = frame.layout
-    block = layout.block_size
-    full = np.repeat(np.repeat(gain, block, 0), block, 1)
-    pad_bottom = frame.height - layout.offset_rows - full.shape[0]
-    pad_right = frame.width - layout.offset_cols - full.shape[1]
-    full = np.pad(
-        full, ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right)), mode="edge"
-    )
-    return np.minimum(frame.mosaic * full, 1.0)
-
-
-def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
-    """Network output for the packed region -> visible size, edges replicated (<= 5 px per side)."""
-    layout = frame.layout
-    pad_bottom = frame.height - layout.offset_rows - image.shape[0]
-    pad_right = frame.width - layout.offset_cols - image.shape[1]
-    return np.pad(
-        image,
-        ((layout.offset_rows, pad_bottom), (layout.offset_cols, pad_right), (0, 0)),
-        mode="edge",
-    )
+    # Why the classical pipeline developed the frame when a network was wanted (None otherwise).
+    model_reason: str | None = None
 
 
 class Developer:
@@ -101,7 +79,7 @@ class Developer:
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
         self._networks: dict[str, tuple[object, str, bool] | None] = {}
-        self._device = None
+        self._device: Any = None  # a torch.device once a network runs (torch imported lazily)
         self._dark_subtraction = None
         # Loaded once here, so a batch reads its dark frame or master darks once.
         if options.dark_frame_path is not None or options.profile_path is not None:
@@ -109,7 +87,7 @@ class Developer:
 
             if options.dark_frame_path is not None:
                 self._dark_subtraction = DarkSubtraction.from_dark_frame(options.dark_frame_path)
-            else:
+            elif options.profile_path is not None:
                 self._dark_subtraction = DarkSubtraction.from_profile(options.profile_path)
 
     def _network(self, cfa_kind: str):
@@ -121,9 +99,9 @@ class Developer:
         options = self.options
         network = None
         if options.weights_path is not None:
-            model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
-            label = f"{meta['architecture']} ({Path(options.weights_path).name})"
-            network = (model, label, meta["white_balance_input"])
+            model, meta = weights.load_checkpoint(options.weights_path, expected_cfa_kind=cfa_kind)
+            label = f"{meta.architecture} ({Path(options.weights_path).name})"
+            network = (model, label, meta.white_balance_input)
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
                 entry = weights.default_entry(cfa_kind)
@@ -135,7 +113,7 @@ class Developer:
                 network = (
                     model,
                     f"{entry.architecture} ({entry.file})",
-                    meta["white_balance_input"],
+                    meta.white_balance_input,
                 )
         self._networks[cfa_kind] = network
         return network
@@ -155,7 +133,7 @@ class Developer:
         seconds["pack"] = time.perf_counter() - start
 
         ratio_estimated = options.ratio is None
-        ratio = estimate_ratio(packed) if ratio_estimated else float(options.ratio)
+        ratio = estimate_ratio(packed) if options.ratio is None else float(options.ratio)
         if ratio < options.lower_bound:  # only an estimate can be: a given one is refused
             warnings.append(
                 f"estimated ratio {ratio:.4g} is below --lower-bound {options.lower_bound:g}; "
@@ -168,14 +146,15 @@ class Developer:
         seconds["rimef"] = time.perf_counter() - start
 
         network = self._network(frame.layout.kind)
+        model_reason = None
         if network is None:
             if options.model.lower() == AUTO:
-                warnings.append(
-                    f"no trained {frame.layout.kind} weights are bundled; "
-                    "developed with the classical pipeline"
+                model_reason = (
+                    f"no trained {frame.layout.kind} network is installed (see `darkdev models`); "
+                    "the classical pipeline is noisier"
                 )
             start = time.perf_counter()
-            amplified = amplify_mosaic(frame, gain)
+            amplified = cfa.amplify_mosaic(frame.mosaic, frame.layout, gain)
             image = develop_with_libraw(frame, amplified)
             seconds["network"] = time.perf_counter() - start
             label = CLASSICAL
@@ -197,19 +176,21 @@ class Developer:
                 self._device,
                 options.tile_size_px,
                 options.tile_overlap_px,
-                tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type == "cuda" else 1,
+                tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type != "cpu" else 1,
                 on_tile=on_tile,
             )
             seconds["network"] = time.perf_counter() - start
-            image = place_output(image, frame)
+            image = cfa.place_output(image, frame.layout, frame.height, frame.width)
             if options.colour == "guided":
                 from darkdev.colour import guided_colour
 
                 start = time.perf_counter()
-                amplified_mosaic = amplify_mosaic(frame, guide_gain)
+                amplified_mosaic = cfa.amplify_mosaic(frame.mosaic, frame.layout, guide_gain)
                 guide = develop_with_libraw(frame, amplified_mosaic, half_size=True)
                 image = guided_colour(image, guide)
                 seconds["colour"] = time.perf_counter() - start
                 label += ", guided colour"
         image = np.ascontiguousarray(orient(image, frame.flip), dtype=np.float32)
-        return DevelopResult(image, ratio, ratio_estimated, label, warnings, seconds)
+        return DevelopResult(
+            image, ratio, ratio_estimated, label, warnings, seconds, model_reason=model_reason
+        )

@@ -43,22 +43,15 @@ def _rational(value: float) -> tuple[int, int]:
     return fraction.numerator, fraction.denominator
 
 
-def write_cfa_dng(
-    destination: str | Path | io.BytesIO,
-    mosaic: np.ndarray,
-    cfa_pattern: np.ndarray,
-    meta: DngMetadata,
-) -> None:
-    """Write a uint16 (H, W) mosaic with a 2x2 Bayer or 6x6 X-Trans pattern (0 R, 1 G, 2 B)."""
-    if mosaic.ndim != 2 or mosaic.dtype != np.uint16:
-        raise ShapeError(f"mosaic must be 2-D uint16, got {mosaic.dtype} {mosaic.shape}")
+def dng_tags(cfa_pattern: np.ndarray, meta: DngMetadata) -> list[tuple]:
+    """The CFA and DNG tags (tifffile extratags) LibRaw needs, for a 2x2 or 6x6 pattern."""
     pattern = np.asarray(cfa_pattern, dtype=np.uint8)
     if pattern.shape not in ((2, 2), (6, 6)) or pattern.max() > 2:
         raise ShapeError(f"CFA pattern must be 2x2 or 6x6 of 0..2, got {pattern.shape}")
     matrix = [v for entry in meta.color_matrix for v in (int(entry), 10000)]
     neutral = [v for entry in meta.as_shot_neutral for v in _rational(entry)]
     exposure = _rational(meta.exposure_time_s)
-    tags = [
+    return [
         (254, 4, 1, 0),  # NewSubfileType: main image
         (271, "s", 0, meta.make),
         (272, "s", 0, meta.model),
@@ -78,12 +71,23 @@ def write_cfa_dng(
         (50778, 3, 1, 21),  # CalibrationIlluminant1: D65
         *meta.extra_tags,
     ]
+
+
+def write_cfa_dng(
+    destination: str | Path | io.BytesIO,
+    mosaic: np.ndarray,
+    cfa_pattern: np.ndarray,
+    meta: DngMetadata,
+) -> None:
+    """Write a uint16 (H, W) mosaic with a 2x2 Bayer or 6x6 X-Trans pattern (0 R, 1 G, 2 B)."""
+    if mosaic.ndim != 2 or mosaic.dtype != np.uint16:
+        raise ShapeError(f"mosaic must be 2-D uint16, got {mosaic.dtype} {mosaic.shape}")
     tifffile.imwrite(
         destination,
         mosaic,
         photometric=32803,  # CFA
         compression=None,
-        extratags=tags,
+        extratags=dng_tags(cfa_pattern, meta),
         metadata=None,
     )
 

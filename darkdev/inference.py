@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 
@@ -19,15 +20,33 @@ DEFAULT_TILE_OVERLAP_PX = 32
 STRIDE = 16  # the U-Net's four 2x2 poolings
 
 
-def select_device(name: str = "auto"):
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_NAMES = {"cuda": "CUDA GPU", "mps": "Apple GPU (Metal, mps)", "cpu": "CPU"}
+
+
+def available_devices() -> dict[str, bool]:
+    """Which torch device types this machine offers."""
     import torch
 
+    mps = getattr(torch.backends, "mps", None)
+    return {
+        "cuda": bool(torch.cuda.is_available()),
+        "mps": bool(mps is not None and mps.is_available()),
+        "cpu": True,
+    }
+
+
+def select_device(name: str = "auto"):
+    """'auto': CUDA, else Apple's GPU (mps), else the CPU; a named device must be available."""
+    import torch
+
+    if name not in DEVICES:
+        raise ParameterError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+    available = available_devices()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda asked for, but no CUDA GPU is available")
-    if name not in ("cpu", "cuda"):
-        raise ParameterError(f"device must be auto, cpu or cuda, got {name!r}")
+        name = next(kind for kind in ("cuda", "mps", "cpu") if available[kind])
+    elif not available[name]:
+        raise ParameterError(f"--device {name} asked for, but no {DEVICE_NAMES[name]} is available")
     return torch.device(name)
 
 
@@ -115,7 +134,7 @@ def run_network(
     padded_height = math.ceil(height / STRIDE) * STRIDE
     padded_width = math.ceil(width / STRIDE) * STRIDE
     pad = ((0, 0), (0, padded_height - height), (0, padded_width - width))
-    mode = "reflect" if min(height, width) > STRIDE else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if min(height, width) > STRIDE else "edge"
     source = (
         np.pad(packed, pad, mode=mode)
         if padded_height != height or padded_width != width

@@ -17,7 +17,7 @@ def brightness_histogram(packed: np.ndarray, stops: int = HISTOGRAM_STOPS) -> li
     """Share of packed pixels per stop below clipping: [2^-1, 1], [2^-2, 2^-1), ... and the rest."""
     luminance = packed.mean(axis=0).ravel()
     edges = [2.0**-index for index in range(stops + 1)]
-    bins = []
+    bins: list[dict[str, Any]] = []
     for index in range(stops):
         upper, lower = edges[index], edges[index + 1]
         inside = (luminance <= upper) & (luminance > lower) if index else luminance > lower
@@ -59,3 +59,28 @@ def describe(frame: RawFrame) -> dict[str, Any]:
         "estimated_ratio": round(estimate_ratio(packed), 2),
         "histogram": brightness_histogram(packed),
     }
+
+
+def text_lines(facts: dict[str, Any]) -> list[str]:
+    """describe()'s facts as the lines `darkdev info` prints under the file name."""
+    exposure = facts["exposure_time_s"]
+    rows = [
+        ("camera", facts["camera"] or "unknown"),
+        ("lens", facts["lens"] or "-"),
+        ("exposure", f"{exposure:g} s" if exposure else "-"),
+        ("ISO", facts["iso"] or "-"),
+        ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
+        ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
+        ("visible size", "x".join(map(str, facts["visible_size"]))),
+        (
+            "mean level",
+            f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",
+        ),
+        ("ratio darkdev would choose", facts["estimated_ratio"]),
+    ]
+    lines = [f"  {name:27s} {value}" for name, value in rows]
+    lines.append("  histogram (stops below white):")
+    for entry in facts["histogram"]:
+        bar = "#" * round(entry["share"] * 50)
+        lines.append(f"    {str(entry['stops_below_white']):>3s} {entry['share']:6.1%} {bar}")
+    return lines

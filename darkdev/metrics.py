@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkdev.errors import ShapeError
+from darkdev.filters import window_means
 
 SSIM_WINDOW_PX = 7
 SSIM_K1 = 0.01
@@ -39,32 +40,17 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return float(10.0 * np.log10(1.0 / mean_squared_error))
 
 
-def _window_means(image: np.ndarray, size: int) -> np.ndarray:
-    """Mean over every size x size window lying fully inside the image, via integral images.
-
-    skimage filters with a uniform filter and then crops (size - 1) // 2 pixels from each border,
-    which leaves exactly the windows that lie fully inside the image.
-    """
-    integral = np.zeros((image.shape[0] + 1, image.shape[1] + 1), dtype=np.float64)
-    integral[1:, 1:] = image.cumsum(0).cumsum(1)
-    sums = (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
-    return sums / (size * size)
-
-
 def _ssim_channel(reference: np.ndarray, test: np.ndarray) -> float:
     size = SSIM_WINDOW_PX
     pixels_per_window = size * size
     covariance_norm = pixels_per_window / (pixels_per_window - 1)  # sample covariance (ddof 1)
-    mean_x = _window_means(reference, size)
-    mean_y = _window_means(test, size)
-    mean_xx = _window_means(reference * reference, size)
-    mean_yy = _window_means(test * test, size)
-    mean_xy = _window_means(reference * test, size)
+    # skimage filters with a uniform filter and then crops (size - 1) // 2 pixels from each
+    # border, which leaves exactly the windows lying fully inside the image.
+    mean_x = window_means(reference, size)
+    mean_y = window_means(test, size)
+    mean_xx = window_means(reference * reference, size)
+    mean_yy = window_means(test * test, size)
+    mean_xy = window_means(reference * test, size)
     variance_x = covariance_norm * (mean_xx - mean_x * mean_x)
     variance_y = covariance_norm * (mean_yy - mean_y * mean_y)
     covariance = covariance_norm * (mean_xy - mean_x * mean_y)

@@ -15,41 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import rawpy
 
 from darkdev.cfa import CfaLayout, detect_layout
-from darkdev.errors import RawDecodeError, UnsupportedSensorError
+from darkdev.errors import DarkdevError, RawDecodeError, UnsupportedSensorError
 
-RAW_EXTENSIONS = frozenset(
-    [
-        ".arw",
-        ".srf",
-        ".sr2",
-        ".raf",
-        ".dng",
-        ".nef",
-        ".nrw",
-        ".cr2",
-        ".cr3",
-        ".crw",
-        ".orf",
-        ".rw2",
-        ".pef",
-        ".srw",
-        ".x3f",
-        ".3fr",
-        ".erf",
-        ".kdc",
-        ".mrw",
-        ".mef",
-        ".mos",
-        ".iiq",
-        ".rwl",
-    ]
+_RAW_EXTENSION_NAMES = (
+    ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf .kdc "
+    ".mrw .mef .mos .iiq .rwl"
 )
+RAW_EXTENSIONS = frozenset(_RAW_EXTENSION_NAMES.split())
 MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
 # 1 GiB: above any real raw (200 MP at 16 bits is 400 MB); /dev/zero or a runaway pipe stops here.
 MAX_INPUT_BYTES = 1 << 30
@@ -233,6 +211,59 @@ def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
 
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
+DNG_VERSION, MAKE, MODEL, PHOTOMETRIC, PHOTOMETRIC_CFA = 50706, 271, 272, 262, 32803
+
+
+@dataclass
+class TiffFacts:
+    """What a TIFF parser that handles tiled, compressed DNGs in either byte order (tifffile)
+    says about a TIFF-based file; exifread misses tags in e.g. CinemaDNG files."""
+
+    first_ifd: dict[int, object] = field(default_factory=dict)  # {tag code: value}
+    truncated: bool = False  # a CFA image's data (tiles or strips) lies past the end of the file
+
+
+def _tiff_facts(data: bytes) -> TiffFacts:
+    if data[:4] not in TIFF_SIGNATURES:
+        return TiffFacts()
+    import logging
+
+    import tifffile  # lazy: only TIFF-based raws need it
+
+    quiet = logging.Filter("darkdev: a malformed TIFF is reported by darkdev itself")
+    quiet.filter = lambda record: False  # type: ignore[method-assign]
+    logger = logging.getLogger("tifffile")
+    logger.addFilter(quiet)
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+            first = tiff.pages.first
+            facts = TiffFacts({tag.code: tag.value for tag in first.tags.values()})
+            for page in [first, *(first.pages or [])]:
+                if page.photometric == PHOTOMETRIC_CFA:
+                    pairs = zip(page.dataoffsets, page.databytecounts, strict=False)
+                    ends = [offset + count for offset, count in pairs]
+                    facts.truncated |= not ends or max(ends) > len(data)
+            return facts
+    except Exception:  # tifffile raises many types on odd files; LibRaw has the last word
+        return TiffFacts()
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _names_a_camera(first_ifd: dict[int, object]) -> bool:
+    """The first IFD says DNG, names a maker, or holds CFA data."""
+    return (
+        DNG_VERSION in first_ifd
+        or bool(str(first_ifd.get(MAKE, "")).strip())
+        or first_ifd.get(PHOTOMETRIC) == PHOTOMETRIC_CFA
+    )
+
+
+def _is_camera_raw(raw: rawpy.RawPy, first_ifd: dict[int, object]) -> bool:
+    """LibRaw reads any TIFF as a headerless raw; a camera raw is one where LibRaw found the
+    camera's colour matrix (it knows the camera, or read a DNG ColorMatrix) or whose tags name
+    a camera."""
+    return bool(np.any(np.asarray(raw.rgb_xyz_matrix)[:3])) or _names_a_camera(first_ifd)
 
 
 def _read_tags(data: bytes) -> dict:
@@ -244,7 +275,8 @@ def _read_tags(data: bytes) -> dict:
         return {}
 
 
-def _camera_info(tags: dict) -> CameraInfo:
+def _camera_info(tags: dict, first_ifd: dict[int, object], libraw_other) -> CameraInfo:
+    """Camera facts from exifread, else from the TIFF's first IFD and what LibRaw read."""
 
     def tag(*names: str) -> str:
         for name in names:
@@ -257,19 +289,24 @@ def _camera_info(tags: dict) -> CameraInfo:
             if name in tags:
                 values = getattr(tags[name], "values", None)
                 try:
-                    value = values[0] if isinstance(values, list) and values else values
+                    value: Any = values[0] if isinstance(values, list) and values else values
                     number_value = float(value)  # exifread's Ratio supports float()
                     return number_value if number_value > 0 else None  # 0 means "not recorded"
                 except (TypeError, ValueError, ZeroDivisionError):
                     continue
         return None
 
+    def libraw(value: float) -> float | None:
+        return float(value) if np.isfinite(value) and value > 0 else None
+
     iso = number("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")
+    iso = iso or libraw(libraw_other.iso_speed)
+    exposure = number("EXIF ExposureTime", "Image ExposureTime")
     return CameraInfo(
-        make=tag("Image Make"),
-        model=tag("Image Model"),
+        make=tag("Image Make") or str(first_ifd.get(MAKE, "")).strip(),
+        model=tag("Image Model") or str(first_ifd.get(MODEL, "")).strip(),
         lens=tag("EXIF LensModel", "MakerNote LensModel"),
-        exposure_time_s=number("EXIF ExposureTime", "Image ExposureTime"),
+        exposure_time_s=exposure or libraw(libraw_other.shutter_speed),
         iso=int(iso) if iso else None,
         f_number=number("EXIF FNumber", "Image FNumber"),
         datetime_original=tag("EXIF DateTimeOriginal", "Image DateTime"),
@@ -300,46 +337,61 @@ def decode(data: bytes, source: str) -> RawFrame:
     actual = _not_a_raw(data)
     if actual is not None:
         raise RawDecodeError(f"{source}: {actual}, not a camera raw")
-    with open_libraw(data, source) as raw:
-        if raw.raw_type != rawpy.RawType.Flat or raw.raw_pattern is None:
-            raise UnsupportedSensorError(
-                f"{source}: not a colour filter array raw (Foveon, linear DNG or already "
-                "demosaiced data); darkdev packs Bayer and X-Trans sensors only"
-            )
-        if raw.num_colors < 3:
-            raise UnsupportedSensorError(f"{source}: monochrome sensor is not supported")
-        sizes = raw.sizes
-        if sizes.height * sizes.width > MAX_PIXELS or min(sizes.height, sizes.width) < 16:
-            raise RawDecodeError(f"{source}: implausible image size {sizes.width}x{sizes.height}")
-        visible = raw.raw_image_visible
-        if visible.shape != (sizes.height, sizes.width):
-            raise RawDecodeError(f"{source}: raw data is smaller than its header says")
-        colour_map = np.array(raw.raw_colors_visible, dtype=np.uint8)
-        try:
-            layout = detect_layout(colour_map)
-        except UnsupportedSensorError as error:
-            raise UnsupportedSensorError(f"{source}: {error}") from error
-        black_levels = tuple(int(v) for v in raw.black_level_per_channel)
-        white_level = int(raw.white_level)
-        if white_level <= max(black_levels):
-            raise RawDecodeError(
-                f"{source}: white level {white_level} is not above black level {max(black_levels)}"
-            )
-        black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
-        mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
-        np.clip(mosaic, 0.0, 1.0, out=mosaic)
-        gains = [float(v) for v in raw.camera_whitebalance[:3]]
-        if not all(np.isfinite(gains)) or gains[1] <= 0 or min(gains) <= 0:
-            gains = [1.0, 1.0, 1.0]  # no usable as-shot white balance in the file
-        whitebalance = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
-        flip = int(sizes.flip)
-        tags = _read_tags(data)
-        # LibRaw accepts any TIFF as a headerless raw; a camera raw names its maker or is a DNG.
-        if data[:4] in TIFF_SIGNATURES and not any(
-            name in tags for name in ("Image Make", "Image DNGVersion")
-        ):
-            raise RawDecodeError(f"{source}: a TIFF without camera raw (CFA/DNG) tags")
-        camera = _camera_info(tags)
+    tiff = _tiff_facts(data)
+    first_ifd = tiff.first_ifd
+    if tiff.truncated:
+        raise RawDecodeError(f"{source}: corrupt or truncated raw (image data past end of file)")
+    plain_tiff = RawDecodeError(
+        f"{source}: a plain TIFF image (no DNG version, maker, CFA data or camera colour "
+        "matrix), not a camera raw"
+    )
+    try:
+        with open_libraw(data, source) as raw:
+            if data[:4] in TIFF_SIGNATURES and not _is_camera_raw(raw, first_ifd):
+                raise plain_tiff
+            return _frame(raw, data, source, first_ifd)
+    except DarkdevError as error:
+        # A readable TIFF that names no camera is a plain image, whatever LibRaw made of it.
+        if error is plain_tiff or not first_ifd or _names_a_camera(first_ifd):
+            raise
+        raise plain_tiff from error
+
+
+def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, object]) -> RawFrame:
+    """The RawFrame of an opened camera raw."""
+    if raw.raw_type != rawpy.RawType.Flat or raw.raw_pattern is None:
+        raise UnsupportedSensorError(
+            f"{source}: not a colour filter array raw (Foveon, linear DNG or already "
+            "demosaiced data); darkdev packs Bayer and X-Trans sensors only"
+        )
+    if raw.num_colors < 3:
+        raise UnsupportedSensorError(f"{source}: monochrome sensor is not supported")
+    sizes = raw.sizes
+    if sizes.height * sizes.width > MAX_PIXELS or min(sizes.height, sizes.width) < 16:
+        raise RawDecodeError(f"{source}: implausible image size {sizes.width}x{sizes.height}")
+    visible = raw.raw_image_visible
+    if visible.shape != (sizes.height, sizes.width):
+        raise RawDecodeError(f"{source}: raw data is smaller than its header says")
+    colour_map = np.array(raw.raw_colors_visible, dtype=np.uint8)
+    try:
+        layout = detect_layout(colour_map)
+    except UnsupportedSensorError as error:
+        raise UnsupportedSensorError(f"{source}: {error}") from error
+    black_levels = tuple(int(v) for v in raw.black_level_per_channel)
+    white_level = int(raw.white_level)
+    if white_level <= max(black_levels):
+        raise RawDecodeError(
+            f"{source}: white level {white_level} is not above black level {max(black_levels)}"
+        )
+    black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
+    mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
+    np.clip(mosaic, 0.0, 1.0, out=mosaic)
+    gains = [float(v) for v in raw.camera_whitebalance[:3]]
+    if not all(np.isfinite(gains)) or gains[1] <= 0 or min(gains) <= 0:
+        gains = [1.0, 1.0, 1.0]  # no usable as-shot white balance in the file
+    whitebalance = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
+    flip = int(sizes.flip)
+    camera = _camera_info(_read_tags(data), first_ifd, raw.other)
     return RawFrame(
         source=source,
         data=data,

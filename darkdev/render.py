@@ -1,34 +1,33 @@
-"""Rendering and writing: quantisation, orientation, PNG (8/16 bit) and JPEG, atomic writes.
+"""Rendering: quantisation, orientation, PNG (8/16 bit), JPEG and 16-bit TIFF encoding.
 
-PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio.
+PNG is encoded here with zlib because Pillow cannot write 16-bit RGB; JPEG goes through imageio,
+TIFF through tifffile. Every output says it is sRGB (PNG sRGB chunk, ICC profile in JPEG and
+TIFF), so editors do not guess, and carries the camera's EXIF facts.
 """
 
 from __future__ import annotations
 
-import errno
 import io
-import os
 import struct
-import tempfile
 import zlib
+from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from darkdev.errors import (
-    DiskFullError,
-    OutputError,
-    OutputExistsError,
-    ParameterError,
-    ShapeError,
-)
+from darkdev.errors import ParameterError, ShapeError
 
-ImageFormat = Literal["png", "png16", "jpg"]
-FORMAT_BY_EXTENSION = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
-EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg"}
-# errno values meaning "this file system has no hard links"
-NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+ImageFormat = Literal["png", "png16", "jpg", "tiff16"]
+FORMAT_BY_EXTENSION = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".tif": "tiff16",
+    ".tiff": "tiff16",
+}
+EXTENSION_BY_FORMAT = {"png": ".png", "png16": ".png", "jpg": ".jpg", "tiff16": ".tif"}
 
 
 def format_for(path: str | Path, requested: str | None) -> ImageFormat:
@@ -36,7 +35,9 @@ def format_for(path: str | Path, requested: str | None) -> ImageFormat:
     suffix = Path(path).suffix.lower()
     if requested is not None:
         if requested not in EXTENSION_BY_FORMAT:
-            raise ParameterError(f"format must be png, png16 or jpg, got {requested!r}")
+            raise ParameterError(
+                f"format must be one of {', '.join(EXTENSION_BY_FORMAT)}, got {requested!r}"
+            )
         # An image extension that names another format would mislabel the file (JPEG in a .png).
         if (
             suffix in FORMAT_BY_EXTENSION
@@ -49,7 +50,7 @@ def format_for(path: str | Path, requested: str | None) -> ImageFormat:
         return requested  # type: ignore[return-value]
     if suffix not in FORMAT_BY_EXTENSION:
         raise ParameterError(
-            f"{path}: unknown output extension {suffix!r}; use .png, .jpg or --format"
+            f"{path}: unknown output extension {suffix!r}; use .png, .jpg, .tif or --format"
         )
     return FORMAT_BY_EXTENSION[suffix]  # type: ignore[return-value]
 
@@ -104,7 +105,13 @@ def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level:
     filtered[1:] -= row_bytes[:-1]
     scanlines = np.concatenate([np.full((height, 1), 2, dtype=np.uint8), filtered], axis=1)
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
-    chunks = [_png_chunk(b"IHDR", header)]
+    # sRGB (perceptual intent), with the gAMA/cHRM fallback the PNG spec recommends beside it.
+    chunks = [
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"sRGB", b"\x00"),
+        _png_chunk(b"gAMA", struct.pack(">I", 45455)),
+        _png_chunk(b"cHRM", struct.pack(">8I", *SRGB_CHROMATICITIES)),
+    ]
     if exif:
         chunks.append(_png_chunk(b"eXIf", exif))
     chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), compression_level)))
@@ -112,121 +119,78 @@ def encode_png(pixels: np.ndarray, exif: bytes | None = None, compression_level:
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
+def check_quality(quality: int) -> None:
+    if not 1 <= quality <= 100:
+        raise ParameterError(f"--quality (JPEG) must be 1..100, got {quality}")
+
+
 def encode_jpeg(pixels: np.ndarray, quality: int = 92, exif: bytes | None = None) -> bytes:
     import imageio.v3 as iio
 
-    if not 1 <= quality <= 100:
-        raise ParameterError(f"JPEG quality must be 1..100, got {quality}")
+    check_quality(quality)
     if pixels.dtype != np.uint8:
         raise ShapeError(f"JPEG pixels must be uint8, got {pixels.dtype}")
-    extra = {"exif": exif} if exif else {}
-    return iio.imwrite("<bytes>", pixels, extension=".jpg", quality=quality, **extra)
+    extra: dict[str, Any] = {"exif": exif} if exif else {}
+    return iio.imwrite(
+        "<bytes>", pixels, extension=".jpg", quality=quality, icc_profile=srgb_icc(), **extra
+    )
 
 
-def encode(
-    image: np.ndarray, image_format: ImageFormat, quality: int = 92, exif: bytes | None = None
-) -> bytes:
-    """Float sRGB image -> file bytes in the requested format."""
+def encode_tiff16(pixels: np.ndarray, camera=None) -> bytes:
+    """(H, W, 3) uint16 -> deflate-compressed RGB TIFF with an sRGB ICC profile and the camera's
+    facts in IFD0 (Make, Model, DateTime; ExposureTime, ISO, DateTimeOriginal as TIFF/EP does)."""
+    import tifffile
+
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint16:
+        raise ShapeError(f"TIFF pixels must be (H, W, 3) uint16, got {pixels.dtype} {pixels.shape}")
+    icc = srgb_icc()
+    tags: list[tuple] = [(274, 3, 1, 1), (34675, 7, len(icc), icc)]  # Orientation, ICC profile
+    if camera is not None:
+        if camera.make:
+            tags.append((271, "s", 0, camera.make))
+        if camera.model:
+            tags.append((272, "s", 0, camera.model))
+        if camera.exposure_time_s:
+            fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)
+            tags.append((33434, 5, 1, (fraction.numerator, fraction.denominator)))
+        if camera.iso:
+            tags.append((34855, 3, 1, min(int(camera.iso), 65535)))
+        if camera.datetime_original:
+            tags.append((306, "s", 0, camera.datetime_original))
+            tags.append((36867, "s", 0, camera.datetime_original))
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        pixels,
+        photometric="rgb",
+        compression="zlib",
+        software="darkdev",
+        extratags=tags,
+        metadata=None,
+    )
+    return buffer.getvalue()
+
+
+def encode(image: np.ndarray, image_format: ImageFormat, quality: int = 92, camera=None) -> bytes:
+    """Float sRGB image -> file bytes in the requested format, with the camera's EXIF facts."""
+    if image_format == "tiff16":
+        return encode_tiff16(quantise(image, 16), camera)
+    exif = exif_bytes(camera)
     if image_format == "jpg":
         return encode_jpeg(quantise(image, 8), quality, exif)
     return encode_png(quantise(image, 16 if image_format == "png16" else 8), exif)
 
 
-def _output_error(path: Path, action: str, error: OSError) -> OutputError:
-    """A full disk gets its own type: the batch stops early instead of failing every file."""
-    kind = DiskFullError if error.errno in (errno.ENOSPC, errno.EDQUOT) else OutputError
-    return kind(f"{path}: {action} ({error.strerror or error})")
+# sRGB white point and primaries (x, y) x 100000, for the PNG cHRM chunk.
+SRGB_CHROMATICITIES = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
 
 
-def _link_exclusive(temporary: str, path: Path) -> None:
-    """Give the complete file its final name only if the name is free, in one atomic step."""
-    try:
-        os.link(temporary, path)  # fails with FileExistsError if another run got there first
-    except FileExistsError:
-        raise
-    except OSError as error:
-        if error.errno not in NO_HARD_LINKS:
-            raise
-        # File systems without hard links (FAT, some network mounts): claim the name, then fill it.
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        os.replace(temporary, path)
+@lru_cache(maxsize=1)
+def srgb_icc() -> bytes:
+    """An sRGB ICC profile (LittleCMS's built-in, through Pillow) for JPEG and TIFF outputs."""
+    from PIL import ImageCms
 
-
-def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> None:
-    """Write to a temporary file in the target folder, fsync, then give it the target's name.
-
-    A crash or interrupt at any point leaves either no file or the complete one. Without
-    overwrite the final name is created exclusively, so of two runs racing for one name the
-    loser gets OutputExistsError instead of silently replacing the winner's image.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: output folder {directory} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
-    except OSError as error:
-        raise _output_error(path, f"cannot write in {directory}", error) from error
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            _link_exclusive(temporary, path)
-    except FileExistsError as error:
-        raise OutputExistsError(
-            f"{path}: output exists (use --overwrite to replace it or --skip-existing)"
-        ) from error
-    except OSError as error:
-        raise _output_error(path, "write failed", error) from error
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def write_stream(stream: BinaryIO | None, payload: bytes, name: str = "<stdout>") -> None:
-    """Write an image to a stream (standard output); a closed, full or broken pipe is an error."""
-    if stream is None:
-        raise OutputError(f"{name}: standard output is closed")
-    try:
-        # A buffered write returns a short count, not an error, when the reader left mid-way;
-        # writing the rest is what raises BrokenPipeError.
-        remaining = memoryview(payload)
-        while remaining:
-            written = stream.write(remaining)
-            if not written:
-                raise OSError(errno.EAGAIN, "the stream accepts no more bytes")
-            remaining = remaining[written:]
-        stream.flush()
-    except OSError as error:
-        # Point the stream's descriptor at /dev/null, so the interpreter's own flush at exit
-        # does not fail a second time with a traceback ("Exception ignored ... BrokenPipeError").
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass
-        if isinstance(error, BrokenPipeError):
-            raise OutputError(
-                f"{name}: broken pipe (the reader closed it before the whole image was written)"
-            ) from error
-        raise _output_error(Path(name), "write failed", error) from error
-
-
-def decode_image(payload: bytes) -> np.ndarray:
-    """Read PNG/JPEG bytes back as (H, W, 3) uint8/uint16 (Pillow reads 16-bit PNG as 8-bit)."""
-    if payload.startswith(b"\x89PNG") and payload[24] == 16:
-        from darkdev.pngread import read_png16
-
-        return read_png16(payload)
-    import imageio.v3 as iio
-
-    return iio.imread(io.BytesIO(payload))
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def exif_bytes(camera) -> bytes | None:
@@ -242,10 +206,8 @@ def exif_bytes(camera) -> bytes | None:
         exif[0x010F] = camera.make
     if camera.model:
         exif[0x0110] = camera.model
-    details = {}
+    details: dict[int, Any] = {}
     if camera.exposure_time_s:
-        from fractions import Fraction
-
         from PIL.TiffImagePlugin import IFDRational
 
         fraction = Fraction(camera.exposure_time_s).limit_denominator(100000)

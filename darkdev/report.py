@@ -36,7 +36,8 @@ def done_line(result: JobResult) -> str:
     how = "estimated" if result.ratio_estimated else "given"
     return printable(
         f"{result.input} -> {result.output}  ratio {format_ratio(result.ratio or 0)} ({how}), "
-        f"{result.model}, {result.seconds:.1f} s"
+        f"{result.model}{f' ({result.model_reason})' if result.model_reason else ''}, "
+        f"{result.seconds:.1f} s"
     )
 
 
@@ -56,6 +57,7 @@ class Tally:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     seconds_done: float = 0.0
     stopped_by: str | None = None  # the error that stopped the batch early
+    fallbacks: dict[str, int] = field(default_factory=dict)  # classical for want of a network
 
     def add(self, result: JobResult) -> None:
         self.counts[result.status] += 1
@@ -63,6 +65,16 @@ class Tally:
             self.seconds_done += result.seconds
         if result.stops_batch:
             self.stopped_by = result.error
+        if result.model_reason:
+            self.fallbacks[result.model_reason] = self.fallbacks.get(result.model_reason, 0) + 1
+
+    def fallback_warnings(self) -> list[str]:
+        """Said loudly at the end: frames the classical pipeline developed, and why."""
+        return [
+            f"{frames} of {self.total} frames developed with the classical pipeline, not a "
+            f"network: {reason}"
+            for reason, frames in self.fallbacks.items()
+        ]
 
     def summary(self, interrupted: bool = False) -> str:
         done, skipped, failed = (self.counts[status] for status in STATUSES)

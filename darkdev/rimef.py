@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darkdev.errors import ParameterError, ShapeError
+from darkdev.filters import box_smooth
 
 # --hdr defaults: with lam = alpha = 1 the amplified illumination ratio*T/(1+ratio*T) never clips,
 # while dark pixels (ratio*T << 1) keep nearly the full ratio.
@@ -71,21 +72,6 @@ def hdr_params(
         alpha=default_alpha if alpha is None else alpha,
         lower_bound=lower_bound,
     )
-
-
-def box_smooth(image: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window with edge replication, via an integral image (O(pixels))."""
-    padded = np.pad(image, radius + 1, mode="edge").astype(np.float64)
-    integral = padded.cumsum(0).cumsum(1)
-    size = 2 * radius + 1
-    window = (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
-    height, width = image.shape
-    return (window[:height, :width] / size**2).astype(image.dtype)
 
 
 def _is_torch(array: object) -> bool:

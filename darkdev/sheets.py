@@ -1,9 +1,12 @@
-"""Pictures about developments: the compare contact sheet and the RIMEF curve plot.
+"""Pictures about developments, drawn and written: the `compare` contact sheet (classical,
+darkdev and darkdev --hdr side by side) and the `rimef-plot` curves.
 
-Drawn with Pillow (already installed with imageio), so no plotting library is needed at run time.
+Drawn with Pillow, so no plotting library is needed at run time.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -90,3 +93,45 @@ def rimef_plot(params: RimefParams, width_px: int = 900, height_px: int = 520) -
     )
     draw.text((margin_left, height_px - 22), caption, fill=(0, 0, 0), font=_font(13))
     return np.asarray(image)
+
+
+def write_comparison(
+    raw_path: str | Path,
+    output: str | Path,
+    ratio: float | None = None,
+    model: str = "auto",
+    overwrite: bool = False,
+) -> None:
+    """Develop a raw three ways (classical linear, darkdev, darkdev --hdr) into one sheet file
+    (.jpg or .png, by extension)."""
+    from darkdev.develop import CLASSICAL, Developer, DevelopOptions
+    from darkdev.errors import OutputError, ParameterError
+    from darkdev.files import write_atomic
+    from darkdev.raw import read_raw
+    from darkdev.render import encode_jpeg, encode_png, format_for
+
+    output = Path(output)
+    image_format = format_for(output, None)
+    if image_format not in ("jpg", "png"):
+        raise ParameterError(f"{output}: a contact sheet is .jpg or .png")
+    if output.exists() and not overwrite:
+        raise OutputError(f"{output}: exists (use --overwrite)")
+    frame = read_raw(raw_path)
+    panels = []
+    for label, options in (
+        ("classical (linear)", DevelopOptions(ratio=ratio, model=CLASSICAL)),
+        ("darkdev", DevelopOptions(ratio=ratio, model=model)),
+        ("darkdev --hdr", DevelopOptions(ratio=ratio, model=model, hdr=True)),
+    ):
+        result = Developer(options).develop(frame)
+        panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))
+    sheet = contact_sheet(panels)
+    write_atomic(output, encode_jpeg(sheet, 90) if image_format == "jpg" else encode_png(sheet))
+
+
+def write_rimef_plot(output: str | Path, params: RimefParams) -> None:
+    """The RIMEF curves of `params` as a PNG file."""
+    from darkdev.files import write_atomic
+    from darkdev.render import encode_png
+
+    write_atomic(output, encode_png(rimef_plot(params)))

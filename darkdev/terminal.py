@@ -16,7 +16,7 @@ class _NoTypeTags:
     """Help without Typer's type tags on flags and arguments (`--hdr <bool>`, `<list[str]>`)."""
 
     def get_params(self, ctx):
-        params = super().get_params(ctx)  # type: ignore[misc]
+        params = super().get_params(ctx)
         for param in params:
             if getattr(param, "is_flag", False) or param.param_type_name == "argument":
                 param.display_type_rich = lambda ctx: None

@@ -1,8 +1,10 @@
 """Checkpoints: safetensors files + a manifest, verified by SHA-256 before any byte is parsed.
 
 A checkpoint carries the architecture name, its arguments and the CFA kind in the safetensors
-metadata, so the network can be rebuilt from the file alone. The manifest (weights/manifest.json)
-records, for each bundled file, its sha256, how it was trained and its validation scores.
+metadata, so the network can be rebuilt from the file alone. The manifest
+(darkdev/checkpoints/manifest.json) records, for each bundled file, its sha256, how it was trained
+and its validation scores. The checkpoints are package data: every kind of install (editable,
+wheel, pipx, git URL) carries them.
 """
 
 from __future__ import annotations
@@ -10,16 +12,59 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from darkdev.errors import ParameterError, WeightsError
+from darkdev.files import write_atomic
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+if TYPE_CHECKING:
+    from darkdev.cfa import CfaKind
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_DIR_VARIABLE = "DARKDEV_WEIGHTS_DIR"
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about itself: enough to rebuild and feed its network."""
+
+    architecture: str
+    arguments: dict[str, Any]
+    cfa_kind: CfaKind
+    # The network was trained on packed raw multiplied by the as-shot white balance gains, so
+    # it must be fed the same (the input convention travels with the weights).
+    white_balance_input: bool = False
+
+    def to_strings(self) -> dict[str, str]:
+        """safetensors metadata (strings only)."""
+        return {
+            "architecture": self.architecture,
+            "arguments": json.dumps(self.arguments, sort_keys=True),
+            "cfa_kind": self.cfa_kind,
+            "white_balance_input": json.dumps(bool(self.white_balance_input)),
+        }
+
+    @classmethod
+    def from_strings(cls, metadata: dict[str, str], path: Path) -> CheckpointMeta:
+        try:
+            architecture = metadata["architecture"]
+            arguments = json.loads(metadata.get("arguments", "{}"))
+            cfa_kind = metadata["cfa_kind"]
+            white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
+        except (KeyError, json.JSONDecodeError) as error:
+            raise WeightsError(
+                f"{path}: checkpoint lacks architecture metadata ({error})"
+            ) from error
+        if cfa_kind not in ("bayer", "xtrans"):
+            raise WeightsError(f"{path}: unknown CFA kind {cfa_kind!r} in the checkpoint")
+        if not isinstance(white_balance_input, bool):
+            raise WeightsError(f"{path}: white_balance_input must be true or false")
+        if not isinstance(arguments, dict):
+            raise WeightsError(f"{path}: checkpoint arguments must be a JSON object")
+        return cls(architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input)
 
 
 @dataclass
@@ -36,7 +81,7 @@ class CheckpointEntry:
 
 
 def weights_dir() -> Path:
-    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the repository's weights/ folder.
+    """Bundled weights: $DARKDEV_WEIGHTS_DIR, else the package's checkpoints/ folder.
 
     A variable that is set must name a folder holding a manifest: a typo must not quietly turn
     every development into the classical pipeline.
@@ -152,12 +197,9 @@ def checkpoint_metadata(
     architecture: str, arguments: dict[str, Any], cfa_kind: str, white_balance_input: bool = False
 ) -> dict[str, str]:
     """The safetensors metadata that lets a network be rebuilt from its file alone."""
-    return {
-        "architecture": architecture,
-        "arguments": json.dumps(arguments, sort_keys=True),
-        "cfa_kind": cfa_kind,
-        "white_balance_input": json.dumps(bool(white_balance_input)),
-    }
+    return CheckpointMeta(
+        architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input
+    ).to_strings()
 
 
 def export_state(model: Any, half_precision: bool = True) -> dict[str, Any]:
@@ -179,18 +221,11 @@ def export_state(model: Any, half_precision: bool = True) -> dict[str, Any]:
 def write_safetensors_atomically(
     path: Path, state: dict[str, Any], metadata: dict[str, str]
 ) -> str:
-    """Write a safetensors file through a temporary beside it; returns its sha256."""
-    from safetensors.torch import save_file
+    """Write a safetensors file through the one atomic writer (files.py); returns its sha256."""
+    from safetensors.torch import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(state, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_atomic(path, save(state, metadata=metadata))
     return sha256_of(path)
 
 
@@ -286,10 +321,10 @@ def _check_finite(path: Path, state: dict[str, Any]) -> None:
             raise WeightsError(f"{path}: tensor {name} holds NaN or infinite values; refused")
 
 
-def load_model(
+def load_checkpoint(
     path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
-):
-    """Verify (when a hash is given) and load a checkpoint; returns (model in eval mode, metadata)."""
+) -> tuple[Any, CheckpointMeta]:
+    """Verify (when a hash is given) and load a checkpoint: (model in eval mode, its metadata)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
@@ -301,10 +336,39 @@ def load_model(
                 f"{expected_sha256[:12]}... (corrupt or tampered file)"
             )
     if path.suffix == ".safetensors":
-        state, metadata = read_safetensors(path)
+        state, strings = read_safetensors(path)
     else:
-        state, metadata = _read_torch_file(path)
-    return model_from_state(path, state, metadata, expected_cfa_kind)
+        state, strings = _read_torch_file(path)
+    return network_from_state(
+        path, state, CheckpointMeta.from_strings(strings, path), expected_cfa_kind
+    )
+
+
+def network_from_state(
+    path: Path,
+    state: dict[str, Any],
+    meta: CheckpointMeta,
+    expected_cfa_kind: str | None = None,
+) -> tuple[Any, CheckpointMeta]:
+    """Rebuild the network `meta` names and load its tensors (path: for errors)."""
+    import torch
+
+    from darkdev.models import build_model
+
+    _check_finite(path, state)
+    if expected_cfa_kind is not None and meta.cfa_kind != expected_cfa_kind:
+        raise WeightsError(
+            f"{path}: checkpoint is for {meta.cfa_kind} sensors, the raw is {expected_cfa_kind}"
+        )
+    try:
+        model = build_model(meta.architecture, meta.cfa_kind, **meta.arguments)
+        model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise WeightsError(
+            f"{path}: weights do not fit {meta.architecture} {meta.arguments}: {error}"
+        ) from error
+    model.eval()
+    return model, meta
 
 
 def model_from_state(
@@ -312,42 +376,21 @@ def model_from_state(
     state: dict[str, Any],
     metadata: dict[str, str],
     expected_cfa_kind: str | None = None,
-):
-    """Rebuild the network a checkpoint's metadata names and load its tensors (path: for errors)."""
-    import torch
-
-    from darkdev.models import build_model
-
-    _check_finite(path, state)
-    try:
-        architecture = metadata["architecture"]
-        arguments = json.loads(metadata.get("arguments", "{}"))
-        cfa_kind = metadata["cfa_kind"]
-        white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
-    except (KeyError, json.JSONDecodeError) as error:
-        raise WeightsError(f"{path}: checkpoint lacks architecture metadata ({error})") from error
-    if expected_cfa_kind is not None and cfa_kind != expected_cfa_kind:
-        raise WeightsError(
-            f"{path}: checkpoint is for {cfa_kind} sensors, the raw is {expected_cfa_kind}"
-        )
-    try:
-        model = build_model(architecture, cfa_kind, **arguments)
-        model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True)
-    except (RuntimeError, TypeError, ValueError) as error:
-        raise WeightsError(
-            f"{path}: weights do not fit {architecture} {arguments}: {error}"
-        ) from error
-    model.eval()
-    if not isinstance(white_balance_input, bool):
-        raise WeightsError(f"{path}: white_balance_input must be true or false")
-    return model, {
-        "architecture": architecture,
-        "arguments": arguments,
-        "cfa_kind": cfa_kind,
-        "white_balance_input": white_balance_input,
-    }
+) -> tuple[Any, dict[str, Any]]:
+    """network_from_state from safetensors metadata strings, the metadata as a plain dict."""
+    meta = CheckpointMeta.from_strings(metadata, path)
+    model, meta = network_from_state(path, state, meta, expected_cfa_kind)
+    return model, asdict(meta)
 
 
-def load_entry(entry: CheckpointEntry, directory: Path | None = None):
+def load_model(
+    path: Path, expected_sha256: str | None = None, expected_cfa_kind: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """load_checkpoint with the metadata as a plain dict (the training code's interface)."""
+    model, meta = load_checkpoint(path, expected_sha256, expected_cfa_kind)
+    return model, asdict(meta)
+
+
+def load_entry(entry: CheckpointEntry, directory: Path | None = None) -> tuple[Any, CheckpointMeta]:
     directory = directory or weights_dir()
-    return load_model(directory / entry.file, entry.sha256, entry.cfa_kind)
+    return load_checkpoint(directory / entry.file, entry.sha256, entry.cfa_kind)

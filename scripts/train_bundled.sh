@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the bundled checkpoints one after the other (Bayer, then X-Trans) and publish each into
-# weights/ (file + manifest entry). Rerun the same command after an interruption: finished stages
+# darkdev/checkpoints/ (file + manifest entry). Rerun the same command after an interruption: finished stages
 # are skipped and an interrupted stage resumes from its last checkpoint (runs/NAME/last.pt).
 #
 #   nohup scripts/train_bundled.sh > runs/bundled.log 2>&1 &
@@ -8,7 +8,7 @@
 # Environment: PHOTOS (default ~/.cache/darkdev/photos), BAYER_MINUTES (45), XTRANS_MINUTES (30),
 # THREADS (2), MODEL (lts), WIDTH (16), LR (3e-4), TV_WEIGHT (0.1, chosen by the sweep in the
 # README; the paper's is 1), PUBLISH (1), INIT_BAYER / INIT_XTRANS (a checkpoint to start from:
-# the shipped ones continue the previous shipped ones, see weights/manifest.json).
+# the shipped ones continue the previous shipped ones, see darkdev/checkpoints/manifest.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darkdev.render import decode_image
 from tests.conftest import file_hash, write_raw
+from tests.images import decode_image
 
 
 def darkdev(*args, input_bytes=None, cwd=None):
@@ -61,6 +61,23 @@ def test_classical_fallback_warns_without_weights(tmp_path, monkeypatch):
     result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--ratio", "50", "--hdr")
     assert result.returncode == 0, result.stderr.decode()
     assert b"classical" in result.stderr and (tmp_path / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+    # Loud, in the summary: which pipeline and why, not a one-off line that scrolls away.
+    summary = result.stderr.decode().strip().splitlines()[-1]
+    assert "classical pipeline" in summary and "no trained bayer network" in summary
+    # And in --json: model classical with the reason.
+    result = darkdev("develop", raw, "-o", tmp_path / "b.jpg", "--ratio", "50", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["model"] == "classical" and "no trained bayer network" in record["model_reason"]
+
+
+def test_asked_for_classical_has_no_fallback_reason(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--model", "classical", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["model"] == "classical" and record["model_reason"] is None
+    assert b"classical pipeline" not in result.stderr
 
 
 def test_bad_ratio_is_one_line_and_exit_2(tmp_path, tiny_weights):
@@ -202,7 +219,7 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     entries = weights.read_manifest(tiny_weights)
     for entry in entries:
         model, meta = weights.load_entry(entry, tiny_weights)
-        assert meta["white_balance_input"] is False
+        assert meta.white_balance_input is False
         entry.sha256 = weights.save_checkpoint(
             tiny_weights / entry.file, model, "lts", {"width": 4}, entry.cfa_kind,
             half_precision=False, white_balance_input=True,
@@ -222,3 +239,53 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     assert (
         plain.shape == balanced.shape and np.abs(plain - balanced).mean() > 0.01
     )  # identical if unused
+
+
+def test_tif_output_is_16_bit_srgb_tiff_with_the_png16_values(tmp_path, tiny_weights):
+    import tifffile
+
+    raw = write_raw(tmp_path / "night.ARW", "bayer", 96, 128, exposure_time_s=0.25, iso=6400)
+    common = ["--ratio", "50", "--device", "cpu"]
+    assert darkdev("develop", raw, "-o", tmp_path / "a.tif", *common).returncode == 0
+    assert (
+        darkdev("develop", raw, "-o", tmp_path / "b.png", "--format", "png16", *common).returncode
+        == 0
+    )
+    with tifffile.TiffFile(tmp_path / "a.tif") as tiff:
+        page = tiff.pages.first
+        pixels = page.asarray()
+        assert 34675 in page.tags and page.tags[272].value == "ILCE-7SM2"
+    assert pixels.dtype == np.uint16 and pixels.shape == (96, 128, 3)
+    assert np.array_equal(pixels, decode_image((tmp_path / "b.png").read_bytes()))
+    result = darkdev("develop", raw, "-o", f"{tmp_path / 'out'}/", "--format", "tiff16", *common)
+    assert result.returncode == 0 and (tmp_path / "out" / "night.tif").exists()
+
+
+@pytest.mark.parametrize(
+    "option,choices",
+    [
+        ("--device", ["auto", "cpu", "cuda", "mps"]),
+        ("--model", ["auto", "classical", "lts", "lts-w4-bayer", "lts-w4-xtrans"]),
+        ("--colour", ["guided", "network"]),
+        ("--format", ["png", "png16", "jpg", "tiff16"]),
+    ],
+)
+def test_typo_in_a_choice_is_usage_error_listing_choices(tmp_path, tiny_weights, option, choices):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", option, "bogus")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.decode().replace("│", " ").split())
+    assert "'bogus' is not one of" in message
+    assert all(f"'{choice}'" in message for choice in choices), message
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_choice_enums_match_the_library():
+    from darkdev.choices import ColourMode, Device, OutputFormat
+    from darkdev.develop import COLOUR_MODES
+    from darkdev.inference import DEVICES
+    from darkdev.render import EXTENSION_BY_FORMAT
+
+    assert [member.value for member in Device] == list(DEVICES)
+    assert [member.value for member in ColourMode] == list(COLOUR_MODES)
+    assert [member.value for member in OutputFormat] == list(EXTENSION_BY_FORMAT)

@@ -22,8 +22,8 @@ from darkdev.errors import (
     ParameterError,
     RawDecodeError,
 )
+from darkdev.files import write_atomic
 from darkdev.raw import read_bytes, read_limited, read_stream
-from darkdev.render import write_atomic
 from tests.conftest import file_hash, write_raw
 from tests.test_cli import darkdev
 
@@ -354,7 +354,7 @@ def test_full_disk_stops_the_batch_early(tmp_path, monkeypatch):
     developer = Developer(DevelopOptions(ratio=7, model="classical"))
     results = list(run_batch(jobs, developer))
     assert len(results) == 1 and results[0].stops_batch
-    record = results[0].as_record()
+    record = results[0].record()
     assert record["status"] == "failed" and "No space left" in record["error"]
     assert record["ratio"] == 7 and record["model"] == "classical"  # known, so kept
     assert os.listdir(tmp_path / "out") == []
@@ -369,7 +369,7 @@ def test_full_disk_stops_the_batch_early(tmp_path, monkeypatch):
 
 
 def test_write_to_closed_stream_is_an_output_error():
-    from darkdev.render import write_stream
+    from darkdev.files import write_stream
 
     with pytest.raises(OutputError, match="closed"):
         write_stream(None, b"x")

@@ -66,3 +66,24 @@ def test_bad_tiling_and_input_refused():
             validate_tiling(size, overlap)
     with pytest.raises(ShapeError):
         run_network(build_model("lts", "bayer", 2), np.zeros((4, 16, 16)), 2)
+
+
+@pytest.mark.parametrize(
+    "cuda,mps,expected",
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu"), (True, False, "cuda")],
+)
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    from darkdev.inference import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert select_device("auto").type == expected
+    assert select_device("cpu").type == "cpu"
+    for name, present in (("cuda", cuda), ("mps", mps)):
+        if present:
+            assert select_device(name).type == name
+        else:
+            with pytest.raises(ParameterError, match=f"--device {name} asked for"):
+                select_device(name)
+    with pytest.raises(ParameterError, match="auto, cpu, cuda, mps"):
+        select_device("tpu")

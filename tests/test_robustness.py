@@ -16,11 +16,14 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from darkdev.dng import DngMetadata
 from darkdev.errors import DarkdevError, RawDecodeError
 from darkdev.raw import decode, read_raw
-from darkdev.render import decode_image
-from tests.conftest import file_hash, write_raw
+from tests.conftest import file_hash, make_mosaic, write_raw
+from tests.dng_layouts import layout_dng_bytes
+from tests.images import decode_image
 from tests.test_cli import darkdev
+from tests.test_dng_layouts import TABLE
 
 RAW_EXTENSIONS = [".ARW", ".RAF", ".DNG", ".CR2", ".NEF", ".ORF", ".arw", ".raf"]
 
@@ -56,6 +59,16 @@ def build_corpus(folder: Path, scratch: Path) -> list[Path]:
         add(f"truncated_{index:02d}.RAF", xtrans[:cut])
     for index, cut in enumerate(np.linspace(0, len(bayer) // 2, 10).astype(int)):
         add(f"truncated_{index:02d}.DNG", bayer[:cut])
+    # Real DNGs are tiled and compressed (CinemaDNG: lossless JPEG tiles, linearisation table).
+    meta = DngMetadata(black_level=512, white_level=65535)
+    for name, kind, size, options in (
+        ("tiled_ljpeg", "bayer", 64, {"compressed": True, "linearization_table": TABLE}),
+        ("tiled", "xtrans", 60, {}),
+    ):
+        mosaic, pattern = make_mosaic(kind, size, size)
+        tiled = layout_dng_bytes(mosaic // 4, pattern, meta, tile=32, **options)
+        for index, cut in enumerate(np.linspace(8, len(tiled) - 1, 12).astype(int)):
+            add(f"{name}_{index:02d}.DNG", tiled[:cut])
     for index in range(20):
         size = int(rng.integers(1, 20000))
         add(
@@ -212,7 +225,7 @@ def test_interrupt_mid_batch_leaves_only_complete_images(tmp_path, tiny_weights,
 
 
 def test_disk_full_during_write_leaves_nothing(tmp_path, monkeypatch):
-    from darkdev import render
+    from darkdev import files
     from darkdev.errors import OutputError
 
     def full(descriptor):
@@ -220,7 +233,7 @@ def test_disk_full_during_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OutputError, match="No space left"):
-        render.write_atomic(tmp_path / "a.png", b"payload")
+        files.write_atomic(tmp_path / "a.png", b"payload")
     assert list(tmp_path.iterdir()) == []
 
 

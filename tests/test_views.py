@@ -5,8 +5,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from darkdev.render import decode_image
 from tests.conftest import write_raw
+from tests.images import decode_image
 from tests.test_cli import darkdev
 
 

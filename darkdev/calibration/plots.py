@@ -13,7 +13,7 @@ import numpy as np
 from darkdev.calibration.calibrate import CalibrationResult
 from darkdev.calibration.distributions import sorted_tukey_differences
 from darkdev.calibration.frames import CHANNEL_NAMES
-from darkdev.render import write_atomic
+from darkdev.files import write_atomic
 
 CHANNEL_COLOURS = ("tab:red", "tab:green", "tab:blue", "tab:olive")
 

@@ -1,6 +1,6 @@
 """Camera profiles: the JSON `darkdev calibrate` writes, its master darks, reading them back.
 
-numpy only. Two files, each written atomically (render.write_atomic), the master darks first:
+numpy only. Two files, each written atomically (files.write_atomic), the master darks first:
 
 mycamera.json (format "darkdev camera profile", format_version 1):
   camera: make, model, cfa_kind, cfa_pattern (LibRaw colour indices of the top-left period),
@@ -67,7 +67,7 @@ from darkdev.calibration.fits import (
 )
 from darkdev.calibration.frames import CHANNEL_NAMES
 from darkdev.errors import OutputError
-from darkdev.render import write_atomic
+from darkdev.files import write_atomic
 
 FORMAT = "darkdev camera profile"
 FORMAT_VERSION = 1

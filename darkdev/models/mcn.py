@@ -8,6 +8,8 @@ the supervised outputs, the last of them being the network's output:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -63,8 +65,9 @@ class MCN(nn.Module):
         self.fusion = fusion
         self.back_connection = back_connection
         self.granulations = granulations
-        self.sgns = nn.ModuleList(SGN(in_channels, scale, width) for _ in range(granulations))
-        raw_channels = self.sgns[0].raw_channels
+        sgns = [SGN(in_channels, scale, width) for _ in range(granulations)]
+        raw_channels = sgns[0].raw_channels
+        self.sgns = nn.ModuleList(sgns)
         # R_i: raw output (3 s^2 channels) -> input channels, so it can feed another SGN.
         needed = granulations if back_connection else granulations - 1
         self.raw_output_convs = nn.ModuleList(
@@ -82,7 +85,7 @@ class MCN(nn.Module):
             )
 
     def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        first = self.sgns[0]
+        first = cast(SGN, self.sgns[0])
         raw_output, features = first(x)
         raw_outputs = [raw_output]
         fused = [features]

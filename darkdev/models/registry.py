@@ -1,4 +1,5 @@
-"""Networks by name. Factories hold hyperparameters only; a checkpoint stores (name, arguments)."""
+"""Networks by name, built for a tensor shape: (input channels, upscale factor). Networks know
+tensors, not sensors. Factories hold hyperparameters only; a checkpoint stores (name, arguments)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from collections.abc import Callable
 
 from torch import nn
 
-from darkdev.cfa import BLOCK_SIZE, CHANNELS, CfaKind
 from darkdev.errors import ParameterError
 from darkdev.models.mcn import MCN, SingleNetwork
 
@@ -36,15 +36,15 @@ for _n in range(2, 6):
     REGISTRY[f"dmcn-{_n}-nobc"] = _mcn(_n, "concat", back_connection=False)
 
 
-def build_model(name: str, cfa_kind: CfaKind = "bayer", width: int = PAPER_WIDTH) -> nn.Module:
-    """Build a network for a CFA kind: Bayer 4 channels, scale 2; X-Trans 9 channels, scale 3."""
+def build_network(name: str, in_channels: int, upscale: int, width: int = PAPER_WIDTH) -> nn.Module:
+    """A network mapping (N, in_channels, H, W) to sRGB (N, 3, H*upscale, W*upscale)."""
     if name not in REGISTRY:
         raise ParameterError(f"unknown model {name!r}; choose from {', '.join(sorted(REGISTRY))}")
-    if cfa_kind not in CHANNELS:
-        raise ParameterError(f"unknown CFA kind {cfa_kind!r}; choose 'bayer' or 'xtrans'")
+    if in_channels < 1 or upscale < 1:
+        raise ParameterError(f"need >= 1 input channel and upscale, got {in_channels}, {upscale}")
     if not 1 <= width <= 256:
         raise ParameterError(f"width must be 1..256, got {width}")
-    return REGISTRY[name](CHANNELS[cfa_kind], BLOCK_SIZE[cfa_kind], width)
+    return REGISTRY[name](in_channels, upscale, width)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -13,6 +13,8 @@ the shared kernels for its own channels and owns only the kernels for the append
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -91,7 +93,7 @@ class DenseExtras(nn.Module):
         super().__init__()
         widths = block_widths(width)
         self.input = conv3x3(extra_input_channels, width, bias=False)
-        entries = []
+        entries: list[nn.Module] = []
         for block in range(1, BLOCKS):
             if block <= DEPTH:
                 entries.append(conv3x3(multiplier * widths[block - 1], widths[block], bias=False))
@@ -138,6 +140,9 @@ class SGN(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.head = nn.Conv2d(width, self.raw_channels, 1)
 
+    def _block(self, index: int) -> ConvBlock:
+        return cast(ConvBlock, self.blocks[index])
+
     def forward(
         self,
         x: torch.Tensor,
@@ -163,28 +168,33 @@ class SGN(nn.Module):
             own_parts.append(own)
             extra_parts.append(partner if fusion == "concat" else None)
 
-        entered = self.blocks[0].first(x)
+        def dense() -> DenseExtras:
+            if extras is None:
+                raise ValueError("'concat' fusion needs the DenseExtras kernels")
+            return extras
+
+        entered = self._block(0).first(x)
         if x_extra is not None:
-            entered = entered + extras.input(x_extra)
+            entered = entered + dense().input(x_extra)
         fuse(0, self.blocks[0](entered))
         for block in range(1, BLOCKS):
             extra_in = extra_parts[block - 1]
             if block <= DEPTH:
-                entered = self.blocks[block].first(F.max_pool2d(own_parts[block - 1], 2))
+                entered = self._block(block).first(F.max_pool2d(own_parts[block - 1], 2))
                 if extra_in is not None:
-                    entered = entered + extras.enter[block - 1](F.max_pool2d(extra_in, 2))
+                    entered = entered + dense().enter[block - 1](F.max_pool2d(extra_in, 2))
             else:
                 upsampled = self.ups[block - DEPTH - 1](own_parts[block - 1])
                 if extra_in is not None:
-                    upsampled = upsampled + extras.enter[block - 1](extra_in)
+                    upsampled = upsampled + dense().enter[block - 1](extra_in)
                 source = skip_source(block)
-                entered = self.blocks[block].first(torch.cat([upsampled, own_parts[source]], 1))
+                entered = self._block(block).first(torch.cat([upsampled, own_parts[source]], 1))
                 if extra_parts[source] is not None:
-                    entered = entered + extras.skip[block - DEPTH - 1](extra_parts[source])
+                    entered = entered + dense().skip[block - DEPTH - 1](extra_parts[source])
             fuse(block, self.blocks[block](entered))
         raw_output = self.head(own_parts[-1])
         if extra_parts[-1] is not None:
-            raw_output = raw_output + extras.head(extra_parts[-1])
+            raw_output = raw_output + dense().head(extra_parts[-1])
         features = [
             own if extra is None else torch.cat([own, extra], 1)
             for own, extra in zip(own_parts, extra_parts, strict=True)

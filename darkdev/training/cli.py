@@ -106,7 +106,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     if arguments.out:
         Path(arguments.out).write_text(table)
     if arguments.sheet:
-        from darkdev.render import encode_png, write_atomic
+        from darkdev.files import write_atomic
+        from darkdev.render import encode_png
         from darkdev.training.crop_sheet import crop_sheet
 
         if arguments.sheet_split not in validations:

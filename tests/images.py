@@ -1,7 +1,8 @@
-"""Reader for 16-bit RGB PNGs (Pillow cannot): all five PNG filters, no interlace."""
+"""Test helper: read outputs back. 16-bit RGB PNGs (Pillow cannot): all five filters, no interlace."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -56,3 +57,12 @@ def read_png16(payload: bytes) -> np.ndarray:
         rows[index] = line
         previous = line
     return rows.view(">u2").reshape(height, width, 3).astype(np.uint16)
+
+
+def decode_image(payload: bytes) -> np.ndarray:
+    """Read PNG/JPEG bytes back as (H, W, 3) uint8/uint16 (Pillow reads 16-bit PNG as 8-bit)."""
+    if payload.startswith(b"\x89PNG") and payload[24] == 16:
+        return read_png16(payload)
+    import imageio.v3 as iio
+
+    return iio.imread(io.BytesIO(payload))
