@@ -104,7 +104,8 @@ class Developer:
             network = (model, label, meta.white_balance_input)
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
-                entry = weights.default_entry(cfa_kind)
+                # The best bundled network for this device (on a CPU: one fast enough).
+                entry = weights.default_entry(cfa_kind, device_type=self._select_device().type)
             else:
                 entry = weights.require_entry(options.model, cfa_kind)
             if entry is not None:
@@ -117,6 +118,13 @@ class Developer:
                 )
         self._networks[cfa_kind] = network
         return network
+
+    def _select_device(self):
+        if self._device is None:
+            from darkdev.inference import select_device
+
+            self._device = select_device(self.options.device)
+        return self._device
 
     def develop(self, frame: RawFrame, on_tile=None) -> DevelopResult:
         """on_tile(done, total) is called as network tiles finish (a progress bar's feed)."""
@@ -159,12 +167,11 @@ class Developer:
             seconds["network"] = time.perf_counter() - start
             label = CLASSICAL
         else:
-            from darkdev.inference import run_network, select_device
+            from darkdev.inference import run_network
 
             model, label, balanced = network
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
-            if self._device is None:
-                self._device = select_device(options.device)
+            self._device = self._select_device()
             amplified = network_input(
                 packed, frame.layout.kind, frame.camera_whitebalance, balanced, params
             )

@@ -78,6 +78,15 @@ class CheckpointEntry:
     size_bytes: int = 0
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    # Measured speed, e.g. {"cpu_2_cores_12mp_s": 14.3}: develop end to end, 12 MP, 2 CPU cores.
+    speed: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quality_db(self) -> float:
+        """Mean PSNR over both validation splits (all ISO, high ISO) of the current validation
+        sets; -inf for entries scored on older sets, which are not comparable."""
+        value = self.validation.get("quality_psnr")
+        return float(value) if value is not None else float("-inf")
 
 
 def weights_dir() -> Path:
@@ -137,13 +146,29 @@ def write_manifest(entries: list[CheckpointEntry], directory: Path | None = None
     (directory / MANIFEST_NAME).write_text(json.dumps(document, indent=2) + "\n")
 
 
-def default_entry(cfa_kind: str, directory: Path | None = None) -> CheckpointEntry | None:
-    """The bundled checkpoint develop uses for a CFA kind, or None when there is none."""
+CPU_SECONDS_TARGET = 20.0  # 12 MP end to end on 2 CPU cores: what --model auto accepts on a CPU
+
+
+def default_entry(
+    cfa_kind: str, directory: Path | None = None, device_type: str = "cpu"
+) -> CheckpointEntry | None:
+    """What --model auto develops a CFA kind with on a device, or None when nothing is bundled.
+
+    The best-quality checkpoint (CheckpointEntry.quality_db), on a CPU only among those whose
+    measured 12 MP time meets CPU_SECONDS_TARGET; the manifest's `default` flag breaks ties
+    and decides among checkpoints without comparable scores.
+    """
     candidates = [e for e in read_manifest(directory) if e.cfa_kind == cfa_kind]
-    for entry in candidates:
-        if entry.default:
-            return entry
-    return candidates[0] if candidates else None
+    if device_type == "cpu":
+        fast = [
+            e
+            for e in candidates
+            if e.speed.get("cpu_2_cores_12mp_s", float("inf")) <= CPU_SECONDS_TARGET
+        ]
+        candidates = fast or candidates  # unmeasured checkpoints still beat the classical path
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: (e.quality_db, e.default))
 
 
 def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:

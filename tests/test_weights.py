@@ -86,3 +86,31 @@ def test_bundled_manifest_matches_files():
         assert weights.sha256_of(weights.weights_dir() / entry.file) == entry.sha256
         model, _ = weights.load_entry(entry)
         assert entry.size_bytes < 30e6
+
+
+def test_auto_picks_per_device_the_best_model_that_meets_the_speed_target(tmp_path):
+    def entry(file, quality=None, cpu_seconds=None, default=False, kind="bayer"):
+        return weights.CheckpointEntry(
+            file=file,
+            sha256="0" * 64,
+            architecture="lts",
+            arguments={"width": 4},
+            cfa_kind=kind,
+            default=default,
+            validation={} if quality is None else {"quality_psnr": quality},
+            speed={} if cpu_seconds is None else {"cpu_2_cores_12mp_s": cpu_seconds},
+        )
+
+    entries = [
+        entry("old.safetensors", default=True),  # scored on older sets: not comparable
+        entry("fast.safetensors", quality=25.0, cpu_seconds=12.0),
+        entry("best.safetensors", quality=26.0, cpu_seconds=95.0),
+        entry("xtrans.safetensors", quality=30.0, cpu_seconds=5.0, kind="xtrans"),
+    ]
+    weights.write_manifest(entries, tmp_path)
+    assert weights.default_entry("bayer", tmp_path, "cpu").file == "fast.safetensors"
+    assert weights.default_entry("bayer", tmp_path, "cuda").file == "best.safetensors"
+    assert weights.default_entry("xtrans", tmp_path, "mps").file == "xtrans.safetensors"
+    weights.write_manifest(entries[:1], tmp_path)  # nothing comparable: the default flag decides
+    assert weights.default_entry("bayer", tmp_path, "cpu").file == "old.safetensors"
+    assert weights.default_entry("xtrans", tmp_path, "cpu") is None

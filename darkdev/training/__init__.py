@@ -4,16 +4,18 @@
 - unprocessing: LibRaw's colour pipeline and its inverse (camera matrices, tone curve, DN)
 - noise: the ELD physics-based noise model (sampling its parameters, applying it)
 - synthetic: batched synthetic pairs in torch on the training device (the GPU data path)
-- libraw_pairs: the same pairs through LibRaw (reference targets, classical baseline)
 - sid: the See-in-the-Dark dataset loader
-- validation: fixed validation sets (all ISO, high ISO)
+- validation: fixed validation sets (all ISO, high ISO) with LibRaw's SID-style targets and the
+  classical baseline
 - config: a run's settings (TrainConfig) and their command line
 - batches: training batches from (seed, step) alone, prefetching, the run's validation sets
 - loss: SPEC.md's loss and the learning-rate schedules
 - state: a run's state (built, resumed, saved to last.pt); loop: steps, validation, stopping
 - checkpoints: last.pt, --init-from, exported weights (also as shards under 16 MiB)
 - distributed: data-parallel ranks (torchrun); curves: the training log and its plot
-- evaluation, publishing: scores, the evaluation table, bundled checkpoints
+- evaluation, crop_sheet, publishing: scores, the evaluation table, a picture of validation
+  crops, bundled checkpoints
+- throughput, session: crops/s and frames/s; the prepared GPU session (scripts/train_on_gpu.sh)
 - cli: `python -m darkdev.train` / `darkdev train` and `darkdev evaluate`
 
 The develop path never imports this package.

@@ -1,4 +1,4 @@
-"""Publishing a finished run: its best weights copied into weights/ with a manifest entry whose
+"""Publishing a finished run: its best weights copied into the checkpoints folder with a manifest entry whose
 numbers come from the run's summary.json (measured by this code), both validation splits
 included."""
 
@@ -62,6 +62,10 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
     )
     if "target" in validation:
         record["target"] = validation["target"]
+    if "psnr_high_iso" in validation and validation.get("target") == "LibRaw default demosaic":
+        # What --model auto ranks by (weights.CheckpointEntry.quality_db): comparable only
+        # between checkpoints scored on these validation sets.
+        record["quality_psnr"] = round((validation["psnr"] + validation["psnr_high_iso"]) / 2, 4)
     return record
 
 
@@ -70,10 +74,14 @@ def publish(
     file_name: str,
     weights_directory: Path | None = None,
     default: bool = True,
+    cpu_12mp_seconds: float | None = None,
 ) -> weights.CheckpointEntry:
-    """Copy a finished run's best.safetensors into weights/ and add/replace its manifest entry.
+    """Copy a finished run's best.safetensors into the checkpoints folder and add/replace its
+    manifest entry.
 
     With default=True, other entries of the same CFA kind stop being the default.
+    cpu_12mp_seconds: develop's measured end-to-end time for 12 MP on 2 CPU cores
+    (benchmarks/bench_develop.py), which --model auto checks on a CPU.
     """
     run_directory = Path(run_directory)
     directory = weights_directory or weights.weights_dir()
@@ -95,6 +103,7 @@ def publish(
         size_bytes=destination.stat().st_size,
         training=_training_record(summary, directory),
         validation=_validation_record(summary["validation"]),
+        speed={} if cpu_12mp_seconds is None else {"cpu_2_cores_12mp_s": cpu_12mp_seconds},
     )
     entries = [e for e in weights.read_manifest(directory) if e.file != file_name]
     if default:
