@@ -100,8 +100,9 @@ def develop(
     model: Annotated[
         ModelName,
         typer.Option(
-            help="auto (bundled default for the raw's sensor), classical, or a name from "
-            "`darkdev models`."
+            help="auto (the best bundled network for the raw's sensor and this device), "
+            "classical, or a name from `darkdev models` (any case).",
+            case_sensitive=False,
         ),
     ] = ModelName("auto"),
     weights: Annotated[
@@ -367,7 +368,9 @@ def compare(
     ] = None,
     model: Annotated[
         ModelName,
-        typer.Option(help="Network for the darkdev panels (auto = bundled default)."),
+        typer.Option(
+            help="Network for the darkdev panels (auto = bundled default).", case_sensitive=False
+        ),
     ] = ModelName("auto"),
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing sheet.")
