@@ -90,12 +90,30 @@ def place_output(image: np.ndarray, frame: RawFrame) -> np.ndarray:
     )
 
 
+def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
+    """One line when the weights were fine-tuned for another camera than the raw's."""
+    if tuned_for is None:
+        return []
+
+    def name(make: str, model: str) -> str:
+        return f"{make} {model}".strip()
+
+    expected = name(tuned_for.get("make", ""), tuned_for.get("model", ""))
+    actual = name(frame.camera.make, frame.camera.model)
+    if expected.casefold() == actual.casefold():
+        return []
+    return [
+        f"the weights were fine-tuned for {expected or 'an unnamed camera'}, this raw is from "
+        f"{actual or 'an unnamed camera'}: its noise and colour may not match"
+    ]
+
+
 class Developer:
     """Develops frames with one set of options; networks are loaded once and reused across a batch."""
 
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
-        self._networks: dict[str, tuple[object, str, bool] | None] = {}
+        self._networks: dict[str, tuple[object, str, bool, dict | None] | None] = {}
         self._device = None
         self._dark_subtraction = None
         # Loaded once here, so a batch reads its dark frame or master darks once.
@@ -108,7 +126,8 @@ class Developer:
                 self._dark_subtraction = DarkSubtraction.from_profile(options.profile_path)
 
     def _network(self, cfa_kind: str):
-        """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
+        """(model, label, white-balanced input, camera it was fine-tuned for or None) for a CFA
+        kind, or None for the classical pipeline."""
         if cfa_kind in self._networks:
             return self._networks[cfa_kind]
         from darkdev import weights
@@ -118,7 +137,7 @@ class Developer:
         if options.weights_path is not None:
             model, meta = weights.load_model(options.weights_path, expected_cfa_kind=cfa_kind)
             label = f"{meta['architecture']} ({Path(options.weights_path).name})"
-            network = (model, label, meta["white_balance_input"])
+            network = (model, label, meta["white_balance_input"], meta.get(weights.TUNED_FOR_KEY))
         elif options.model != CLASSICAL:
             if options.model == AUTO:
                 entry = weights.default_entry(cfa_kind)
@@ -136,6 +155,7 @@ class Developer:
                     model,
                     f"{entry.architecture} ({entry.file})",
                     meta["white_balance_input"],
+                    None,
                 )
         self._networks[cfa_kind] = network
         return network
@@ -175,7 +195,8 @@ class Developer:
         else:
             from darkdev.inference import run_network, select_device
 
-            model, label, balanced = network
+            model, label, balanced, tuned_for = network
+            warnings += other_camera_warning(tuned_for, frame)
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             if self._device is None:
                 self._device = select_device(options.device)

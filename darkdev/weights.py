@@ -1,7 +1,8 @@
 """Checkpoints: safetensors files + a manifest, verified by SHA-256 before any byte is parsed.
 
 A checkpoint carries the architecture name, its arguments and the CFA kind in the safetensors
-metadata, so the network can be rebuilt from the file alone. The manifest (weights/manifest.json)
+metadata, so the network can be rebuilt from the file alone; one made by `darkdev finetune` also
+records the camera it was tuned for (TUNED_FOR_KEY: make, model, profile sha256, ...). The manifest (weights/manifest.json)
 records, for each bundled file, its sha256, how it was trained and its validation scores.
 """
 
@@ -19,6 +20,7 @@ from darkdev.errors import WeightsError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME = "manifest.json"
+TUNED_FOR_KEY = "tuned_for"  # metadata of a fine-tuned checkpoint: JSON, see finetune
 
 
 @dataclass
@@ -220,6 +222,7 @@ def model_from_state(
         arguments = json.loads(metadata.get("arguments", "{}"))
         cfa_kind = metadata["cfa_kind"]
         white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
+        tuned_for = json.loads(metadata[TUNED_FOR_KEY]) if TUNED_FOR_KEY in metadata else None
     except (KeyError, json.JSONDecodeError) as error:
         raise WeightsError(f"{path}: checkpoint lacks architecture metadata ({error})") from error
     if expected_cfa_kind is not None and cfa_kind != expected_cfa_kind:
@@ -236,12 +239,15 @@ def model_from_state(
     model.eval()
     if not isinstance(white_balance_input, bool):
         raise WeightsError(f"{path}: white_balance_input must be true or false")
-    return model, {
+    if tuned_for is not None and not isinstance(tuned_for, dict):
+        raise WeightsError(f"{path}: {TUNED_FOR_KEY} must be a JSON object")
+    described = {
         "architecture": architecture,
         "arguments": arguments,
         "cfa_kind": cfa_kind,
         "white_balance_input": white_balance_input,
     }
+    return model, described if tuned_for is None else {**described, TUNED_FOR_KEY: tuned_for}
 
 
 def load_entry(entry: CheckpointEntry, directory: Path | None = None):

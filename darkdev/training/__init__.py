@@ -3,6 +3,7 @@
 - photos: clean photographs (listing, cache, split into training/validation, photo packs)
 - unprocessing: LibRaw's colour pipeline and its inverse (camera matrices, tone curve, DN)
 - noise: the ELD physics-based noise model (sampling its parameters, applying it)
+- camera: the camera pairs are made with (default, or a camera profile's noise and colour)
 - synthetic: batched synthetic pairs in torch on the training device (the GPU data path)
 - libraw_pairs: the same pairs through LibRaw (reference targets, classical baseline)
 - sid: the See-in-the-Dark dataset loader
@@ -15,6 +16,7 @@
 - distributed: data-parallel ranks (torchrun); curves: the training log and its plot
 - evaluation, publishing: scores, the evaluation table, bundled checkpoints
 - cli: `python -m darkdev.train` / `darkdev train` and `darkdev evaluate`
+- finetune: `darkdev finetune`, the bundled network continued on a camera profile's pairs
 
 The develop path never imports this package.
 """
