@@ -184,7 +184,8 @@ def test_finetune_resumes_and_records_the_camera(tmp_path, photo_folder, tiny_we
     resumed = finetune(dataclasses.replace(options, resume=True), report=lines.append)
     assert resumed.steps == 4 and resumed.work == tmp_path / "tuned.finetune"
     words = [line.split()[0] for line in lines]
-    assert words == ["fine-tuning", "before", "fine-tuning", "before", "after"]
+    assert words[:5] == ["fine-tuning", "before", "fine-tuning", "before", "after"]
+    assert words[5:] in ([], ["warning:"])  # a few steps of a random model may not improve it
     assert "for Testmaker Night One (bayer)" in lines[0]
     assert set(resumed.before) == set(resumed.after) == {"all_iso", "high_iso"}
     assert all(math.isfinite(psnr) for psnr, _ in resumed.after.values())

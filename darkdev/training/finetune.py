@@ -214,6 +214,8 @@ def finetune(options: FinetuneOptions, report=print) -> FinetuneResult:
     summary = train(config)
     after = score_weights(work / EXPORT_NAME, validations, config.cfa, None)
     report("after (tuned):    " + describe_scores(after))
+    if mean_psnr(after) <= mean_psnr(before):
+        report("warning: the tuned network does not beat the bundled one here; give it more time")
     record = tuned_for(camera, options, entry, int(summary["steps"]))
     sha256 = write_tuned(work / EXPORT_NAME, options.output, record)
     return FinetuneResult(
@@ -229,6 +231,10 @@ def finetune(options: FinetuneOptions, report=print) -> FinetuneResult:
         work=work,
         validation_crops=len(validations["all_iso"]),
     )
+
+
+def mean_psnr(scores: Scores) -> float:
+    return sum(psnr for psnr, _ in scores.values()) / len(scores)
 
 
 def describe_scores(scores: Scores) -> str:
