@@ -2,8 +2,9 @@
 
 A checkpoint carries the architecture name, its arguments and the CFA kind in the safetensors
 metadata, so the network can be rebuilt from the file alone; one made by `darkdev finetune` also
-records the camera it was tuned for (TUNED_FOR_KEY: make, model, profile sha256, ...). The manifest (weights/manifest.json)
-records, for each bundled file, its sha256, how it was trained and its validation scores.
+records the camera it was tuned for (TUNED_FOR_KEY: make, model, profile sha256, ...). The
+manifest (weights/manifest.json) records, for each bundled file, its sha256, how it was trained
+and its validation scores.
 """
 
 from __future__ import annotations
