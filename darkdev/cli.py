@@ -428,7 +428,7 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line, as every other darkdev refusal."""
 
     def error(self, message: str):
-        raise ParameterError(f"calibrate: {message}")
+        raise ParameterError(f"{self.prog.removeprefix('darkdev ')}: {message}")
 
 
 def _calibrate_parser() -> argparse.ArgumentParser:
@@ -580,6 +580,114 @@ def _stdout_failed(error: OSError) -> None:
         os.close(devnull)
     errors.print(f"darkdev: cannot write to standard output ({error.strerror or error})")
     sys.exit(EXIT_FAILED)
+
+
+def _finetune_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="darkdev finetune",
+        description="Continue the bundled network on synthetic pairs with your camera's noise "
+        "and colour (a profile from `darkdev calibrate`); prints validation scores before and "
+        "after, on pairs with your camera's noise.",
+    )
+    parser.add_argument("--profile", required=True, metavar="PROFILE.json")
+    parser.add_argument("-o", "--output", required=True, metavar="WEIGHTS.safetensors")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
+    parser.add_argument("--iso", type=float, default=None, help="tune for this ISO's noise only")
+    parser.add_argument(
+        "--work", default=None, help="run folder (last.pt, logs; default OUTPUT.finetune)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --work")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--photos", default=None, help="training photos (default: train's)")
+    parser.add_argument(
+        "--photo-cache", default=None, help="prepared photos (default ~/.cache/darkdev/photo-cache)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    for name in ("--max-steps", "--crop", "--batch", "--validation-packed-px"):
+        parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)  # tests
+    parser.add_argument("--validation-count", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--validate-every", type=int, default=250, help=argparse.SUPPRESS)
+    return parser
+
+
+def _finetune_table(result):
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.camera.name}: validation on {result.validation_crops} crops per split "
+        "with its noise and colour",
+        caption=f"after {result.steps} steps, {result.training_minutes:.1f} minutes of training",
+    )
+    for column in ("model", "PSNR all ISO", "SSIM all ISO", "PSNR high ISO", "SSIM high ISO"):
+        table.add_column(column, justify="right")
+    for label, scores in (
+        ("classical", result.classical),
+        (f"bundled {result.bundled_file}", result.before),
+        (f"tuned {result.output.name}", result.after),
+    ):
+        cells = []
+        for split in ("all_iso", "high_iso"):
+            psnr_db, ssim_value = scores[split]
+            cells += [f"{psnr_db:.2f}", f"{ssim_value:.4f}"]
+        table.add_row(label, *cells)
+    return table
+
+
+def _finetune(arguments: list[str]) -> int:
+    debug = "--debug" in arguments
+    try:
+        options = _finetune_parser().parse_args(arguments)
+        from darkdev.training.config import DEFAULT_PHOTOS
+        from darkdev.training.finetune import DEFAULT_PHOTO_CACHE, FinetuneOptions, finetune
+
+        settings = FinetuneOptions(
+            profile=Path(options.profile),
+            output=Path(options.output),
+            minutes=options.minutes,
+            work=Path(options.work) if options.work else None,
+            resume=options.resume,
+            iso=options.iso,
+            overwrite=options.overwrite,
+            photos=options.photos or DEFAULT_PHOTOS,
+            photo_cache=options.photo_cache or DEFAULT_PHOTO_CACHE,
+            threads=options.threads,
+            validation_count=options.validation_count,
+            validate_every=options.validate_every,
+            max_steps=options.max_steps,
+            crop=options.crop,
+            batch=options.batch,
+            validation_packed_px=options.validation_packed_px,
+            command="darkdev finetune " + " ".join(arguments),
+        )
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        result = finetune(settings, report=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        message = "interrupted: --resume continues from the last checkpoint"
+        raise _fail(message, EXIT_INTERRUPTED) from None
+    except ParameterError as error:
+        if debug:
+            raise
+        raise _fail(str(error)) from None
+    except DarkdevError as error:
+        if debug:
+            raise
+        raise _fail(str(error), EXIT_FAILED) from None
+    console = Console()
+    console.width = max(console.width, 100)
+    console.print(_finetune_table(result))
+    errors.print(
+        f"wrote {result.output} (sha256 {result.output_sha256[:12]}...); use it with "
+        f"darkdev develop --weights {result.output}",
+        soft_wrap=True,
+    )
+    return EXIT_OK
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def finetune(context: typer.Context) -> None:
+    """Fine-tune the bundled network for your camera's profile (options: darkdev finetune --help)."""
+    raise typer.Exit(_finetune(list(context.args)))
 
 
 def main() -> None:

@@ -73,12 +73,30 @@ class DevelopResult:
     model_reason: str | None = None
 
 
+def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
+    """One line when the weights were fine-tuned for another camera than the raw's."""
+    if tuned_for is None:
+        return []
+
+    def name(make: str, model: str) -> str:
+        return f"{make} {model}".strip()
+
+    expected = name(tuned_for.get("make", ""), tuned_for.get("model", ""))
+    actual = name(frame.camera.make, frame.camera.model)
+    if expected.casefold() == actual.casefold():
+        return []
+    return [
+        f"the weights were fine-tuned for {expected or 'an unnamed camera'}, this raw is from "
+        f"{actual or 'an unnamed camera'}: its noise and colour may not match"
+    ]
+
+
 class Developer:
     """Develops frames with one set of options; networks are loaded once and reused across a batch."""
 
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
-        self._networks: dict[str, tuple[object, str, bool] | None] = {}
+        self._networks: dict[str, tuple[object, str, bool, dict | None] | None] = {}
         self._device: Any = None  # a torch.device once a network runs (torch imported lazily)
         self._dark_subtraction = None
         # Loaded once here, so a batch reads its dark frame or master darks once.
@@ -91,7 +109,8 @@ class Developer:
                 self._dark_subtraction = DarkSubtraction.from_profile(options.profile_path)
 
     def _network(self, cfa_kind: str):
-        """(model, label, white-balanced input) for a CFA kind, or None for the classical pipeline."""
+        """(model, label, white-balanced input, camera it was fine-tuned for or None) for a CFA
+        kind, or None for the classical pipeline."""
         if cfa_kind in self._networks:
             return self._networks[cfa_kind]
         from darkdev import weights
@@ -101,7 +120,7 @@ class Developer:
         if options.weights_path is not None:
             model, meta = weights.load_checkpoint(options.weights_path, expected_cfa_kind=cfa_kind)
             label = f"{meta.architecture} ({Path(options.weights_path).name})"
-            network = (model, label, meta.white_balance_input)
+            network = (model, label, meta.white_balance_input, meta.tuned_for)
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
                 # The best bundled network for this device (on a CPU: one fast enough).
@@ -115,6 +134,7 @@ class Developer:
                     model,
                     f"{entry.architecture} ({entry.file})",
                     meta.white_balance_input,
+                    None,
                 )
         self._networks[cfa_kind] = network
         return network
@@ -169,7 +189,8 @@ class Developer:
         else:
             from darkdev.inference import run_network
 
-            model, label, balanced = network
+            model, label, balanced, tuned_for = network
+            warnings += other_camera_warning(tuned_for, frame)
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             self._device = self._select_device()
             amplified = network_input(

@@ -1,7 +1,8 @@
 """Checkpoints: safetensors files + a manifest, verified by SHA-256 before any byte is parsed.
 
 A checkpoint carries the architecture name, its arguments and the CFA kind in the safetensors
-metadata, so the network can be rebuilt from the file alone. The manifest
+metadata, so the network can be rebuilt from the file alone; one made by `darkdev finetune` also
+records the camera it was tuned for (TUNED_FOR_KEY: make, model, profile sha256, ...). The manifest
 (darkdev/checkpoints/manifest.json) records, for each bundled file, its sha256, how it was trained
 and its validation scores. The checkpoints are package data: every kind of install (editable,
 wheel, pipx, git URL) carries them.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_DIR_VARIABLE = "DARKDEV_WEIGHTS_DIR"
+TUNED_FOR_KEY = "tuned_for"  # metadata of a fine-tuned checkpoint: JSON, see finetune
 
 
 @dataclass(frozen=True)
@@ -37,15 +39,26 @@ class CheckpointMeta:
     # The network was trained on packed raw multiplied by the as-shot white balance gains, so
     # it must be fed the same (the input convention travels with the weights).
     white_balance_input: bool = False
+    tuned_for: dict[str, Any] | None = None  # the camera `darkdev finetune` tuned it for
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain fields (the training code's interface); tuned_for only when there is one."""
+        fields = asdict(self)
+        if fields[TUNED_FOR_KEY] is None:
+            del fields[TUNED_FOR_KEY]
+        return fields
 
     def to_strings(self) -> dict[str, str]:
         """safetensors metadata (strings only)."""
-        return {
+        strings = {
             "architecture": self.architecture,
             "arguments": json.dumps(self.arguments, sort_keys=True),
             "cfa_kind": self.cfa_kind,
             "white_balance_input": json.dumps(bool(self.white_balance_input)),
         }
+        if self.tuned_for is not None:
+            strings[TUNED_FOR_KEY] = json.dumps(self.tuned_for, sort_keys=True)
+        return strings
 
     @classmethod
     def from_strings(cls, metadata: dict[str, str], path: Path) -> CheckpointMeta:
@@ -54,6 +67,7 @@ class CheckpointMeta:
             arguments = json.loads(metadata.get("arguments", "{}"))
             cfa_kind = metadata["cfa_kind"]
             white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
+            tuned_for = json.loads(metadata[TUNED_FOR_KEY]) if TUNED_FOR_KEY in metadata else None
         except (KeyError, json.JSONDecodeError) as error:
             raise WeightsError(
                 f"{path}: checkpoint lacks architecture metadata ({error})"
@@ -64,7 +78,11 @@ class CheckpointMeta:
             raise WeightsError(f"{path}: white_balance_input must be true or false")
         if not isinstance(arguments, dict):
             raise WeightsError(f"{path}: checkpoint arguments must be a JSON object")
-        return cls(architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input)
+        if tuned_for is not None and not isinstance(tuned_for, dict):
+            raise WeightsError(f"{path}: {TUNED_FOR_KEY} must be a JSON object")
+        return cls(
+            architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input, tuned_for
+        )
 
 
 @dataclass
@@ -405,7 +423,7 @@ def model_from_state(
     """network_from_state from safetensors metadata strings, the metadata as a plain dict."""
     meta = CheckpointMeta.from_strings(metadata, path)
     model, meta = network_from_state(path, state, meta, expected_cfa_kind)
-    return model, asdict(meta)
+    return model, meta.as_dict()
 
 
 def load_model(
@@ -413,7 +431,7 @@ def load_model(
 ) -> tuple[Any, dict[str, Any]]:
     """load_checkpoint with the metadata as a plain dict (the training code's interface)."""
     model, meta = load_checkpoint(path, expected_sha256, expected_cfa_kind)
-    return model, asdict(meta)
+    return model, meta.as_dict()
 
 
 def load_entry(entry: CheckpointEntry, directory: Path | None = None) -> tuple[Any, CheckpointMeta]:

@@ -122,3 +122,76 @@ def write_flats(
                 write_frame(folder / f"flat_{noise.iso}_{level}_{shot}.dng", mosaic, noise.iso)
             )
     return paths
+
+
+# ----------------------------------------------------------------------------- profiles from ELD
+
+ELD_LOW_ISO, ELD_HIGH_ISO = 800, 51200  # ISOs placed at ELD's Kmin and Kmax (a ratio of 64)
+
+
+def eld_camera_profile(
+    gain_factor: float = 1.0,
+    row_noise_factor: float = 1.0,
+    black_offset_dn: float = 0.0,
+    make: str = MAKE,
+    model: str = MODEL,
+    color_matrix=CAMERA_MATRICES["Sony ILCE-7SM2"],
+) -> dict:
+    """A camera profile document (darkdev/calibration/profile.py's schema, 14-bit DN) written
+    directly from ELD's Sony A7S II noise_params: K times gain_factor at every ISO (read noise
+    following ELD's relation to K), row noise times row_noise_factor, a black-level offset in
+    every channel. For fine-tuning; it has no master darks and no per-ISO noise beyond K."""
+    import json
+    import math
+
+    from darkdev.training.noise import NOISE_PARAMS_PATH
+
+    eld = json.loads(NOISE_PARAMS_PATH.read_text())
+    gains = (eld["Kmin"] * gain_factor, eld["Kmax"] * gain_factor)
+    noise_params = {key: eld[key] for key in ("g_scale", "G_scale", "G_shape_tukey_lambda")}
+    noise_params.update(
+        Kmin=gains[0],
+        Kmax=gains[1],
+        R_scale={**eld["R_scale"], "bias": eld["R_scale"]["bias"] + math.log(row_noise_factor)},
+        color_bias=[[black_offset_dn] * 4] * 8,
+    )
+    black = {name: black_offset_dn for name in ("R", "G", "B", "G2")}
+    isos = [
+        {"iso": iso, "system_gain_dn_per_electron": gain, "black_level_error_dn": black}
+        for iso, gain in zip((ELD_LOW_ISO, ELD_HIGH_ISO), gains, strict=True)
+    ]
+    slope = math.log(gains[1] / gains[0]) / math.log(ELD_HIGH_ISO / ELD_LOW_ISO)
+    gain_line = {
+        "slope": slope,
+        "bias": math.log(gains[0]) - slope * math.log(ELD_LOW_ISO),
+        "residual_sigma": 0.0,
+        "points": 2,
+        "slope_fixed": False,
+    }
+    return {
+        "format": "darkdev camera profile",
+        "format_version": 1,
+        "camera": {
+            "make": make,
+            "model": model,
+            "cfa_kind": "bayer",
+            "cfa_pattern": [[0, 1], [3, 2]],
+            "visible_size_px": [HEIGHT, WIDTH],
+            "black_level_per_channel": [512] * 4,
+            "white_level": 16383,
+            "dng_color_matrix_x10000": list(color_matrix),
+            "dng_color_matrix_source": "ELD-derived test profile",
+        },
+        "dn_to_14bit_scale": 1.0,
+        "isos": isos,
+        "fits": {"log_k_vs_log_iso": gain_line},
+        "noise_params": noise_params,
+        "master_darks": None,
+    }
+
+
+def write_eld_camera_profile(path: Path, **changes) -> Path:
+    import json
+
+    path.write_text(json.dumps(eld_camera_profile(**changes), indent=1) + "\n")
+    return path

@@ -36,11 +36,12 @@ mycamera.json (format "darkdev camera profile", format_version 1):
       packed order R, G1, B, G2 (X-Trans: R, G, B, G). null without flats (no K).
   master_darks: {file (beside the JSON), sha256, format_version}.
 
-For fine-tuning (not built yet) the profile gives: noise_params, a drop-in for
-data.noise_parameters() (ELD-style sampling around this camera's lines);
-camera_profile.CameraProfile.noise_at_iso(iso, reference_14bit=True).noise_sample_fields(...),
-the fields of darkdev.training.noise.NoiseSample for one ISO; camera.dng_color_matrix_x10000 and make/model for
+For fine-tuning (darkdev finetune, darkdev.training.camera.camera_from_profile) the profile gives:
+noise_params, a drop-in for noise.noise_parameters() (ELD-style sampling around this camera's
+lines); the fits, for K at one ISO (--iso); camera.dng_color_matrix_x10000 and make/model for
 dng.DngMetadata, so synthetic raws develop with this camera's colour in LibRaw.
+camera_profile.CameraProfile.noise_at_iso(iso, reference_14bit=True).noise_sample_fields(...)
+gives the fields of darkdev.training.noise.NoiseSample for one ISO.
 
 mycamera.darks.npz (np.savez_compressed, read with allow_pickle=False): format_version (int),
   camera (str), iso_<ISO>: (H, W) float16 master dark minus the file's black level, in DN.

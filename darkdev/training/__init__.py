@@ -3,6 +3,7 @@
 - photos: clean photographs (listing, cache, split into training/validation, photo packs)
 - unprocessing: LibRaw's colour pipeline and its inverse (camera matrices, tone curve, DN)
 - noise: the ELD physics-based noise model (sampling its parameters, applying it)
+- camera: the camera pairs are made with (default, or a camera profile's noise and colour)
 - synthetic: batched synthetic pairs in torch on the training device (the GPU data path)
 - sid: the See-in-the-Dark dataset loader
 - validation: fixed validation sets (all ISO, high ISO) with LibRaw's SID-style targets and the
@@ -17,6 +18,7 @@
   crops, bundled checkpoints
 - throughput, session: crops/s and frames/s; the prepared GPU session (scripts/train_on_gpu.sh)
 - cli: `python -m darkdev.train` / `darkdev train` and `darkdev evaluate`
+- finetune: `darkdev finetune`, the bundled network continued on a camera profile's pairs
 
 The develop path never imports this package.
 """

@@ -89,7 +89,10 @@ class BatchSource:
 
 
 def photo_cache_dir(config: TrainConfig) -> Path:
-    """Prepared photos kept beside the run folders, shared by later runs (decoding is slow)."""
+    """Prepared photos kept beside the run folders (or in config.photo_cache), shared by later
+    runs (decoding is slow)."""
+    if config.photo_cache is not None:
+        return Path(config.photo_cache).expanduser()
     return Path(config.out).resolve().parent / "photo-cache"
 
 
@@ -162,7 +165,8 @@ class Prefetcher:
 
 
 def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
-    """The fixed validation crops of this CFA kind, per split (cached in the run folder)."""
+    """The fixed validation crops of this CFA kind, per split, with the run's camera (cached in
+    the run folder)."""
     result = {}
     photos = None
     for split in SPLITS:
@@ -178,6 +182,7 @@ def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
             split,
             config.validation_count,
             packed_px=config.validation_packed_px,
+            camera=config.synthetic_camera(),
         )
         save_validation_set(result[split], path)
     return result

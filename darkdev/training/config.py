@@ -12,6 +12,7 @@ from darkdev.cfa import CHANNELS
 from darkdev.errors import ParameterError
 from darkdev.models import STRIDE
 from darkdev.training import synthetic
+from darkdev.training.camera import SyntheticCamera
 
 DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 LR_SCHEDULES = ("step", "cosine", "constant")
@@ -60,6 +61,10 @@ class TrainConfig:
     sid_root: str | None = None  # train on SID instead of synthetic pairs
     sid_list: str | None = None
     photo_names: list[str] | None = None  # resolved at the first start, kept on resume
+    photo_cache: str | None = None  # prepared photos (None: photo-cache beside the run folder)
+    # Synthesise with this camera's noise and colour (SyntheticCamera.to_dict(), from a camera
+    # profile: darkdev finetune); None: the kind's modelled camera (Sony A7S II / X-T2).
+    camera: dict[str, Any] | None = None
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,9 +90,14 @@ class TrainConfig:
         if (self.sid_root is None) != (self.sid_list is None):
             raise ParameterError("--sid-root and --sid-list go together")
 
+    def synthetic_camera(self) -> SyntheticCamera | None:
+        return None if self.camera is None else SyntheticCamera.from_dict(self.camera)
+
     def augment(self) -> synthetic.AugmentConfig:
         return synthetic.AugmentConfig(
-            lam_max=self.lam_max, white_balance_input=self.white_balance_input
+            lam_max=self.lam_max,
+            white_balance_input=self.white_balance_input,
+            camera=self.synthetic_camera(),
         )
 
 

@@ -257,7 +257,9 @@ def finish(run: Run, stopped_by: str) -> dict[str, Any]:
 def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str, Any]:
     config, validations = run.config, run.validations
     all_iso = validations["all_iso"]
-    data = f"synthetic pairs made in torch from {config.photos} (ELD noise, ratio 50-300, "
+    camera = config.synthetic_camera()
+    noise = "ELD noise" if camera is None else f"{camera.name}'s profile noise and colour"
+    data = f"synthetic pairs made in torch from {config.photos} ({noise}, ratio 50-300, "
     data += "un-mosaiced targets; validation: "
     data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())
     data += " of held-out photos, scored against LibRaw's default development)"

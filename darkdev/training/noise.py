@@ -4,8 +4,9 @@
 
 K is the system gain (DN per electron; high ISO = high K); read noise is Gaussian or
 Tukey-lambda with a log-sigma linear in log K; row noise is one Gaussian offset per sensor row.
-Parameters: darkdev/noise_params.json (ELD's Sony A7S II calibration, MIT). No calibrated X-Trans
-parameters exist; X-Trans uses the Sony ranges widened (NOISE_WIDENING, our decision).
+Parameters: darkdev/noise_params.json (ELD's Sony A7S II calibration, MIT), or a camera profile's
+noise_params (darkdev calibrate; training.camera). No calibrated X-Trans parameters exist; X-Trans
+uses the Sony ranges widened (NOISE_WIDENING, our decision).
 
 The model is written once over a random source, numpy (LibRaw reference path) or torch (the
 GPU data path).
@@ -67,11 +68,20 @@ class NoiseSample:
 
 
 def sample_noise(
-    kind: str, rng: np.random.Generator, noise_range: NoiseRange = NoiseRange()
+    kind: str,
+    rng: np.random.Generator,
+    noise_range: NoiseRange = NoiseRange(),
+    params: dict | None = None,
 ) -> NoiseSample:
-    """Draw ELD noise parameters (log K uniform; log sigmas linear in log K + Gaussian)."""
-    params = noise_parameters()
-    widening = NOISE_WIDENING[kind] if noise_range.widening is None else noise_range.widening
+    """Draw ELD noise parameters (log K uniform; log sigmas linear in log K + Gaussian).
+
+    params: a camera's noise in the form of noise_params.json (a camera profile's noise_params);
+    None: noise_params.json, widened by NOISE_WIDENING for the kind. A profile was calibrated on
+    the camera itself, so its ranges are not widened.
+    """
+    default_widening = NOISE_WIDENING[kind] if params is None else 1.0
+    params = noise_parameters() if params is None else params
+    widening = default_widening if noise_range.widening is None else noise_range.widening
     low, high = math.log(params["Kmin"] / widening), math.log(params["Kmax"] * widening)
     log_gain = rng.uniform(
         low + noise_range.gain_low_fraction * (high - low),

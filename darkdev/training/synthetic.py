@@ -30,6 +30,7 @@ from darkdev import cfa, rimef
 from darkdev.errors import ParameterError, ShapeError
 from darkdev.network_input import network_input
 from darkdev.training import unprocessing
+from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import NoiseRange, NoiseSample, TorchSource, add_noise, sample_noise
 
 
@@ -51,6 +52,7 @@ class AugmentConfig:
     noise: NoiseRange = field(default_factory=NoiseRange)
     lam_max: float = 0.0  # RIMEF lambda drawn in [0, lam_max] (0: SID's linear amplification)
     white_balance_input: bool = False  # multiply the packed raw by the as-shot gains (SPEC.md)
+    camera: SyntheticCamera | None = None  # noise and colour (None: the kind's modelled camera)
 
     def __post_init__(self) -> None:
         if not 1 <= self.ratio_min <= self.ratio_max <= rimef.MAX_RATIO:
@@ -65,6 +67,16 @@ class AugmentConfig:
             raise ParameterError("need 0 < exposure_min <= exposure_max")
         if self.lam_max < 0:
             raise ParameterError(f"lam_max must be >= 0, got {self.lam_max}")
+
+    @property
+    def colour_matrix(self) -> tuple[float, ...] | None:
+        """The camera's XYZ -> camera matrix (x1e4), None for the kind's modelled camera."""
+        return None if self.camera is None else self.camera.camera_from_xyz_x10000
+
+    @property
+    def noise_params(self) -> dict | None:
+        """The camera's noise_params, None for darkdev/noise_params.json."""
+        return None if self.camera is None else self.camera.noise_params
 
 
 HIGH_ISO_RATIOS = (100.0, 300.0)
@@ -154,7 +166,7 @@ def plan_item(
         gains=gains,
         exposure=log_uniform(rng, augment.exposure_min, augment.exposure_max),
         ratio=log_uniform(rng, augment.ratio_min, augment.ratio_max),
-        noise=sample_noise(kind, rng, augment.noise),
+        noise=sample_noise(kind, rng, augment.noise, augment.noise_params),
         lam=float(rng.uniform(0.0, augment.lam_max)) if augment.lam_max > 0 else 0.0,
         tensor_seed=int(rng.integers(2**62)),
     )
@@ -209,14 +221,18 @@ def make_item(
     """The tensors of one planned pair."""
     device = bank.device
     linear = linear_crop(bank, plan, side_px)
-    unprocess = torch.from_numpy(unprocessing.unprocess_matrix(kind, plan.gains, plan.exposure))
+    unprocess = torch.from_numpy(
+        unprocessing.unprocess_matrix(kind, plan.gains, plan.exposure, augment.colour_matrix)
+    )
     camera = unprocessing.quantise(
         unprocessing.apply_matrix(unprocess.to(device), linear).clamp(0.0, 1.0)
     )
     gains_vector = torch.tensor(
         unprocessing.normalised_gains(plan.gains), dtype=torch.float32, device=device
     )[:, None, None]
-    target = unprocessing.develop_camera_rgb(camera, kind, plan.gains, gains_vector)
+    target = unprocessing.develop_camera_rgb(
+        camera, kind, plan.gains, gains_vector, augment.colour_matrix
+    )
     colours, index = _cfa_tables(kind, side_px, device)
     mosaic = camera.gather(0, colours)[0]
     scale = unprocessing.WHITE_LEVEL_DN - unprocessing.BLACK_LEVEL_DN
@@ -255,6 +271,10 @@ def synthetic_batch(
     """
     if kind not in cfa.CHANNELS:
         raise ParameterError(f"unknown CFA kind {kind!r}")
+    if augment.camera is not None and augment.camera.cfa_kind != kind:
+        raise ParameterError(
+            f"camera {augment.camera.name} is {augment.camera.cfa_kind}, not {kind}"
+        )
     if crop_packed_px % 2 or crop_packed_px < 8:
         raise ShapeError(f"packed crop must be even and >= 8, got {crop_packed_px}")
     side_px = crop_packed_px * cfa.BLOCK_SIZE[kind]

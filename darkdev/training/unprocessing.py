@@ -81,23 +81,33 @@ def linear_from_uint8() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def camera_from_rgb_matrix(kind: str) -> np.ndarray:
+def camera_from_rgb_matrix(
+    kind: str, camera_from_xyz_x10000: tuple[float, ...] | None = None
+) -> np.ndarray:
     """(3, 3) linear sRGB -> camera RGB: the inverse of LibRaw's rgb_cam for the camera.
 
-    LibRaw's cam_xyz_coeff: cam_rgb = cam_xyz @ xyz_rgb with rows normalised to sum 1, and
-    rgb_cam its inverse. Computed here without LibRaw (the GPU machine has no rawpy); a test
-    checks it against rawpy's color_matrix.
+    camera_from_xyz_x10000: a DNG ColorMatrix1 (XYZ -> camera, x1e4, 9 values), e.g. a camera
+    profile's; None: the kind's modelled camera (Sony A7S II, Fujifilm X-T2). LibRaw's
+    cam_xyz_coeff: cam_rgb = cam_xyz @ xyz_rgb with rows normalised to sum 1, and rgb_cam its
+    inverse. Computed here without LibRaw (the GPU machine has no rawpy); a test checks it
+    against rawpy's color_matrix.
     """
     if kind not in MATRIX_FOR_KIND:
         raise ParameterError(f"unknown CFA kind {kind!r}")
-    camera_from_xyz = np.array(dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]], float).reshape(3, 3)
+    if camera_from_xyz_x10000 is None:
+        camera_from_xyz_x10000 = dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]]
+    if len(camera_from_xyz_x10000) != 9:
+        raise ParameterError(f"a colour matrix has 9 values, got {len(camera_from_xyz_x10000)}")
+    camera_from_xyz = np.array(camera_from_xyz_x10000, float).reshape(3, 3)
     camera_from_srgb = camera_from_xyz / 1e4 @ XYZ_FROM_SRGB
     return camera_from_srgb / camera_from_srgb.sum(axis=1, keepdims=True)
 
 
-def rgb_from_camera_matrix(kind: str) -> np.ndarray:
+def rgb_from_camera_matrix(
+    kind: str, camera_from_xyz_x10000: tuple[float, ...] | None = None
+) -> np.ndarray:
     """LibRaw's rgb_cam: camera RGB (white balanced) -> linear sRGB."""
-    return np.linalg.inv(camera_from_rgb_matrix(kind))
+    return np.linalg.inv(camera_from_rgb_matrix(kind, camera_from_xyz_x10000))
 
 
 def normalised_gains(gains) -> np.ndarray:
@@ -108,9 +118,15 @@ def normalised_gains(gains) -> np.ndarray:
     return gains / gains.min()
 
 
-def unprocess_matrix(kind: str, gains, exposure: float = 1.0) -> np.ndarray:
+def unprocess_matrix(
+    kind: str,
+    gains,
+    exposure: float = 1.0,
+    camera_from_xyz_x10000: tuple[float, ...] | None = None,
+) -> np.ndarray:
     """(3, 3) linear sRGB -> camera RGB before white balance, exposure folded in (float32)."""
-    matrix = camera_from_rgb_matrix(kind) / normalised_gains(gains)[:, None] * exposure
+    camera_from_rgb = camera_from_rgb_matrix(kind, camera_from_xyz_x10000)
+    matrix = camera_from_rgb / normalised_gains(gains)[:, None] * exposure
     return matrix.astype(np.float32)
 
 
@@ -122,16 +138,17 @@ def apply_matrix(matrix, image):
     return (matrix @ flat).reshape(image.shape)
 
 
-def develop_camera_rgb(camera, kind: str, gains, gains_vector=None):
+def develop_camera_rgb(camera, kind: str, gains, gains_vector=None, camera_from_xyz_x10000=None):
     """LibRaw's development of a full-colour (un-mosaiced) camera image in [0, 1]: the target.
 
     camera: (..., 3, H, W) camera RGB, normalised above black. gains_vector: the normalised gains
     as an array/tensor of camera's kind shaped to broadcast (..., 3, 1, 1).
+    camera_from_xyz_x10000: the camera's colour matrix (None: the kind's modelled camera).
     """
     if gains_vector is None:
         gains_vector = normalised_gains(gains).astype(np.float32)[:, None, None]
     balanced = (camera * gains_vector).clip(0.0, 1.0)  # LibRaw's scale_colors clips at white
-    matrix = rgb_from_camera_matrix(kind).astype(np.float32)
+    matrix = rgb_from_camera_matrix(kind, camera_from_xyz_x10000).astype(np.float32)
     if type(camera).__module__.startswith("torch"):
         matrix = camera.new_tensor(matrix)
     return libraw_gamma(apply_matrix(matrix, balanced).clip(0.0, 1.0))
@@ -172,15 +189,18 @@ def dng_metadata(
     as_shot_neutral: tuple[float, float, float] = (0.5, 1.0, 0.6),
     exposure_time_s: float = 0.1,
     iso: int = 3200,
+    camera=None,
 ) -> dng.DngMetadata:
-    """Metadata of a synthetic raw of this kind's modelled camera (for LibRaw)."""
-    make, model = CAMERA_FOR_KIND[kind]
+    """Metadata of a synthetic raw of this kind's modelled camera, or of `camera` (a
+    training.camera.SyntheticCamera: its make, model and colour matrix), for LibRaw."""
+    make, model = CAMERA_FOR_KIND[kind] if camera is None else (camera.make, camera.model)
+    matrix = dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]]
     return dng.DngMetadata(
         make=make,
         model=model,
         black_level=BLACK_LEVEL_DN,
         white_level=WHITE_LEVEL_DN,
-        color_matrix=dng.CAMERA_MATRICES[MATRIX_FOR_KIND[kind]],
+        color_matrix=matrix if camera is None else camera.camera_from_xyz_x10000,
         as_shot_neutral=as_shot_neutral,
         exposure_time_s=exposure_time_s,
         iso=iso,

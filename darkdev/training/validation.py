@@ -4,6 +4,8 @@
 - high_iso: where users need the network: ratio 100-300, K in the upper half of the range (log),
   Gaussian and Tukey-lambda read noise equally often.
 
+Both with the noise and colour of the modelled camera, or of a camera profile's (finetune).
+
 Targets mean what SID's mean: the clean raw developed by LibRaw with its default demosaic (AHD;
 X-Trans 3-pass), so crops are at least 512 px (LibRaw demosaics LINEAR below). The un-mosaiced
 target the networks train towards is kept beside it. Without rawpy (the GPU machine) the sets
@@ -22,6 +24,7 @@ from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
 from darkdev.network_input import network_input
 from darkdev.training import synthetic, unprocessing
+from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import HIGH_ISO
 
 VALIDATION_SEED = 12345
@@ -95,13 +98,15 @@ def libraw_available() -> bool:
     return True
 
 
-def _libraw_develop(dn: np.ndarray, kind: str, gains, ratio: float | None) -> np.ndarray:
+def _libraw_develop(
+    dn: np.ndarray, kind: str, gains, ratio: float | None, camera=None
+) -> np.ndarray:
     """A mosaic in DN through LibRaw: the clean one as SID's target, or the noisy one amplified
-    linearly by `ratio` (the classical baseline)."""
+    linearly by `ratio` (the classical baseline); camera: whose colour matrix LibRaw uses."""
     from darkdev import dng, raw
 
     neutral = (1 / gains[0], 1.0, 1 / gains[2])
-    meta = unprocessing.dng_metadata(kind, as_shot_neutral=neutral)
+    meta = unprocessing.dng_metadata(kind, as_shot_neutral=neutral, camera=camera)
     frame = raw.decode(
         dng.dng_bytes(dn.astype(np.uint16), unprocessing.PATTERN_FOR_KIND[kind], meta), "synthetic"
     )
@@ -116,15 +121,17 @@ def build_validation_set(
     count: int = 16,
     seed: int = VALIDATION_SEED,
     packed_px: int | None = None,
+    camera: SyntheticCamera | None = None,
 ) -> ValidationSet:
-    """Fixed crops (fixed seeds, photo index % len(photos)) with LibRaw targets when available."""
+    """Fixed crops (fixed seeds, photo index % len(photos)) with LibRaw targets when available;
+    camera: whose noise and colour (None: the kind's modelled camera)."""
     import torch
 
     if not photos:
         raise ParameterError("no validation photos")
     if split not in SPLITS:
         raise ParameterError(f"unknown validation split {split!r}; choose {', '.join(SPLITS)}")
-    augment = SPLITS[split]
+    augment = dataclasses.replace(SPLITS[split], camera=camera)
     bank = synthetic.PhotoBank(photos, "cpu")
     side_px = (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
     with_libraw = libraw_available()
@@ -142,9 +149,9 @@ def build_validation_set(
         result.noisy_packed.append(pair.noisy_packed.numpy())
         result.unmosaiced.append(pair.target.permute(1, 2, 0).numpy().copy())
         if result.libraw is not None and result.classical is not None:
-            result.libraw.append(_libraw_develop(pair.clean_dn.numpy(), kind, plan.gains, None))
-            noisy = pair.noisy_dn.numpy()
-            result.classical.append(_libraw_develop(noisy, kind, plan.gains, plan.ratio))
+            clean, noisy = pair.clean_dn.numpy(), pair.noisy_dn.numpy()
+            result.libraw.append(_libraw_develop(clean, kind, plan.gains, None, camera))
+            result.classical.append(_libraw_develop(noisy, kind, plan.gains, plan.ratio, camera))
     return result
 
 
