@@ -20,6 +20,7 @@ class Device(str, Enum):
 class ColourMode(str, Enum):
     """develop.COLOUR_MODES"""
 
+    auto = "auto"
     guided = "guided"
     network = "network"
 

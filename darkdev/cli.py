@@ -112,8 +112,12 @@ def develop(
         Device, typer.Option(help="auto: CUDA, else Apple's GPU (mps), else the CPU.")
     ] = Device.auto,
     colour: Annotated[
-        ColourMode, typer.Option(help="guided (chroma from smoothed LibRaw) or network.")
-    ] = ColourMode.guided,
+        ColourMode,
+        typer.Option(
+            help="auto (what measured better for the checkpoint), guided (chroma from smoothed "
+            "LibRaw) or network (the network's own colour)."
+        ),
+    ] = ColourMode.auto,
     image_format: Annotated[
         OutputFormat | None,
         typer.Option("--format", help="Output format (default: by extension, else png)."),

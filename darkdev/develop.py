@@ -18,7 +18,7 @@ from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 
 CLASSICAL = "classical"
-COLOUR_MODES = ("guided", "network")
+COLOUR_MODES = ("auto", "guided", "network")
 GPU_TILES_PER_BATCH = 8  # a GPU is only busy with several tiles at once; a CPU gains nothing
 AUTO = "auto"
 
@@ -35,7 +35,9 @@ class DevelopOptions:
     device: str = "auto"
     tile_size_px: int = DEFAULT_TILE_SIZE_PX
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
-    colour: str = "guided"  # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is
+    # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is; 'auto': what the
+    # checkpoint's manifest entry measured better (network for a file given by --weights).
+    colour: str = "auto"
     dark_frame_path: Path | None = None  # a dark raw subtracted from every frame
     profile_path: Path | None = None  # a camera profile: master dark at the frame's ISO
 
@@ -91,12 +93,21 @@ def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class LoadedNetwork:
+    model: Any
+    label: str
+    white_balance_input: bool  # feed it white-balanced packed raw, as it was trained
+    colour: str  # the colour mode --colour auto uses with it
+    tuned_for: dict | None = None  # the camera `darkdev finetune` tuned it for
+
+
 class Developer:
     """Develops frames with one set of options; networks are loaded once and reused across a batch."""
 
     def __init__(self, options: DevelopOptions) -> None:
         self.options = options
-        self._networks: dict[str, tuple[object, str, bool, dict | None] | None] = {}
+        self._networks: dict[str, LoadedNetwork | None] = {}
         self._device: Any = None  # a torch.device once a network runs (torch imported lazily)
         self._dark_subtraction = None
         # Loaded once here, so a batch reads its dark frame or master darks once.
@@ -120,7 +131,9 @@ class Developer:
         if options.weights_path is not None:
             model, meta = weights.load_checkpoint(options.weights_path, expected_cfa_kind=cfa_kind)
             label = f"{meta.architecture} ({Path(options.weights_path).name})"
-            network = (model, label, meta.white_balance_input, meta.tuned_for)
+            network = LoadedNetwork(
+                model, label, meta.white_balance_input, "network", meta.tuned_for
+            )
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
                 # The best bundled network for this device (on a CPU: one fast enough).
@@ -130,12 +143,8 @@ class Developer:
             if entry is not None:
                 model, meta = weights.load_entry(entry)
                 # A network trained on white-balanced input must see white-balanced input.
-                network = (
-                    model,
-                    f"{entry.architecture} ({entry.file})",
-                    meta.white_balance_input,
-                    None,
-                )
+                label = f"{entry.architecture} ({entry.file})"
+                network = LoadedNetwork(model, label, meta.white_balance_input, entry.colour)
         self._networks[cfa_kind] = network
         return network
 
@@ -189,8 +198,8 @@ class Developer:
         else:
             from darkdev.inference import run_network
 
-            model, label, balanced, tuned_for = network
-            warnings += other_camera_warning(tuned_for, frame)
+            model, label, balanced = network.model, network.label, network.white_balance_input
+            warnings += other_camera_warning(network.tuned_for, frame)
             guide_gain = gain  # the guide goes through LibRaw, which white-balances by itself
             self._device = self._select_device()
             amplified = network_input(
@@ -209,7 +218,8 @@ class Developer:
             )
             seconds["network"] = time.perf_counter() - start
             image = cfa.place_output(image, frame.layout, frame.height, frame.width)
-            if options.colour == "guided":
+            colour = network.colour if options.colour == "auto" else options.colour
+            if colour == "guided":
                 from darkdev.colour import guided_colour
 
                 start = time.perf_counter()

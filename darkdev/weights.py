@@ -96,6 +96,9 @@ class CheckpointEntry:
     size_bytes: int = 0
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    # The colour mode `--colour auto` uses (guided: chroma from LibRaw; network: its own), the
+    # one that measured better on validation; guided for checkpoints that never measured it.
+    colour: str = "guided"
     # Measured speed, e.g. {"cpu_2_cores_12mp_s": 14.3}: develop end to end, 12 MP, 2 CPU cores.
     speed: dict[str, Any] = field(default_factory=dict)
 

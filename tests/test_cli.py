@@ -214,7 +214,12 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
     from darkdev import weights
 
     raw = write_raw(tmp_path / "a.dng", brightness=0.05)
-    assert darkdev("develop", raw, "-o", tmp_path / "plain.png", "--ratio", "8").returncode == 0
+    assert (
+        darkdev(
+            "develop", raw, "-o", tmp_path / "plain.png", "--ratio", "8", "--colour", "network"
+        ).returncode
+        == 0
+    )
     # The same weights, saved as trained on white-balanced input: the convention is in the file.
     entries = weights.read_manifest(tiny_weights)
     for entry in entries:
@@ -225,10 +230,15 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
             half_precision=False, white_balance_input=True,
         )  # fmt: skip
     weights.write_manifest(entries, tiny_weights)
-    assert darkdev("develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8").returncode == 0
     assert (
         darkdev(
-            "develop", raw, "-o", tmp_path / "direct.png", "--ratio", "8",
+            "develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8", "--colour", "network"
+        ).returncode
+        == 0
+    )
+    assert (
+        darkdev(
+            "develop", raw, "-o", tmp_path / "direct.png", "--ratio", "8", "--colour", "network",
             "--weights", tiny_weights / "lts-w4-bayer.safetensors",
         ).returncode
         == 0
@@ -266,7 +276,7 @@ def test_tif_output_is_16_bit_srgb_tiff_with_the_png16_values(tmp_path, tiny_wei
     [
         ("--device", ["auto", "cpu", "cuda", "mps"]),
         ("--model", ["auto", "classical", "lts", "lts-w4-bayer", "lts-w4-xtrans"]),
-        ("--colour", ["guided", "network"]),
+        ("--colour", ["auto", "guided", "network"]),
         ("--format", ["png", "png16", "jpg", "tiff16"]),
     ],
 )

@@ -114,3 +114,20 @@ def test_auto_picks_per_device_the_best_model_that_meets_the_speed_target(tmp_pa
     weights.write_manifest(entries[:1], tmp_path)  # nothing comparable: the default flag decides
     assert weights.default_entry("bayer", tmp_path, "cpu").file == "old.safetensors"
     assert weights.default_entry("xtrans", tmp_path, "cpu") is None
+
+
+def test_colour_auto_follows_the_checkpoints_measured_choice(tmp_path, tiny_weights):
+    from darkdev.develop import Developer, DevelopOptions
+    from darkdev.raw import read_raw
+    from tests.conftest import write_raw
+
+    frame = read_raw(write_raw(tmp_path / "a.dng"))
+    entries = weights.read_manifest(tiny_weights)
+    for measured, shows_guide in (("network", False), ("guided", True)):
+        for entry in entries:
+            entry.colour = measured
+        weights.write_manifest(entries, tiny_weights)
+        result = Developer(DevelopOptions(ratio=4, device="cpu")).develop(frame)
+        assert ("guided colour" in result.model) == shows_guide, result.model
+    forced = Developer(DevelopOptions(ratio=4, device="cpu", colour="guided")).develop(frame)
+    assert "guided colour" in forced.model  # an explicit --colour wins
