@@ -328,7 +328,7 @@ def models(
     for column in weights_module.CATALOGUE_COLUMNS:
         table.add_column(column)
     for entry in entries:
-        table.add_row(*weights_module.catalogue_row(entry))
+        table.add_row(*weights_module.catalogue_row(entry, weights_module.auto_devices(entry)))
     Console().print(table)
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")

@@ -201,33 +201,54 @@ CATALOGUE_COLUMNS = (
     "name (--model)",
     "architecture",
     "sensor",
-    "default",
-    "size",
-    "network PSNR",
-    "network SSIM",
-    "classical PSNR",
+    "--model auto on",
+    "colour",
+    "PSNR / SSIM all ISO",
+    "PSNR / SSIM high ISO",
+    "12 MP on 2 CPU cores",
 )
 CATALOGUE_NOTE = (
-    "--model takes the name, the file name or the architecture (any case; the architecture "
-    "picks the checkpoint for the raw's sensor). Scores: synthetic validation crops, the "
-    "network's own colour (--colour network); the default guided colour scores higher (README)."
+    "--model takes the name or the architecture (any case; the architecture picks the "
+    "checkpoint for the raw's sensor). Scores: synthetic validation crops of held-out photos "
+    "(dB / SSIM, the checkpoint's --colour auto mode; '-': scored on older sets, see the "
+    "manifest). auto picks per device the best-scoring checkpoint, on a CPU one that develops "
+    f"12 MP in {CPU_SECONDS_TARGET:g} s or less."
 )
 
 
-def catalogue_row(entry: CheckpointEntry) -> tuple[str, ...]:
-    """One row of `darkdev models`, in CATALOGUE_COLUMNS order."""
+def _score(scores: dict[str, Any], suffix: str) -> str:
+    if f"psnr{suffix}" not in scores:
+        return "-"
+    return f"{scores[f'psnr{suffix}']:.2f} / {scores[f'ssim{suffix}']:.3f}"
+
+
+def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
+    """One row of `darkdev models`, in CATALOGUE_COLUMNS order; auto_on: the devices on which
+    --model auto picks it."""
     scores = entry.validation
     arguments = ", ".join(f"{key} {value}" for key, value in sorted(entry.arguments.items()))
+    seconds = entry.speed.get("cpu_2_cores_12mp_s")
     return (
         Path(entry.file).stem,
         f"{entry.architecture} ({arguments})" if arguments else entry.architecture,
         entry.cfa_kind,
-        f"for {entry.cfa_kind} raws" if entry.default else "",
-        f"{entry.size_bytes / 1e6:.1f} MB",
-        f"{scores.get('psnr', float('nan')):.2f}",
-        f"{scores.get('ssim', float('nan')):.3f}",
-        f"{scores.get('classical_psnr', float('nan')):.2f}",
+        auto_on,
+        entry.colour,
+        _score(scores, "") if "quality_psnr" in scores else "-",
+        _score(scores, "_high_iso"),
+        "-" if seconds is None else f"{seconds:.1f} s",
     )
+
+
+def auto_devices(entry: CheckpointEntry, directory: Path | None = None) -> str:
+    """'CPU, GPU', 'GPU', ... : where --model auto develops this checkpoint's sensor with it."""
+    picked = [
+        label
+        for label, device in (("CPU", "cpu"), ("GPU", "cuda"))
+        if (chosen := default_entry(entry.cfa_kind, directory, device)) is not None
+        and chosen.file == entry.file
+    ]
+    return ", ".join(picked)
 
 
 def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> CheckpointEntry | None:

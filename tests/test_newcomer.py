@@ -88,9 +88,8 @@ def test_models_table_names_each_checkpoint(tiny_weights, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     text = darkdev("models").stdout.decode()
     assert "name (--model)" in text and "lts-w4-bayer " in text and "lts-w4-xtrans " in text
-    assert "for bayer raws" in text and "for xtrans raws" in text
     assert "lts (width 4)" in text and "{'width'" not in text
-    assert "network PSNR" in text and "--colour network" in text
+    assert "PSNR / SSIM high ISO" in text and "--model auto on" in text and "CPU, GPU" in text
 
 
 def test_model_names_any_case_and_wrong_sensor_explained(tmp_path, tiny_weights):

@@ -75,13 +75,15 @@ def publish(
     weights_directory: Path | None = None,
     default: bool = True,
     cpu_12mp_seconds: float | None = None,
+    colour: str = "guided",
 ) -> weights.CheckpointEntry:
     """Copy a finished run's best.safetensors into the checkpoints folder and add/replace its
     manifest entry.
 
     With default=True, other entries of the same CFA kind stop being the default.
     cpu_12mp_seconds: develop's measured end-to-end time for 12 MP on 2 CPU cores
-    (benchmarks/bench_develop.py), which --model auto checks on a CPU.
+    (benchmarks/bench_develop.py), which --model auto checks on a CPU. colour: the colour mode
+    that measured better with it (benchmarks/eval_colour.py), which --colour auto uses.
     """
     run_directory = Path(run_directory)
     directory = weights_directory or weights.weights_dir()
@@ -104,6 +106,7 @@ def publish(
         training=_training_record(summary, directory),
         validation=_validation_record(summary["validation"]),
         speed={} if cpu_12mp_seconds is None else {"cpu_2_cores_12mp_s": cpu_12mp_seconds},
+        colour=colour,
     )
     entries = [e for e in weights.read_manifest(directory) if e.file != file_name]
     if default:
