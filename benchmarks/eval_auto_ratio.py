@@ -48,7 +48,7 @@ def main() -> None:
     from darkdev.metrics import psnr
     from darkdev.network_input import network_input
     from darkdev.training import photos, synthetic, unprocessing
-    from darkdev.training.validation import VALIDATION_PACKED_PX, _libraw_develop
+    from darkdev.training.validation import VALIDATION_PACKED_PX, libraw_development
 
     torch.set_num_threads(2)
     names = photos.list_photo_names(arguments.photos)
@@ -76,10 +76,10 @@ def main() -> None:
             plan, pair = make_pair(validation, kind, side_px, [4242, index], index)
             packed = pair.noisy_packed.numpy()
             estimated = estimate_ratio(packed, target_level)
-            target = _libraw_develop(pair.clean_dn.numpy(), kind, plan.gains, None)
+            target = libraw_development(pair.clean_dn.numpy(), kind, plan.gains, None)
             row = [np.log2(estimated / plan.ratio)]
             for ratio in (plan.ratio, estimated):
-                classical = _libraw_develop(pair.noisy_dn.numpy(), kind, plan.gains, ratio)
+                classical = libraw_development(pair.noisy_dn.numpy(), kind, plan.gains, ratio)
                 row.append(psnr(target, classical))
             if model is not None:
                 for ratio in (plan.ratio, estimated):

@@ -6,6 +6,7 @@ Typer and rich live only here and in terminal.py (help formatting, progress disp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -518,13 +519,28 @@ def _calibration_table(document: dict):
     return table
 
 
+@contextlib.contextmanager
+def _one_line_errors(debug: bool):
+    """A command's refusals as one line: bad parameters exit 2, other darkdev errors exit 1."""
+    try:
+        yield
+    except ParameterError as error:
+        if debug:
+            raise
+        raise _fail(str(error)) from None
+    except DarkdevError as error:
+        if debug:
+            raise
+        raise _fail(str(error), EXIT_FAILED) from None
+
+
 def _calibrate(arguments: list[str]) -> int:
     from darkdev.calibration.calibrate import calibrate as run_calibration
     from darkdev.calibration.plots import matplotlib_missing, write_plots
     from darkdev.calibration.profile import master_darks_path, write_profile
 
     debug = "--debug" in arguments
-    try:
+    with _one_line_errors(debug):
         options = _calibrate_parser().parse_args(arguments)
         output = Path(options.output)
         if output.suffix.lower() != ".json":
@@ -543,14 +559,6 @@ def _calibrate(arguments: list[str]) -> int:
             status.update(f"writing {output}")
             document = write_profile(result, output, overwrite=options.overwrite)
             plots = write_plots(result, output) if options.plot and not plot_problem else []
-    except ParameterError as error:
-        if debug:
-            raise
-        raise _fail(str(error)) from None
-    except DarkdevError as error:
-        if debug:
-            raise
-        raise _fail(str(error), EXIT_FAILED) from None
     console = Console()
     console.width = max(console.width, 100)  # the table's nine columns need it, even in a pipe
     console.print(_calibration_table(document))
@@ -640,43 +648,36 @@ def _finetune_table(result):
 
 def _finetune(arguments: list[str]) -> int:
     debug = "--debug" in arguments
-    try:
-        options = _finetune_parser().parse_args(arguments)
-        from darkdev.training.config import DEFAULT_PHOTOS
-        from darkdev.training.finetune import DEFAULT_PHOTO_CACHE, FinetuneOptions, finetune
+    with _one_line_errors(debug):
+        try:
+            options = _finetune_parser().parse_args(arguments)
+            from darkdev.training.config import DEFAULT_PHOTOS
+            from darkdev.training.finetune import DEFAULT_PHOTO_CACHE, FinetuneOptions, finetune
 
-        settings = FinetuneOptions(
-            profile=Path(options.profile),
-            output=Path(options.output),
-            minutes=options.minutes,
-            work=Path(options.work) if options.work else None,
-            resume=options.resume,
-            iso=options.iso,
-            overwrite=options.overwrite,
-            photos=options.photos or DEFAULT_PHOTOS,
-            photo_cache=options.photo_cache or DEFAULT_PHOTO_CACHE,
-            threads=options.threads,
-            validation_count=options.validation_count,
-            validate_every=options.validate_every,
-            max_steps=options.max_steps,
-            crop=options.crop,
-            batch=options.batch,
-            validation_packed_px=options.validation_packed_px,
-            command="darkdev finetune " + " ".join(arguments),
-        )
-        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-        result = finetune(settings, report=lambda line: print(line, flush=True))
-    except KeyboardInterrupt:
-        message = "interrupted: --resume continues from the last checkpoint"
-        raise _fail(message, EXIT_INTERRUPTED) from None
-    except ParameterError as error:
-        if debug:
-            raise
-        raise _fail(str(error)) from None
-    except DarkdevError as error:
-        if debug:
-            raise
-        raise _fail(str(error), EXIT_FAILED) from None
+            settings = FinetuneOptions(
+                profile=Path(options.profile),
+                output=Path(options.output),
+                minutes=options.minutes,
+                work=Path(options.work) if options.work else None,
+                resume=options.resume,
+                iso=options.iso,
+                overwrite=options.overwrite,
+                photos=options.photos or DEFAULT_PHOTOS,
+                photo_cache=options.photo_cache or DEFAULT_PHOTO_CACHE,
+                threads=options.threads,
+                validation_count=options.validation_count,
+                validate_every=options.validate_every,
+                max_steps=options.max_steps,
+                crop=options.crop,
+                batch=options.batch,
+                validation_packed_px=options.validation_packed_px,
+                command="darkdev finetune " + " ".join(arguments),
+            )
+            signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+            result = finetune(settings, report=lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            message = "interrupted: --resume continues from the last checkpoint"
+            raise _fail(message, EXIT_INTERRUPTED) from None
     console = Console()
     console.width = max(console.width, 100)
     console.print(_finetune_table(result))

@@ -90,34 +90,18 @@ def test_batch_shapes_ranges_and_determinism_per_seed(kind, crop):
     assert torch.equal(tail.inputs, batch.inputs[1:])  # a data-parallel rank's slice
 
 
-def _libraw_development(clean_dn: np.ndarray, kind: str, gains, algorithm) -> np.ndarray:
-    import rawpy
-
-    meta = unprocessing.dng_metadata(kind, as_shot_neutral=(1 / gains[0], 1.0, 1 / gains[2]))
-    data = dng.dng_bytes(clean_dn.astype(np.uint16), unprocessing.PATTERN_FOR_KIND[kind], meta)
-    with rawpy.imread(io.BytesIO(data)) as opened:
-        image = opened.postprocess(
-            use_camera_wb=True, no_auto_bright=True, output_bps=16, demosaic_algorithm=algorithm
-        )
-    return image.astype(np.float32) / 65535.0
-
-
 @pytest.mark.parametrize("kind", ["bayer", "xtrans"])
 def test_targets_agree_with_libraw(kind):
     """The un-mosaiced target is LibRaw's colour pipeline exactly: on a flat colour, where no
     demosaic can differ, it equals LibRaw's development of the same clean raw."""
-    import rawpy
-
-    side_px = 96 if kind == "bayer" else 102
+    side_px = 96 if kind == "bayer" else 102  # LibRaw demosaics LINEAR below 512 px
     augment = synthetic.AugmentConfig()
     for photo, floor_db in ((flat_photo(), 45.0), (smooth_photo(), 33.0)):
         bank = synthetic.PhotoBank([photo])
         plan = synthetic.plan_item(np.random.default_rng(3), bank, kind, side_px, augment)
         pair = synthetic.make_item(bank, kind, side_px, plan, augment)
         target = pair.target.permute(1, 2, 0).numpy()
-        developed = _libraw_development(
-            pair.clean_dn.numpy(), kind, plan.gains, rawpy.DemosaicAlgorithm.LINEAR
-        )
+        developed = validation.libraw_development(pair.clean_dn.numpy(), kind, plan.gains, None)
         inner = (slice(8, -8), slice(8, -8))  # demosaic borders
         assert metrics.psnr(developed[inner], target[inner]) > floor_db
 

@@ -98,7 +98,7 @@ def libraw_available() -> bool:
     return True
 
 
-def _libraw_develop(
+def libraw_development(
     dn: np.ndarray, kind: str, gains, ratio: float | None, camera=None
 ) -> np.ndarray:
     """A mosaic in DN through LibRaw: the clean one as SID's target, or the noisy one amplified
@@ -150,8 +150,8 @@ def build_validation_set(
         result.unmosaiced.append(pair.target.permute(1, 2, 0).numpy().copy())
         if result.libraw is not None and result.classical is not None:
             clean, noisy = pair.clean_dn.numpy(), pair.noisy_dn.numpy()
-            result.libraw.append(_libraw_develop(clean, kind, plan.gains, None, camera))
-            result.classical.append(_libraw_develop(noisy, kind, plan.gains, plan.ratio, camera))
+            result.libraw.append(libraw_development(clean, kind, plan.gains, None, camera))
+            result.classical.append(libraw_development(noisy, kind, plan.gains, plan.ratio, camera))
     return result
 
 
