@@ -5,11 +5,14 @@ gloo on CPU, nccl on CUDA. Run alone, a process is rank 0 of 1 and nothing here 
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from darkdev.models import supervised_outputs
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,16 @@ def join_ranks(use_cuda: bool) -> Ranks:
     return Ranks(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
-def leave_ranks(ranks: Ranks) -> None:
-    if ranks.world_size > 1:
-        dist.destroy_process_group()
+def leave_ranks(ranks: Ranks, finished: bool) -> None:
+    """Leave the process group: after a barrier when every rank finished (so none tears down
+    while another still exports), and only once DistributedDataParallel, which holds the group,
+    is collected: a gloo group freed at interpreter exit can abort the process."""
+    if ranks.world_size <= 1:
+        return
+    gc.collect()
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def agree(ranks: Ranks, device: torch.device, *values: int) -> list[int]:
@@ -91,7 +101,7 @@ class AllOutputs(torch.nn.Module):
         self.model = model
 
     def forward(self, packed: torch.Tensor) -> list[torch.Tensor]:
-        return self.model.forward_all(packed)
+        return supervised_outputs(self.model, packed)
 
 
 def wrap_for_ranks(model: torch.nn.Module, ranks: Ranks, use_cuda: bool) -> torch.nn.Module:

@@ -28,6 +28,7 @@ from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded,
 from darkdev.training.config import TrainConfig
 from darkdev.training.curves import append_log, plot_curves
 from darkdev.training.distributed import (
+    Ranks,
     agree,
     check_ranks_in_step,
     join_ranks,
@@ -59,22 +60,30 @@ def train(config: TrainConfig) -> dict[str, Any]:
     config.validate()
     use_cuda = torch.cuda.is_available()
     ranks = join_ranks(use_cuda)
+    finished = False
     try:
-        run = build_run(config, ranks, use_cuda)
-        resume_or_start(run)
-        record_photo_names(run)
-        source = BatchSource(config, ranks.rank, ranks.world_size, str(run.device))
-        # Synthetic pairs are made on the training device, in this process; only SID uses workers.
-        prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
-        if ranks.main:
-            prepare_validation(run)
-        try:
-            stopped_by = run_loop(run, prefetcher)
-        finally:
-            prefetcher.close()
-        return finish(run, stopped_by)
+        summary = train_on_ranks(config, ranks, use_cuda)
+        finished = True
+        return summary
     finally:
-        leave_ranks(ranks)
+        leave_ranks(ranks, finished)
+
+
+def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
+    """The run on this rank; its model (and DDP wrapper) is freed when this returns."""
+    run = build_run(config, ranks, use_cuda)
+    resume_or_start(run)
+    record_photo_names(run)
+    source = BatchSource(config, ranks.rank, ranks.world_size, str(run.device))
+    # Synthetic pairs are made on the training device, in this process; only SID uses workers.
+    prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
+    if ranks.main:
+        prepare_validation(run)
+    try:
+        stopped_by = run_loop(run, prefetcher)
+    finally:
+        prefetcher.close()
+    return finish(run, stopped_by)
 
 
 # ----------------------------------------------------------------------------- the loop
