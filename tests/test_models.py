@@ -66,3 +66,42 @@ def test_unknown_model_and_kind_refused():
         build_model("resnet")
     with pytest.raises(ParameterError, match="CFA kind"):
         build_model("lts", "foveon")
+
+
+def test_lts_grows_into_rmcn_without_back_connection_exactly():
+    from darkdev.models.growth import grow_from_single
+
+    torch.manual_seed(0)
+    lts = build_model("lts", "xtrans", 4)
+    grown = build_model("rmcn-3-nobc", "xtrans", 4)
+    grow_from_single(grown, lts)
+    x = torch.rand(2, 9, 32, 32)
+    with torch.no_grad():
+        expected = lts(x)
+        outputs = grown.forward_all(x)
+    assert len(outputs) == 3
+    for output in outputs:
+        assert torch.equal(output, expected)
+    # The zeroed convolutions still learn: gradient reaches them from the output down, a block
+    # a step, so after a dozen steps every one of them has moved.
+    target = torch.rand_like(expected)
+    optimizer = torch.optim.Adam(grown.parameters(), lr=1e-3)
+    for _ in range(12):
+        optimizer.zero_grad()
+        sum((o - target).abs().mean() for o in grown.forward_all(x)).backward()
+        optimizer.step()
+    for sgn in grown.sgns[1:]:
+        assert all(torch.count_nonzero(block.rest[-1].weight) > 0 for block in sgn.blocks)
+
+
+def test_growth_refuses_what_it_cannot_preserve():
+    from darkdev.models.growth import grow_from_single
+
+    lts = build_model("lts", "bayer", 4)
+    for name in ("rmcn-3", "dmcn-3-nobc", "lts"):
+        with pytest.raises(ParameterError, match="without back connection"):
+            grow_from_single(build_model(name, "bayer", 4), lts)
+    with pytest.raises(ParameterError, match="same width"):
+        grow_from_single(build_model("rmcn-2-nobc", "bayer", 8), lts)
+    with pytest.raises(ParameterError, match="LTS"):
+        grow_from_single(build_model("rmcn-2-nobc", "bayer", 4), build_model("bignet", "bayer", 4))

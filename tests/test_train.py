@@ -330,6 +330,21 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
         train(tiny_config(tmp_path / "third", photo_folder, width=8, init_from=str(source)))
 
 
+def test_init_from_an_lts_grows_an_rmcn_without_back_connection(tmp_path, photo_folder):
+    train(tiny_config(tmp_path / "lts", photo_folder, max_steps=2))
+    source = str(tmp_path / "lts" / "best.safetensors")
+    grown = tiny_config(tmp_path / "grown", photo_folder, model="rmcn-2-nobc", init_from=source)
+    summary = train(dataclasses.replace(grown, max_steps=0))
+    lts, _ = weights.load_model(Path(source))
+    start, metadata = weights.load_model(tmp_path / "grown" / "best.safetensors")
+    assert metadata["architecture"] == "rmcn-2-nobc" and summary["initialised_from"] is not None
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(start(x), lts(x))
+    with pytest.raises(ParameterError, match="rmcn-N-nobc"):
+        train(tiny_config(tmp_path / "bc", photo_folder, model="rmcn-2", init_from=source))
+
+
 def test_validation_of_lambda_range_runs_is_linear(tmp_path, photo_folder):
     """A run trained on RIMEF-amplified input still validates on linear amplification."""
     sets = {}

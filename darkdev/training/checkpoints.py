@@ -9,8 +9,8 @@ best_psnr_high_iso, best_ssim_high_iso, best_model.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import torch
 
 from darkdev import weights
 from darkdev.errors import ParameterError, WeightsError
+from darkdev.files import write_atomic
+from darkdev.models.growth import can_grow, grow_from_single
 from darkdev.training.config import TrainConfig
 
 CHECKPOINT_NAME = "last.pt"
@@ -32,9 +34,9 @@ SHARD_HEADER_PER_TENSOR_BYTES = 128
 
 
 def _atomic_torch_save(document: dict, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(document, temporary)
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    torch.save(document, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def save_training_state(
@@ -57,16 +59,21 @@ def load_training_state(path: Path) -> dict[str, Any]:
 
 
 def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
-    """Load a checkpoint's weights into a fresh model of the same architecture, width and CFA."""
+    """Load a checkpoint's weights into a fresh model of the same architecture, width and CFA,
+    or grow an LTS of the same width into an RMCN without back connection (models.growth)."""
     assert config.init_from is not None
     source, metadata = weights.load_model(Path(config.init_from), expected_cfa_kind=config.cfa)
     wanted = (config.model, {"width": config.width})
-    if (metadata["architecture"], metadata["arguments"]) != wanted:
+    found = (metadata["architecture"], metadata["arguments"])
+    if found == ("lts", wanted[1]) and can_grow(model):
+        grow_from_single(model, source)
+    elif found == wanted:
+        model.load_state_dict(source.state_dict())
+    else:
         raise ParameterError(
-            f"--init-from {config.init_from} is {metadata['architecture']} "
-            f"{metadata['arguments']}, the run trains {wanted[0]} {wanted[1]}"
+            f"--init-from {config.init_from} is {found[0]} {found[1]}, the run trains "
+            f"{wanted[0]} {wanted[1]} (an LTS grows only into rmcn-N-nobc of its width)"
         )
-    model.load_state_dict(source.state_dict())
     # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
     shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
 
@@ -137,9 +144,7 @@ def export_sharded(
         records.append({"file": path.name, "sha256": sha256, "size_bytes": size, "tensors": names})
     index = {"format": SHARD_INDEX_FORMAT, "metadata": metadata, "shards": records}
     index_path = directory / f"{stem}.index.json"
-    temporary = index_path.with_name(f".{index_path.name}.tmp")
-    temporary.write_text(json.dumps(index, indent=1) + "\n")
-    os.replace(temporary, index_path)
+    write_atomic(index_path, (json.dumps(index, indent=1) + "\n").encode())
     current = {record["file"] for record in records}
     for stale in directory.glob(f"{stem}-*-of-*.safetensors"):
         if stale.name not in current:  # shards of an earlier export with another shard count

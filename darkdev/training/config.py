@@ -141,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
     parser.add_argument(
-        "--init-from", default=None, help="safetensors checkpoint to start from (same model)"
+        "--init-from",
+        default=None,
+        help="safetensors checkpoint to start from (same model, or an LTS to grow into rmcn-N-nobc)",
     )
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)
