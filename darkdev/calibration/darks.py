@@ -131,7 +131,7 @@ class DarkAccumulator:
             black_level_error_dn=black_error,
             read_noise=fit_read_noise(residuals),
             read_variance_dn2=float(np.mean(self._read_variances)),
-            row_sigma_dn=float(np.sqrt(max(np.mean(self._row_variances), 0.0))),
+            row_sigma_dn=float(np.sqrt(max(float(np.mean(self._row_variances)), 0.0))),
             master_dark_offset_dn=offset,
             difference_sample_dn=subsample(residuals, MAX_FIT_SAMPLES),
             row_mean_sample_dn=np.concatenate(self._row_means),

@@ -55,6 +55,7 @@ import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -188,6 +189,7 @@ def eld_noise_params(document: dict) -> dict | None:
     }
     for name, (_, eld_name) in SIGMA_FITS.items():
         line = fits[name]
+        assert line is not None  # every sigma fit was checked above
         params[eld_name] = {"bias": line.bias, "sigma": line.residual_sigma, "slope": line.slope}
     return params
 
@@ -228,7 +230,7 @@ def build_document(result: CalibrationResult, master_darks: dict | None) -> dict
     matrices = result.colour_matrices
     dng_matrix, dng_matrix_source = xyz_to_camera(matrices)
     range_dn = result.white_level - max(result.black_level_per_channel)
-    document = {
+    document: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -258,7 +260,7 @@ def build_document(result: CalibrationResult, master_darks: dict | None) -> dict
 
 def encode_master_darks(result: CalibrationResult) -> bytes | None:
     """The master darks of every ISO with dark frames as a compressed .npz (float16 offsets)."""
-    arrays = {
+    arrays: dict[str, Any] = {
         f"iso_{calibration.iso}": calibration.dark.master_dark_offset_dn.astype(np.float16)
         for calibration in result.isos
         if calibration.dark is not None

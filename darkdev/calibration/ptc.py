@@ -48,7 +48,8 @@ class GainResult:
 
 def central_crop(frame: CalibrationFrame) -> tuple[np.ndarray, np.ndarray]:
     """(digital numbers above black, colour map) of the central region, whole CFA periods."""
-    window = central_window(*frame.dn.shape, CENTRAL_SHARE)
+    height, width = frame.dn.shape
+    window = central_window(height, width, CENTRAL_SHARE)
     return (frame.dn - frame.black_map)[window], frame.colour_map[window]
 
 

@@ -1,11 +1,22 @@
 """Networks (torch only): SGN, MCN (RMCN/DMCN), BigNets, and the registry."""
 
+from collections.abc import Callable
+from typing import cast
+
+import torch
 from torch import nn
 
 from darkdev.models.registry import PAPER_WIDTH, REGISTRY, build_network, parameter_count
 from darkdev.models.sgn import STRIDE
 
-__all__ = ["REGISTRY", "STRIDE", "build_model", "build_network", "parameter_count"]
+__all__ = [
+    "REGISTRY",
+    "STRIDE",
+    "build_model",
+    "build_network",
+    "parameter_count",
+    "supervised_outputs",
+]
 
 
 def build_model(name: str, cfa_kind: str = "bayer", width: int = PAPER_WIDTH) -> nn.Module:
@@ -13,3 +24,9 @@ def build_model(name: str, cfa_kind: str = "bayer", width: int = PAPER_WIDTH) ->
     from darkdev.cfa import network_shape
 
     return build_network(name, *network_shape(cfa_kind), width)
+
+
+def supervised_outputs(model: nn.Module, packed: torch.Tensor) -> list[torch.Tensor]:
+    """forward_all() of a registry network: every supervised output, the last its output."""
+    forward_all = cast(Callable[[torch.Tensor], list[torch.Tensor]], model.forward_all)
+    return forward_all(packed)

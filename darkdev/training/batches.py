@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from darkdev.errors import ParameterError
@@ -120,7 +119,7 @@ def _worker_init(source: BatchSource) -> None:
     _WORKER_SOURCE = source
 
 
-def _worker_batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+def _worker_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
     assert _WORKER_SOURCE is not None
     return _WORKER_SOURCE(step)
 
@@ -148,7 +147,7 @@ class Prefetcher:
         self.pending.append(self.pool.apply_async(_worker_batch, (self.next_step,)))
         self.next_step += 1
 
-    def get(self) -> tuple[np.ndarray, np.ndarray]:
+    def get(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.pool is None:
             batch = self.source(self.next_step)
             self.next_step += 1

@@ -9,8 +9,8 @@ training and validation is by whole photo, by a stable hash of the file name.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from darkdev.errors import ParameterError
+from darkdev.files import write_atomic
 
 DEFAULT_PHOTOS = Path("~/.cache/darkdev/photos")  # where scripts/fetch_training_photos.py writes
 VALIDATION_PERCENT = 15  # share of whole photos held out, by a stable hash of the file name
@@ -112,9 +113,9 @@ def _read_photo(path: Path, cache_dir: Path | None) -> np.ndarray:
             pass  # a damaged cache entry: decode again
     pixels = _prepare(np.asarray(imageio.imread(path)))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = cache_dir / f".{key}.{os.getpid()}.tmp.npy"
-    np.save(temporary, pixels)
-    os.replace(temporary, cached)  # atomic: concurrent readers never see half a file
+    buffer = io.BytesIO()
+    np.save(buffer, pixels)
+    write_atomic(cached, buffer.getvalue())  # concurrent readers never see half a file
     return pixels
 
 
@@ -183,9 +184,9 @@ def write_photo_pack(
             size = (round(image.size[0] / factor), round(image.size[1] / factor))
             image = image.resize(size, Image.Resampling.LANCZOS)
         name = Path(photo.name).name + PACK_SUFFIX
-        temporary = destination / f".{name}.tmp"
-        image.save(temporary, "JPEG", quality=quality, subsampling=0)
-        temporary.replace(destination / name)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality, subsampling=0)
+        write_atomic(destination / name, buffer.getvalue())
         total_bytes += (destination / name).stat().st_size
         rows.append(f"{name}\t{photo.name}\t{image.size[0]}\t{image.size[1]}")
     (destination / "manifest.tsv").write_text("\n".join(rows) + "\n")

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from darkdev import weights
+from darkdev.files import write_atomic
 from darkdev.training import checkpoints, photos, synthetic, throughput
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
@@ -62,9 +63,7 @@ class SessionPlan:
 
 
 def _write_results(out: Path, results: dict[str, Any]) -> None:
-    temporary = out / f".{RESULTS_NAME}.tmp"
-    temporary.write_text(json.dumps(results, indent=2) + "\n")
-    temporary.replace(out / RESULTS_NAME)
+    write_atomic(out / RESULTS_NAME, (json.dumps(results, indent=2) + "\n").encode())
 
 
 def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:

@@ -77,14 +77,16 @@ class SidDataset:
         key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         return self.cache_dir / f"{path.stem}-{key}-{suffix}.npy"
 
-    def packed_short(self, index: int) -> tuple[np.ndarray, str, tuple[float, float, float]]:
+    def packed_short(
+        self, index: int
+    ) -> tuple[np.ndarray, cfa.CfaKind, tuple[float, float, float]]:
         """(C, h, w) float32 packed short exposure (not amplified), CFA kind, WB gains."""
         pair = self.pairs[index]
         path = self._cache_path(pair.short_path, "packed")
         meta_path = path.with_suffix(".json")
         if path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            return np.load(path), meta["kind"], tuple(meta["gains"])  # type: ignore[return-value]
+            return np.load(path), meta["kind"], tuple(meta["gains"])
         from darkdev import raw  # rawpy: only where SID files are decoded (GPU machines lack it)
 
         frame = raw.read_raw(pair.short_path)
@@ -105,7 +107,7 @@ class SidDataset:
         meta_path = path.with_suffix(".json")
         if path.exists() and meta_path.exists():
             offset = tuple(json.loads(meta_path.read_text())["offset"])
-            return np.load(path).astype(np.float32) / 65535.0, offset  # type: ignore[return-value]
+            return np.load(path).astype(np.float32) / 65535.0, offset
         from darkdev import raw
 
         frame = raw.read_raw(pair.long_path)

@@ -88,7 +88,7 @@ def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
     torch.set_num_threads(config.threads)
     device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
     torch.manual_seed(config.seed)
-    model = build_model(config.model, config.cfa, config.width).to(device)  # type: ignore[arg-type]
+    model = build_model(config.model, config.cfa, config.width).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     forward_all = wrap_for_ranks(model, ranks, use_cuda)
     return Run(config, ranks, device, model, optimizer, forward_all, start_wall)

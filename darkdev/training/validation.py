@@ -15,13 +15,16 @@ hold no LibRaw target and no classical baseline, and scores use the un-mosaiced 
 from __future__ import annotations
 
 import dataclasses
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
+from darkdev.files import write_atomic
 from darkdev.network_input import network_input
 from darkdev.training import synthetic, unprocessing
 from darkdev.training.camera import SyntheticCamera
@@ -80,14 +83,12 @@ class ValidationSet:
 
     def subset(self, keep: list[int]) -> ValidationSet:
         """The same set restricted to the crops at `keep` (every per-crop list subset alike)."""
-        return dataclasses.replace(
-            self,
-            **{
-                item.name: [getattr(self, item.name)[i] for i in keep]
-                for item in dataclasses.fields(self)
-                if isinstance(getattr(self, item.name), list)
-            },
-        )
+        subsets: dict[str, Any] = {
+            item.name: [getattr(self, item.name)[i] for i in keep]
+            for item in dataclasses.fields(self)
+            if isinstance(getattr(self, item.name), list)
+        }
+        return dataclasses.replace(self, **subsets)
 
 
 def libraw_available() -> bool:
@@ -161,14 +162,14 @@ def _to_uint16(images: list[np.ndarray]) -> np.ndarray:
 
 def save_validation_set(validation: ValidationSet, path: Path) -> None:
     """npz with images as uint16 (what LibRaw writes), atomically replaced."""
-    optional = {
+    optional: dict[str, Any] = {
         name: _to_uint16(images)
         for name, images in (("libraw", validation.libraw), ("classical", validation.classical))
         if images is not None
     }
-    temporary = path.with_name(f".{path.name}.tmp.npz")
+    buffer = io.BytesIO()
     np.savez(
-        temporary,
+        buffer,
         kind=validation.kind,
         split=validation.split,
         names=np.array(validation.names),
@@ -178,7 +179,7 @@ def save_validation_set(validation: ValidationSet, path: Path) -> None:
         unmosaiced=_to_uint16(validation.unmosaiced),
         **optional,
     )
-    temporary.replace(path)
+    write_atomic(path, buffer.getvalue())
 
 
 def load_validation_set(path: Path) -> ValidationSet:
