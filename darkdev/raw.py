@@ -5,6 +5,7 @@ numpy only; never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -154,7 +155,8 @@ def libraw_messages_silenced() -> Iterator[None]:
         return
     with _silence_lock:
         if _silence_depth == 0:
-            sys.stderr.flush()
+            if sys.stderr is not None:  # None when started without a stderr
+                sys.stderr.flush()
             _saved_stderr_fd = os.dup(2)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)
@@ -212,6 +214,9 @@ def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
 
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 DNG_VERSION, MAKE, MODEL, PHOTOMETRIC, PHOTOMETRIC_CFA = 50706, 271, 272, 262, 32803
+PHOTOMETRIC_LINEAR_RAW = 34892
+# Names that promise a TIFF or a DNG: without DNGVersion and raw data they are editors' exports.
+TIFF_OR_DNG_SUFFIXES = (".tif", ".tiff", ".dng")
 
 
 @dataclass
@@ -221,6 +226,7 @@ class TiffFacts:
 
     first_ifd: dict[int, object] = field(default_factory=dict)  # {tag code: value}
     truncated: bool = False  # a CFA image's data (tiles or strips) lies past the end of the file
+    raw_data: bool = False  # some IFD or SubIFD holds CFA or linear raw data
 
 
 def _tiff_facts(data: bytes) -> TiffFacts:
@@ -238,11 +244,18 @@ def _tiff_facts(data: bytes) -> TiffFacts:
         with tifffile.TiffFile(io.BytesIO(data)) as tiff:
             first = tiff.pages.first
             facts = TiffFacts({tag.code: tag.value for tag in first.tags.values()})
-            for page in [first, *(first.pages or [])]:
+            pages = [first, *(first.pages or [])]
+            for page in pages:
                 if page.photometric == PHOTOMETRIC_CFA:
                     pairs = zip(page.dataoffsets, page.databytecounts, strict=False)
                     ends = [offset + count for offset, count in pairs]
                     facts.truncated |= not ends or max(ends) > len(data)
+            with contextlib.suppress(Exception):  # a damaged later IFD: the first one decided
+                pages += list(tiff.pages)[1:]
+            raw_photometrics = (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW)
+            facts.raw_data = any(
+                getattr(page, "photometric", None) in raw_photometrics for page in pages
+            )
             return facts
     except Exception:  # tifffile raises many types on odd files; LibRaw has the last word
         return TiffFacts()
@@ -345,6 +358,16 @@ def decode(data: bytes, source: str) -> RawFrame:
         f"{source}: a plain TIFF image (no DNG version, maker, CFA data or camera colour "
         "matrix), not a camera raw"
     )
+    if (
+        first_ifd
+        and Path(source).suffix.lower() in TIFF_OR_DNG_SUFFIXES
+        and DNG_VERSION not in first_ifd
+        and not tiff.raw_data
+    ):
+        # LibRaw reads a greyscale TIFF whose Make names a camera (an editor's export) as a raw.
+        raise RawDecodeError(
+            f"{source}: a plain TIFF image (no DNG version or CFA data), not a camera raw"
+        )
     try:
         with open_libraw(data, source) as raw:
             if data[:4] in TIFF_SIGNATURES and not _is_camera_raw(raw, first_ifd):

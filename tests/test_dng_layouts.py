@@ -85,3 +85,27 @@ def _tiff(image: np.ndarray, **options) -> bytes:
 def test_plain_tiff_refused(name, data):
     with pytest.raises(RawDecodeError, match=rf"^{name}: .*plain TIFF"):
         decode(data, name)
+
+
+@pytest.mark.parametrize("name", ["export.tif", "export.TIFF", "renamed.dng"])
+@pytest.mark.parametrize(
+    "make,model", [("Canon", "Canon EOS 5D Mark IV"), ("NIKON CORPORATION", "NIKON D850")]
+)
+def test_greyscale_tiff_naming_a_camera_refused(name, make, model):
+    # An editor's 16-bit greyscale export keeps the camera's Make/Model in IFD0; LibRaw alone
+    # would read it as a Bayer raw of that camera.
+    pixels = np.random.default_rng(0).integers(0, 65535, (400, 600), dtype=np.uint16)
+    tags = [(271, 2, None, make, True), (272, 2, None, model, True)]
+    data = _tiff(pixels, photometric="minisblack", extratags=tags)
+    with pytest.raises(RawDecodeError, match=rf"^{name}: a plain TIFF image"):
+        decode(data, name)
+
+
+def test_darkdevs_own_tiff16_output_is_refused_as_plain_tiff():
+    from darkdev.raw import CameraInfo
+    from darkdev.render import encode
+
+    image = np.random.default_rng(1).random((64, 96, 3)).astype(np.float32)
+    data = encode(image, "tiff16", camera=CameraInfo(make="Canon", model="Canon EOS Kiss X4"))
+    with pytest.raises(RawDecodeError, match=r"^out\.tif: a plain TIFF image"):
+        decode(data, "out.tif")
