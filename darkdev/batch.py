@@ -277,7 +277,13 @@ def make_output_folders(jobs: list[Job], output: str | None) -> None:
     """Create -o FOLDER (several inputs, or a name without extension) and the mirrored
     sub-folders the planned jobs write into."""
     folders = []
-    if output not in (None, STREAM) and (len(jobs) > 1 or Path(output).suffix == ""):
+    # `-o night --format jpg` with one input names the image itself: no folder of that name.
+    names_an_image = any(job.output == output for job in jobs)
+    if (
+        output not in (None, STREAM)
+        and not names_an_image
+        and (len(jobs) > 1 or Path(output).suffix == "")
+    ):
         folders.append(Path(output))
     folders += [
         Path(job.output).parent

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import io
 import json
 import os
 import signal
@@ -33,6 +35,37 @@ app = typer.Typer(
 )
 
 
+def _reserve_closed_standard_fds() -> None:
+    """A closed fd 0, 1 or 2 (`2>&-`) gets /dev/null, so no file opened later takes its number
+    (LibRaw's messages would land in an image). sys.stdin and sys.stdout stay None, so a closed
+    one is still refused; a closed stderr behaves as 2>/dev/null."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+            if descriptor == 2:
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+class _ClosedStdout(io.TextIOBase):
+    """sys.stdout for a closed fd 1: printing fails (a table, --help) instead of vanishing."""
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "it is closed")
+
+    def fileno(self) -> int:
+        return 1  # /dev/null since _reserve_closed_standard_fds
+
+
 def _stderr_copy():
     """Our own handle on stderr, so LibRaw's silenced fd 2 (raw.py) never swallows our reports."""
     try:
@@ -41,6 +74,7 @@ def _stderr_copy():
         return sys.stderr
 
 
+_reserve_closed_standard_fds()
 errors = Console(file=_stderr_copy(), highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -326,10 +360,13 @@ def models(
         caption=weights_module.CATALOGUE_NOTE,
         caption_justify="left",
     )
-    for column in weights_module.CATALOGUE_COLUMNS:
-        table.add_column(column)
-    for entry in entries:
-        table.add_row(*weights_module.catalogue_row(entry, weights_module.auto_devices(entry)))
+    rows = [weights_module.catalogue_row(e, weights_module.auto_devices(e)) for e in entries]
+    name_width = max((len(row[0]) for row in rows), default=0)
+    for index, column in enumerate(weights_module.CATALOGUE_COLUMNS):
+        # The name is what --model takes: never cut, however narrow the terminal.
+        table.add_column(column, no_wrap=index == 0, min_width=name_width if index == 0 else None)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
@@ -696,6 +733,8 @@ def finetune(context: typer.Context) -> None:
 
 
 def main() -> None:
+    if sys.stdout is None:  # fd 1 was closed (`>&-`); develop -o - still sees None via .buffer
+        sys.stdout = _ClosedStdout()
     try:
         app()
     except ParameterError as error:

@@ -13,6 +13,7 @@ from darkdev import raw
 from darkdev.calibration.calibrate import calibrate
 from darkdev.calibration.camera_profile import CameraProfile
 from darkdev.calibration.darkframe import DarkSubtraction
+from darkdev.calibration.distributions import tukey_lambda_standard
 from darkdev.calibration.frames import CHANNEL_NAMES
 from darkdev.calibration.profile import master_darks_path, write_profile
 from darkdev.errors import CalibrationError
@@ -46,6 +47,14 @@ def relative_error(measured: float, truth: float) -> float:
     return abs(measured - truth) / truth
 
 
+def gaussian_sigma_dn(noise) -> float:
+    """The true standard deviation (DN) of an ISO's read noise, Gaussian or Tukey-lambda."""
+    if noise.tukey_lambda is None:
+        return noise.read_sigma_dn
+    quantiles = (np.arange(1_000_000) + 0.5) / 1_000_000
+    return float(np.std(tukey_lambda_standard(quantiles, noise.tukey_lambda))) * noise.read_sigma_dn
+
+
 @pytest.mark.parametrize("noise", camera.CAMERA, ids=lambda noise: f"iso{noise.iso}")
 def test_recovers_gain_read_row_and_black(shoot, noise):
     entry = shoot["profile"].entry(noise.iso)
@@ -70,6 +79,9 @@ def test_interpolates_an_uncalibrated_iso(shoot):
     assert relative_error(noise.system_gain_dn_per_electron, 1.6) < 0.10
     expected_row = math.sqrt(low.row_sigma_dn * high.row_sigma_dn)  # log-linear in log K
     assert relative_error(noise.row_sigma_dn, expected_row) < 0.15
+    # Gaussian read sigma, log-linear in log K: ISO 3200's is its Tukey-lambda's std deviation.
+    expected_read = math.sqrt(low.read_sigma_dn * gaussian_sigma_dn(high))
+    assert relative_error(noise.read_sigma_dn, expected_read) < 0.10
     expected_black = (np.array(low.black_offsets_dn) + high.black_offsets_dn) / 2
     measured_black = [noise.black_level_error_dn[name] for name in CHANNEL_NAMES]
     assert np.max(np.abs(measured_black - expected_black)) < 0.5
@@ -161,6 +173,27 @@ def test_profile_master_dark_removes_the_fixed_pattern(shoot, tmp_path):
     before = fixed_pattern_error_dn(frame, low, signal)
     after = fixed_pattern_error_dn(corrected, low, signal)
     assert after < 0.5 * before and warnings == []
+
+
+def test_profile_corrects_the_black_level_at_an_iso_without_master_dark(shoot, tmp_path):
+    low, high = camera.CAMERA
+    expected = (np.array(low.black_offsets_dn) + high.black_offsets_dn) / 2  # ISO 1600's
+    between = camera.IsoNoise(1600, 1.6, 2.0, None, 0.0, tuple(expected), 0.0)
+    signal = camera.flat_signal(0.05)
+    mosaic = np.round(camera.black_map(between) + signal).astype(np.uint16)
+    camera.write_frame(tmp_path / "iso1600.dng", mosaic, 1600)
+    frame = raw.read_raw(tmp_path / "iso1600.dng")
+    corrected, warnings = DarkSubtraction.from_profile(shoot["profile"].path).apply(frame)
+    assert len(warnings) == 1 and "black level only" in warnings[0]
+    colours = camera.colour_map()
+
+    def channel_errors_dn(image: raw.RawFrame) -> np.ndarray:
+        black = np.asarray(image.black_level_per_channel, dtype=np.float32)[image.colour_map]
+        error = image.mosaic * (image.white_level - black) - signal
+        return np.array([error[colours == channel].mean() for channel in range(4)])
+
+    np.testing.assert_allclose(channel_errors_dn(frame), expected, atol=0.1)  # before: the offsets
+    assert np.max(np.abs(channel_errors_dn(corrected))) < 0.5
 
 
 def test_dark_frame_removes_the_fixed_pattern(tmp_path):

@@ -335,6 +335,41 @@ def test_stdout_full_or_closed(tmp_path, tiny_weights):
     assert closed.returncode == 1 and "standard output is closed" in one_error_line(closed.stderr)
 
 
+def test_closed_stdout_fails_every_command_that_prints(tmp_path, tiny_weights):
+    """`>&-`: a table, --help or --version must not vanish with exit 0."""
+    raw = write_raw(tmp_path / "a.dng")
+    for args in (["models"], ["--help"], ["--version"], ["info", raw]):
+        closed = subprocess.run(
+            ["bash", "-c", f"'{EXECUTABLE}' {' '.join(map(str, args))} >&-"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert closed.returncode == 1, args
+        assert "standard output (it is closed)" in one_error_line(closed.stderr), args
+
+
+def test_closed_stderr_develops_as_with_dev_null(tmp_path, tiny_weights):
+    """`2>&-` once failed every file with "internal error" on stdout (LibRaw's silencer)."""
+    raw = write_raw(tmp_path / "a.dng")
+    command = f"'{EXECUTABLE}' develop '{raw}' -o - --ratio 5 --model classical --json 2>&-"
+    closed = subprocess.run(["bash", "-c", command], capture_output=True, timeout=120)
+    assert closed.returncode == 0 and closed.stdout.startswith(b"\x89PNG")
+    info = subprocess.run(
+        ["bash", "-c", f"'{EXECUTABLE}' info '{raw}' --json 2>&-"], capture_output=True, timeout=120
+    )
+    assert info.returncode == 0 and json.loads(info.stdout)["cfa_kind"] == "bayer"
+
+
+def test_output_without_extension_and_format_names_the_image(tmp_path):
+    """`-o night --format jpg` (one input): the image is `night`; no folder of that name."""
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev(
+        "develop", raw, "-o", tmp_path / "night", "--format", "jpg", "--model", "classical"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "night").read_bytes()[:2] == b"\xff\xd8"
+
+
 def test_full_disk_stops_the_batch_early(tmp_path, monkeypatch):
     from darkdev.batch import plan_jobs, run_batch
     from darkdev.develop import Developer, DevelopOptions

@@ -92,6 +92,12 @@ def test_models_table_names_each_checkpoint(tiny_weights, monkeypatch):
     assert "PSNR / SSIM high ISO" in text and "--model auto on" in text and "CPU, GPU" in text
 
 
+def test_models_table_never_cuts_a_name_on_a_narrow_terminal(tiny_weights, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    text = darkdev("models").stdout.decode()
+    assert " lts-w4-bayer " in text and " lts-w4-xtrans " in text, text
+
+
 def test_model_names_any_case_and_wrong_sensor_explained(tmp_path, tiny_weights):
     raw = write_raw(tmp_path / "a.dng")
     for name in ("LTS", "lts-w4-BAYER"):
