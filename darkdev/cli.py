@@ -348,8 +348,8 @@ def models(
     try:
         entries = weights_module.read_manifest()
         weights_module.weights_dir()  # a bad $DARKDEV_WEIGHTS_DIR is said once, here
-    except DarkdevError as error:
-        raise _fail(str(error), EXIT_FAILED) from None
+    except DarkdevError as error:  # a configuration error, as develop reports it
+        raise _fail(str(error), EXIT_USAGE) from None
     if json_output:
         print(json.dumps([entry.__dict__ for entry in entries], indent=2))
         return

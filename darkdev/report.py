@@ -44,7 +44,9 @@ def done_line(result: JobResult) -> str:
 def failure_line(result: JobResult) -> str:
     """One line naming the input and the problem."""
     message = result.error or "failed"
-    if not message.startswith(result.input):
+    # Standard input ("-") is named "<stdin>" by the decoder: one name is enough.
+    names = (result.input, "<stdin>") if result.input == "-" else (result.input,)
+    if not message.startswith(names):
         message = f"{result.input}: {message}"
     return printable(message)
 

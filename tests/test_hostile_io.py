@@ -115,6 +115,16 @@ def test_input_size_limit(tmp_path, monkeypatch):
     assert read_limited(io.BytesIO(bytes(1024)), "x", 1024) == bytes(1024)
 
 
+def test_stdin_errors_name_it_once(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    with open(junk, "rb") as stdin:
+        result = run("develop", "-", "-o", tmp_path / "x.png", "--ratio", "5", stdin=stdin)
+    line = one_error_line(result.stderr)
+    assert result.returncode == 1 and line.startswith("error: <stdin>: "), line
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_stdin_terminal_refused():
     leader, follower = os.openpty()
     try:
@@ -214,7 +224,8 @@ def test_weights_dir_variable_must_name_a_weights_folder(tmp_path, monkeypatch, 
     assert result.returncode == 2 and "DARKDEV_WEIGHTS_DIR" in line
     assert kind == "empty" or str(folder) in line
     assert not (tmp_path / "a.png").exists()
-    assert darkdev("models").returncode == 1
+    listed = darkdev("models")  # the same configuration error, the same exit code
+    assert listed.returncode == 2 and "DARKDEV_WEIGHTS_DIR" in one_error_line(listed.stderr)
 
 
 # --- outputs ------------------------------------------------------------------------------
