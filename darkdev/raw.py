@@ -147,7 +147,7 @@ _saved_stderr_fd: int | None = None
 def libraw_messages_silenced() -> Iterator[None]:
     """Point fd 2 at /dev/null while LibRaw runs: it prints 'Unexpected end of file' itself.
 
-    Our own reports go through a duplicate of fd 2 (see cli.py), so they are not affected.
+    Our own reports go through a duplicate of fd 2 (see darkdev.cli), so they are not affected.
     """
     global _silence_depth, _saved_stderr_fd
     if os.environ.get("DARKDEV_LIBRAW_MESSAGES"):

@@ -1,6 +1,7 @@
 """The CLI's terminal presentation: help without type tags, and develop's progress display.
 
-Lives beside cli.py (Typer and rich are CLI concerns): the library only calls on_start / on_tile.
+Lives beside the cli package (Typer and rich are CLI concerns): the library only calls
+on_start / on_tile.
 """
 
 from __future__ import annotations

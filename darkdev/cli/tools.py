@@ -1,0 +1,297 @@
+"""Commands with argparse options of their own: calibrate, finetune, and train/evaluate, which
+hand their arguments to darkdev/training/ untouched."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from darkdev.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    _fail,
+    _terminate_as_interrupt,
+    app,
+    errors,
+)
+from darkdev.errors import DarkdevError, ParameterError
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def train(context: typer.Context) -> None:
+    """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
+    from darkdev.training.cli import main as train_main
+
+    raise typer.Exit(train_main(list(context.args)))
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def evaluate(context: typer.Context) -> None:
+    """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
+    from darkdev.training.cli import evaluate_main
+
+    raise typer.Exit(evaluate_main(list(context.args)))
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line, as every other darkdev refusal."""
+
+    def error(self, message: str):
+        raise ParameterError(f"{self.prog.removeprefix('darkdev ')}: {message}")
+
+
+def _calibrate_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="darkdev calibrate",
+        description="Profile your camera: per-ISO black-level error, read and row noise, "
+        "system gain K and master darks, from dark frames and pairs of flat frames.",
+    )
+    parser.add_argument(
+        "--dark",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="RAW",
+        help="Dark frames (lens cap on; the ISOs and shutter speeds of your night shots), "
+        "2 or more per ISO; folders stand for their raws.",
+    )
+    parser.add_argument(
+        "--flat",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="RAW",
+        help="Flat frames of an evenly lit, defocused surface, in pairs (the two shots of a "
+        "pair one after the other), 2 or more brightness levels per ISO.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PROFILE.json",
+        help="The profile; its master darks go beside it as PROFILE.darks.npz.",
+    )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="Also write PROFILE.ptc.png (photon transfer) and PROFILE.noise.png (histograms).",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing profile.")
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    return parser
+
+
+def _calibration_table(document: dict):
+    from rich.table import Table
+
+    camera = document["camera"]
+    table = Table(
+        title=f"{camera['make']} {camera['model']}",
+        caption="DN of this camera after black; K in DN per electron; fit: better read-noise fit",
+    )
+    for column in (
+        "ISO",
+        "darks",
+        "pairs",
+        "black R G B G2",
+        "read σ",
+        "Tukey λ/scale",
+        "fit",
+        "row σ",
+        "K",
+    ):
+        table.add_column(column, justify="right")
+
+    def number(value, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    for entry in document["isos"]:
+        errors_dn = entry["black_level_error_dn"]
+        table.add_row(
+            str(entry["iso"]),
+            str(entry["dark_frames"]),
+            str(entry["flat_pairs"]),
+            "-" if errors_dn is None else " ".join(f"{v:+.1f}" for v in errors_dn.values()),
+            number(entry["read_sigma_dn"]),
+            "-"
+            if entry["tukey_lambda"] is None
+            else f"{entry['tukey_lambda']:+.2f} / {entry['tukey_scale_dn']:.3g}",
+            {"gaussian": "Gauss", "tukey-lambda": "Tukey"}.get(entry["read_noise_better_fit"], "-"),
+            number(entry["row_sigma_dn"]),
+            number(entry["system_gain_dn_per_electron"]),
+        )
+    return table
+
+
+@contextlib.contextmanager
+def _one_line_errors(debug: bool):
+    """A command's refusals as one line: bad parameters exit 2, other darkdev errors exit 1."""
+    try:
+        yield
+    except ParameterError as error:
+        if debug:
+            raise
+        raise _fail(str(error)) from None
+    except DarkdevError as error:
+        if debug:
+            raise
+        raise _fail(str(error), EXIT_FAILED) from None
+
+
+def _calibrate(arguments: list[str]) -> int:
+    from darkdev.calibration.calibrate import calibrate as run_calibration
+    from darkdev.calibration.plots import matplotlib_missing, write_plots
+    from darkdev.calibration.profile import master_darks_path, write_profile
+
+    debug = "--debug" in arguments
+    with _one_line_errors(debug):
+        options = _calibrate_parser().parse_args(arguments)
+        output = Path(options.output)
+        if output.suffix.lower() != ".json":
+            raise ParameterError(f"-o {output}: the profile is a .json file")
+        if not options.overwrite:
+            for target in (output, master_darks_path(output)):
+                if target.exists():
+                    raise ParameterError(f"{target}: exists (use --overwrite to replace it)")
+        plot_problem = matplotlib_missing() if options.plot else None
+        if plot_problem:
+            errors.print(f"[yellow]warning:[/] {plot_problem}", soft_wrap=True)
+        with errors.status("calibrating") as status:
+            result = run_calibration(
+                options.dark, options.flat, lambda path: status.update(f"reading {path}")
+            )
+            status.update(f"writing {output}")
+            document = write_profile(result, output, overwrite=options.overwrite)
+            plots = write_plots(result, output) if options.plot and not plot_problem else []
+    console = Console()
+    console.width = max(console.width, 100)  # the table's nine columns need it, even in a pipe
+    console.print(_calibration_table(document))
+    gain_line = document["fits"]["log_k_vs_log_iso"]
+    if gain_line:
+        fixed = " (slope assumed: one ISO with flats)" if gain_line["slope_fixed"] else ""
+        console.print(
+            f"log K = {gain_line['slope']:.3f} log ISO {gain_line['bias']:+.3f}{fixed}",
+            highlight=False,
+        )
+    else:
+        console.print("no flats: no system gain K, so no noise model for other ISOs")
+    written = [str(output)]
+    if document["master_darks"]:
+        written.append(str(master_darks_path(output)))
+    errors.print("wrote " + ", ".join(written + [str(path) for path in plots]), soft_wrap=True)
+    return EXIT_OK
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def calibrate(context: typer.Context) -> None:
+    """Profile your camera from dark and flat frames (options: darkdev calibrate --help)."""
+    raise typer.Exit(_calibrate(list(context.args)))
+
+
+def _finetune_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="darkdev finetune",
+        description="Continue the bundled network on synthetic pairs with your camera's noise "
+        "and colour (a profile from `darkdev calibrate`); prints validation scores before and "
+        "after, on pairs with your camera's noise.",
+    )
+    parser.add_argument("--profile", required=True, metavar="PROFILE.json")
+    parser.add_argument("-o", "--output", required=True, metavar="WEIGHTS.safetensors")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
+    parser.add_argument("--iso", type=float, default=None, help="tune for this ISO's noise only")
+    parser.add_argument(
+        "--work", default=None, help="run folder (last.pt, logs; default OUTPUT.finetune)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --work")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--photos", default=None, help="training photos (default: train's)")
+    parser.add_argument(
+        "--photo-cache", default=None, help="prepared photos (default ~/.cache/darkdev/photo-cache)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    for name in ("--max-steps", "--crop", "--batch", "--validation-packed-px"):
+        parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)  # tests
+    parser.add_argument("--validation-count", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--validate-every", type=int, default=250, help=argparse.SUPPRESS)
+    return parser
+
+
+def _finetune_table(result):
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.camera.name}: validation on {result.validation_crops} crops per split "
+        "with its noise and colour",
+        caption=f"after {result.steps} steps, {result.training_minutes:.1f} minutes of training",
+    )
+    for column in ("model", "PSNR all ISO", "SSIM all ISO", "PSNR high ISO", "SSIM high ISO"):
+        table.add_column(column, justify="right")
+    for label, scores in (
+        ("classical", result.classical),
+        (f"bundled {result.bundled_file}", result.before),
+        (f"tuned {result.output.name}", result.after),
+    ):
+        cells = []
+        for split in ("all_iso", "high_iso"):
+            psnr_db, ssim_value = scores[split]
+            cells += [f"{psnr_db:.2f}", f"{ssim_value:.4f}"]
+        table.add_row(label, *cells)
+    return table
+
+
+def _finetune(arguments: list[str]) -> int:
+    debug = "--debug" in arguments
+    with _one_line_errors(debug):
+        try:
+            options = _finetune_parser().parse_args(arguments)
+            from darkdev.training.config import DEFAULT_PHOTOS
+            from darkdev.training.finetune import DEFAULT_PHOTO_CACHE, FinetuneOptions, finetune
+
+            settings = FinetuneOptions(
+                profile=Path(options.profile),
+                output=Path(options.output),
+                minutes=options.minutes,
+                work=Path(options.work) if options.work else None,
+                resume=options.resume,
+                iso=options.iso,
+                overwrite=options.overwrite,
+                photos=options.photos or DEFAULT_PHOTOS,
+                photo_cache=options.photo_cache or DEFAULT_PHOTO_CACHE,
+                threads=options.threads,
+                validation_count=options.validation_count,
+                validate_every=options.validate_every,
+                max_steps=options.max_steps,
+                crop=options.crop,
+                batch=options.batch,
+                validation_packed_px=options.validation_packed_px,
+                command="darkdev finetune " + " ".join(arguments),
+            )
+            signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+            result = finetune(settings, report=lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            message = "interrupted: --resume continues from the last checkpoint"
+            raise _fail(message, EXIT_INTERRUPTED) from None
+    console = Console()
+    console.width = max(console.width, 100)
+    console.print(_finetune_table(result))
+    errors.print(
+        f"wrote {result.output} (sha256 {result.output_sha256[:12]}...); use it with "
+        f"darkdev develop --weights {result.output}",
+        soft_wrap=True,
+    )
+    return EXIT_OK
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def finetune(context: typer.Context) -> None:
+    """Fine-tune the bundled network for your camera's profile (options: darkdev finetune --help)."""
+    raise typer.Exit(_finetune(list(context.args)))
