@@ -42,7 +42,7 @@ def main() -> None:
 
     import torch
 
-    from darkdev import cfa, rimef, weights
+    from darkdev import cfa, manifest, rimef, weights
     from darkdev.exposure import TARGET_MEAN, estimate_ratio, robust_level
     from darkdev.inference import run_network
     from darkdev.metrics import psnr
@@ -69,7 +69,7 @@ def main() -> None:
         print(
             f"[{kind}] calibrated target level {calibrated:.4f} (exposure.TARGET_MEAN = {TARGET_MEAN})"
         )
-        entry = weights.default_entry(kind)
+        entry = manifest.default_entry(kind)
         model, meta = weights.load_entry(entry) if entry else (None, None)
         rows = []
         for index in range(arguments.count):

@@ -39,7 +39,7 @@ def model_names() -> list[str]:
     from pathlib import Path
 
     from darkdev.errors import DarkdevError
-    from darkdev.weights import read_manifest
+    from darkdev.manifest import read_manifest
 
     names = [AUTO, CLASSICAL]
     try:

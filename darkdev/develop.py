@@ -52,10 +52,10 @@ class DevelopOptions:
                 f"colour must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}"
             )
         if self.weights_path is None and self.model.lower() != CLASSICAL:
-            from darkdev import weights
+            from darkdev import manifest
 
             # A misspelt --model or $DARKDEV_WEIGHTS_DIR is a usage error before any loading.
-            weights.check_model_name(self.model, (AUTO, CLASSICAL))
+            manifest.check_model_name(self.model, (AUTO, CLASSICAL))
         # Resolving validates ratio, lambda, alpha and lower bound before any file is read.
         self.rimef_params(self.ratio if self.ratio is not None else max(1.0, self.lower_bound))
 
@@ -124,7 +124,7 @@ class Developer:
         kind, or None for the classical pipeline."""
         if cfa_kind in self._networks:
             return self._networks[cfa_kind]
-        from darkdev import weights
+        from darkdev import manifest, weights
 
         options = self.options
         network = None
@@ -137,9 +137,9 @@ class Developer:
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
                 # The best bundled network for this device (on a CPU: one fast enough).
-                entry = weights.default_entry(cfa_kind, device_type=self._select_device().type)
+                entry = manifest.default_entry(cfa_kind, device_type=self._select_device().type)
             else:
-                entry = weights.require_entry(options.model, cfa_kind)
+                entry = manifest.require_entry(options.model, cfa_kind)
             if entry is not None:
                 model, meta = weights.load_entry(entry)
                 # A network trained on white-balanced input must see white-balanced input.

@@ -1,28 +1,37 @@
 """Raw decoding with rawpy (LibRaw): levels, CFA layout, metadata, and LibRaw's own development.
 
-numpy only; never imports torch.
+Files are read through darkdev.inputs (regular files only, size limit); TIFF-based files are
+identified by darkdev.tiff_raw before LibRaw sees them. numpy only; never imports torch.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
 import os
-import stat
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import rawpy
 
 from darkdev.cfa import CfaLayout, detect_layout
 from darkdev.errors import DarkdevError, RawDecodeError, UnsupportedSensorError
+from darkdev.inputs import read_bytes
+from darkdev.tiff_raw import (
+    DNG_VERSION,
+    MAKE,
+    MODEL,
+    TIFF_OR_DNG_SUFFIXES,
+    TIFF_SIGNATURES,
+    is_camera_raw,
+    names_a_camera,
+    tiff_facts,
+)
 
 _RAW_EXTENSION_NAMES = (
     ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf .kdc "
@@ -30,8 +39,6 @@ _RAW_EXTENSION_NAMES = (
 )
 RAW_EXTENSIONS = frozenset(_RAW_EXTENSION_NAMES.split())
 MAX_PIXELS = 200_000_000  # larger than any production sensor; guards against absurd headers
-# 1 GiB: above any real raw (200 MP at 16 bits is 400 MB); /dev/zero or a runaway pipe stops here.
-MAX_INPUT_BYTES = 1 << 30
 
 
 @dataclass
@@ -67,75 +74,6 @@ class RawFrame:
     @property
     def width(self) -> int:
         return int(self.mosaic.shape[1])
-
-
-def _file_kind(mode: int) -> str:
-    """What a non-regular file is, in words, for the refusal message."""
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-def _gibibytes(size_bytes: int) -> str:
-    return f"{size_bytes / (1 << 30):.3g} GiB"
-
-
-def read_limited(stream: BinaryIO, source: str, limit_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Read a whole stream, refusing it once it passes limit_bytes (never reads without bound)."""
-    data = stream.read(limit_bytes + 1)
-    if data is None:  # a non-blocking stream with nothing to read yet
-        raise RawDecodeError(f"{source}: nothing to read (a non-blocking stream)")
-    if len(data) > limit_bytes:
-        raise RawDecodeError(
-            f"{source}: more than {_gibibytes(limit_bytes)}, darkdev's input size limit "
-            "(no camera raw is that large)"
-        )
-    return data
-
-
-def read_bytes(path: str | Path, limit_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Read a regular file fully (opened read-only, never modified), up to limit_bytes."""
-    try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):
-            raise RawDecodeError(f"{path}: is {_file_kind(status.st_mode)}, not a raw file")
-        if status.st_size > limit_bytes:
-            raise RawDecodeError(
-                f"{path}: {_gibibytes(status.st_size)} is over darkdev's input size limit of "
-                f"{_gibibytes(limit_bytes)} (no camera raw is that large)"
-            )
-        # O_NONBLOCK: a path swapped for a FIFO after the check above must not hang the open.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(descriptor, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                raise RawDecodeError(f"{path}: changed into a non-regular file while opened")
-            return read_limited(stream, str(path), limit_bytes)
-    except FileNotFoundError as error:
-        raise RawDecodeError(f"{path}: no such file") from error
-    except PermissionError as error:
-        raise RawDecodeError(f"{path}: permission denied") from error
-    except OSError as error:
-        reason = "symlink loop" if error.errno == errno.ELOOP else error.strerror or error
-        raise RawDecodeError(f"{path}: cannot read ({reason})") from error
-
-
-def read_stream(
-    stream: BinaryIO | None, source: str = "<stdin>", limit_bytes: int = MAX_INPUT_BYTES
-) -> bytes:
-    """Read a raw from a stream (standard input) with the same size limit as files."""
-    if stream is None:
-        raise RawDecodeError(f"{source}: standard input is closed")
-    if stream.isatty():
-        raise RawDecodeError(f"{source}: standard input is a terminal; pipe a raw file into it")
-    try:
-        return read_limited(stream, source, limit_bytes)
-    except OSError as error:
-        raise RawDecodeError(f"{source}: cannot read ({error.strerror or error})") from error
 
 
 _silence_lock = threading.Lock()
@@ -212,73 +150,6 @@ def _open_libraw(data: bytes, source: str) -> Iterator[rawpy.RawPy]:
         raw.close()
 
 
-TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
-DNG_VERSION, MAKE, MODEL, PHOTOMETRIC, PHOTOMETRIC_CFA = 50706, 271, 272, 262, 32803
-PHOTOMETRIC_LINEAR_RAW = 34892
-# Names that promise a TIFF or a DNG: without DNGVersion and raw data they are editors' exports.
-TIFF_OR_DNG_SUFFIXES = (".tif", ".tiff", ".dng")
-
-
-@dataclass
-class TiffFacts:
-    """What a TIFF parser that handles tiled, compressed DNGs in either byte order (tifffile)
-    says about a TIFF-based file; exifread misses tags in e.g. CinemaDNG files."""
-
-    first_ifd: dict[int, object] = field(default_factory=dict)  # {tag code: value}
-    truncated: bool = False  # a CFA image's data (tiles or strips) lies past the end of the file
-    raw_data: bool = False  # some IFD or SubIFD holds CFA or linear raw data
-
-
-def _tiff_facts(data: bytes) -> TiffFacts:
-    if data[:4] not in TIFF_SIGNATURES:
-        return TiffFacts()
-    import logging
-
-    import tifffile  # lazy: only TIFF-based raws need it
-
-    quiet = logging.Filter("darkdev: a malformed TIFF is reported by darkdev itself")
-    quiet.filter = lambda record: False  # type: ignore[method-assign]
-    logger = logging.getLogger("tifffile")
-    logger.addFilter(quiet)
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
-            first = tiff.pages.first
-            facts = TiffFacts({tag.code: tag.value for tag in first.tags.values()})
-            pages = [first, *(first.pages or [])]
-            for page in pages:
-                if page.photometric == PHOTOMETRIC_CFA:
-                    pairs = zip(page.dataoffsets, page.databytecounts, strict=False)
-                    ends = [offset + count for offset, count in pairs]
-                    facts.truncated |= not ends or max(ends) > len(data)
-            with contextlib.suppress(Exception):  # a damaged later IFD: the first one decided
-                pages += list(tiff.pages)[1:]
-            raw_photometrics = (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW)
-            facts.raw_data = any(
-                getattr(page, "photometric", None) in raw_photometrics for page in pages
-            )
-            return facts
-    except Exception:  # tifffile raises many types on odd files; LibRaw has the last word
-        return TiffFacts()
-    finally:
-        logger.removeFilter(quiet)
-
-
-def _names_a_camera(first_ifd: dict[int, object]) -> bool:
-    """The first IFD says DNG, names a maker, or holds CFA data."""
-    return (
-        DNG_VERSION in first_ifd
-        or bool(str(first_ifd.get(MAKE, "")).strip())
-        or first_ifd.get(PHOTOMETRIC) == PHOTOMETRIC_CFA
-    )
-
-
-def _is_camera_raw(raw: rawpy.RawPy, first_ifd: dict[int, object]) -> bool:
-    """LibRaw reads any TIFF as a headerless raw; a camera raw is one where LibRaw found the
-    camera's colour matrix (it knows the camera, or read a DNG ColorMatrix) or whose tags name
-    a camera."""
-    return bool(np.any(np.asarray(raw.rgb_xyz_matrix)[:3])) or _names_a_camera(first_ifd)
-
-
 def _read_tags(data: bytes) -> dict:
     import exifread  # lazy: only needed once per file
 
@@ -350,7 +221,7 @@ def decode(data: bytes, source: str) -> RawFrame:
     actual = _not_a_raw(data)
     if actual is not None:
         raise RawDecodeError(f"{source}: {actual}, not a camera raw")
-    tiff = _tiff_facts(data)
+    tiff = tiff_facts(data)
     first_ifd = tiff.first_ifd
     if tiff.truncated:
         raise RawDecodeError(f"{source}: corrupt or truncated raw (image data past end of file)")
@@ -370,12 +241,12 @@ def decode(data: bytes, source: str) -> RawFrame:
         )
     try:
         with open_libraw(data, source) as raw:
-            if data[:4] in TIFF_SIGNATURES and not _is_camera_raw(raw, first_ifd):
+            if data[:4] in TIFF_SIGNATURES and not is_camera_raw(raw, first_ifd):
                 raise plain_tiff
             return _frame(raw, data, source, first_ifd)
     except DarkdevError as error:
         # A readable TIFF that names no camera is a plain image, whatever LibRaw made of it.
-        if error is plain_tiff or not first_ifd or _names_a_camera(first_ifd):
+        if error is plain_tiff or not first_ifd or names_a_camera(first_ifd):
             raise
         raise plain_tiff from error
 

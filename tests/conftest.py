@@ -73,7 +73,7 @@ def tiny_weights(tmp_path, monkeypatch):
     """A weights folder with tiny (width 4) LTS checkpoints for both CFA kinds, made here."""
     import torch
 
-    from darkdev import weights
+    from darkdev import manifest, weights
     from darkdev.models import build_model
 
     directory = tmp_path / "weights"
@@ -84,7 +84,7 @@ def tiny_weights(tmp_path, monkeypatch):
         file_name = f"lts-w4-{kind}.safetensors"
         digest = weights.save_checkpoint(directory / file_name, model, "lts", {"width": 4}, kind)
         entries.append(
-            weights.CheckpointEntry(
+            manifest.CheckpointEntry(
                 file=file_name,
                 sha256=digest,
                 architecture="lts",
@@ -96,6 +96,6 @@ def tiny_weights(tmp_path, monkeypatch):
                 validation={},
             )
         )
-    weights.write_manifest(entries, directory)
+    manifest.write_manifest(entries, directory)
     monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(directory))
     return directory

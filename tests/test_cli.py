@@ -211,7 +211,7 @@ def test_missing_gpu_is_a_usage_error(tmp_path):
 
 
 def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weights):
-    from darkdev import weights
+    from darkdev import manifest, weights
 
     raw = write_raw(tmp_path / "a.dng", brightness=0.05)
     assert (
@@ -221,7 +221,7 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
         == 0
     )
     # The same weights, saved as trained on white-balanced input: the convention is in the file.
-    entries = weights.read_manifest(tiny_weights)
+    entries = manifest.read_manifest(tiny_weights)
     for entry in entries:
         model, meta = weights.load_entry(entry, tiny_weights)
         assert meta.white_balance_input is False
@@ -229,7 +229,7 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
             tiny_weights / entry.file, model, "lts", {"width": 4}, entry.cfa_kind,
             half_precision=False, white_balance_input=True,
         )  # fmt: skip
-    weights.write_manifest(entries, tiny_weights)
+    manifest.write_manifest(entries, tiny_weights)
     assert (
         darkdev(
             "develop", raw, "-o", tmp_path / "balanced.png", "--ratio", "8", "--colour", "network"

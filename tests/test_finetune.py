@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from darkdev import dng, weights
+from darkdev import dng, manifest, weights
 from darkdev.develop import Developer, DevelopOptions
 from darkdev.errors import CalibrationError, ParameterError
 from darkdev.raw import read_raw
@@ -195,7 +195,7 @@ def test_finetune_resumes_and_records_the_camera(tmp_path, photo_folder, tiny_we
     record = metadata[weights.TUNED_FOR_KEY]
     assert (record["make"], record["model"]) == ("Testmaker", "Night One")
     assert record["profile_sha256"] == weights.sha256_of(profile) and record["steps"] == 4
-    bundled = weights.default_entry("bayer")
+    bundled = manifest.default_entry("bayer")
     assert record["from"] == {"file": bundled.file, "sha256": bundled.sha256}
     assert metadata["architecture"] == "lts" and metadata["arguments"] == {"width": 4}
 

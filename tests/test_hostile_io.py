@@ -23,7 +23,7 @@ from darkdev.errors import (
     RawDecodeError,
 )
 from darkdev.files import write_atomic
-from darkdev.raw import read_bytes, read_limited, read_stream
+from darkdev.inputs import read_bytes, read_limited, read_stream
 from tests.conftest import file_hash, write_raw
 from tests.test_cli import darkdev
 
@@ -198,15 +198,15 @@ def test_non_finite_network_output_refused():
 
 
 def test_manifest_path_outside_its_folder_refused(tmp_path, tiny_weights, monkeypatch):
-    from darkdev import weights
     from darkdev.errors import WeightsError
+    from darkdev.manifest import read_manifest
 
     manifest = json.loads((tiny_weights / "manifest.json").read_text())
     for bad in ("../../../etc/hostname", "/etc/hostname"):
         manifest["checkpoints"][0]["file"] = bad
         (tiny_weights / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(WeightsError, match="leaves the weights folder"):
-            weights.read_manifest()
+            read_manifest()
     result = darkdev("develop", write_raw(tmp_path / "a.dng"), "--ratio", "5")
     assert result.returncode == 2 and "leaves the weights folder" in one_error_line(result.stderr)
 
@@ -271,7 +271,8 @@ class _RivalDeveloper:
 
 @pytest.mark.parametrize("skip_existing", [False, True])
 def test_batch_that_loses_the_race_reports_exists(tmp_path, skip_existing):
-    from darkdev.batch import plan_jobs, run_batch
+    from darkdev.batch import run_batch
+    from darkdev.planning import plan_jobs
 
     raw = write_raw(tmp_path / "a.dng")
     output = tmp_path / "a.png"
@@ -382,8 +383,9 @@ def test_output_without_extension_and_format_names_the_image(tmp_path):
 
 
 def test_full_disk_stops_the_batch_early(tmp_path, monkeypatch):
-    from darkdev.batch import plan_jobs, run_batch
+    from darkdev.batch import run_batch
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.planning import plan_jobs
     from darkdev.report import Tally
 
     folder = tmp_path / "in"

@@ -135,8 +135,9 @@ def test_info_names_the_camera_once(tmp_path):
 
 
 def test_network_reports_tiles_and_batch_names_the_file_being_developed(tmp_path, tiny_weights):
-    from darkdev.batch import plan_jobs, run_batch
+    from darkdev.batch import run_batch
     from darkdev.develop import Developer, DevelopOptions
+    from darkdev.planning import plan_jobs
 
     for index in range(2):
         write_raw(tmp_path / f"f{index}.dng", seed=index, height=160, width=160)

@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from darkdev import weights
+from darkdev import manifest, weights
 from darkdev.errors import WeightsError
 from darkdev.models import build_model
 
@@ -82,15 +82,15 @@ def test_weights_only_torch_file_accepted(tmp_path):
 
 def test_bundled_manifest_matches_files():
     """Every bundled checkpoint's sha256 matches its manifest entry and it loads."""
-    for entry in weights.read_manifest():
-        assert weights.sha256_of(weights.weights_dir() / entry.file) == entry.sha256
+    for entry in manifest.read_manifest():
+        assert weights.sha256_of(manifest.weights_dir() / entry.file) == entry.sha256
         model, _ = weights.load_entry(entry)
         assert entry.size_bytes < 30e6
 
 
 def test_auto_picks_per_device_the_best_model_that_meets_the_speed_target(tmp_path):
     def entry(file, quality=None, cpu_seconds=None, default=False, kind="bayer"):
-        return weights.CheckpointEntry(
+        return manifest.CheckpointEntry(
             file=file,
             sha256="0" * 64,
             architecture="lts",
@@ -107,13 +107,13 @@ def test_auto_picks_per_device_the_best_model_that_meets_the_speed_target(tmp_pa
         entry("best.safetensors", quality=26.0, cpu_seconds=95.0),
         entry("xtrans.safetensors", quality=30.0, cpu_seconds=5.0, kind="xtrans"),
     ]
-    weights.write_manifest(entries, tmp_path)
-    assert weights.default_entry("bayer", tmp_path, "cpu").file == "fast.safetensors"
-    assert weights.default_entry("bayer", tmp_path, "cuda").file == "best.safetensors"
-    assert weights.default_entry("xtrans", tmp_path, "mps").file == "xtrans.safetensors"
-    weights.write_manifest(entries[:1], tmp_path)  # nothing comparable: the default flag decides
-    assert weights.default_entry("bayer", tmp_path, "cpu").file == "old.safetensors"
-    assert weights.default_entry("xtrans", tmp_path, "cpu") is None
+    manifest.write_manifest(entries, tmp_path)
+    assert manifest.default_entry("bayer", tmp_path, "cpu").file == "fast.safetensors"
+    assert manifest.default_entry("bayer", tmp_path, "cuda").file == "best.safetensors"
+    assert manifest.default_entry("xtrans", tmp_path, "mps").file == "xtrans.safetensors"
+    manifest.write_manifest(entries[:1], tmp_path)  # nothing comparable: the default flag decides
+    assert manifest.default_entry("bayer", tmp_path, "cpu").file == "old.safetensors"
+    assert manifest.default_entry("xtrans", tmp_path, "cpu") is None
 
 
 def test_colour_auto_follows_the_checkpoints_measured_choice(tmp_path, tiny_weights):
@@ -122,11 +122,11 @@ def test_colour_auto_follows_the_checkpoints_measured_choice(tmp_path, tiny_weig
     from tests.conftest import write_raw
 
     frame = read_raw(write_raw(tmp_path / "a.dng"))
-    entries = weights.read_manifest(tiny_weights)
+    entries = manifest.read_manifest(tiny_weights)
     for measured, shows_guide in (("network", False), ("guided", True)):
         for entry in entries:
             entry.colour = measured
-        weights.write_manifest(entries, tiny_weights)
+        manifest.write_manifest(entries, tiny_weights)
         result = Developer(DevelopOptions(ratio=4, device="cpu")).develop(frame)
         assert ("guided colour" in result.model) == shows_guide, result.model
     forced = Developer(DevelopOptions(ratio=4, device="cpu", colour="guided")).develop(frame)

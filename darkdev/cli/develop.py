@@ -121,17 +121,12 @@ def develop(
     ] = None,
 ) -> None:
     """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
-    from darkdev.batch import (
-        STREAM,
-        make_output_folders,
-        parse_shard,
-        plan_jobs,
-        run_batch,
-    )
+    from darkdev.batch import run_batch
     from darkdev.develop import Developer, DevelopOptions
     from darkdev.files import write_stream
     from darkdev.inference import thread_count
-    from darkdev.raw import read_stream
+    from darkdev.inputs import read_stream
+    from darkdev.planning import STREAM, make_output_folders, parse_shard, plan_jobs
     from darkdev.render import check_quality
     from darkdev.report import Tally
     from darkdev.terminal import ProgressDisplay

@@ -20,11 +20,11 @@ def models(
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List bundled checkpoints with their CFA kind, size and validation scores."""
-    from darkdev import weights as weights_module
+    from darkdev import manifest
 
     try:
-        entries = weights_module.read_manifest()
-        weights_module.weights_dir()  # a bad $DARKDEV_WEIGHTS_DIR is said once, here
+        entries = manifest.read_manifest()
+        manifest.weights_dir()  # a bad $DARKDEV_WEIGHTS_DIR is said once, here
     except DarkdevError as error:  # a configuration error, as develop reports it
         raise _fail(str(error), EXIT_USAGE) from None
     if json_output:
@@ -33,13 +33,13 @@ def models(
     from rich.table import Table
 
     table = Table(
-        title=f"Bundled checkpoints ({weights_module.weights_dir()})",
-        caption=weights_module.CATALOGUE_NOTE,
+        title=f"Bundled checkpoints ({manifest.weights_dir()})",
+        caption=manifest.CATALOGUE_NOTE,
         caption_justify="left",
     )
-    rows = [weights_module.catalogue_row(e, weights_module.auto_devices(e)) for e in entries]
+    rows = [manifest.catalogue_row(e, manifest.auto_devices(e)) for e in entries]
     name_width = max((len(row[0]) for row in rows), default=0)
-    for index, column in enumerate(weights_module.CATALOGUE_COLUMNS):
+    for index, column in enumerate(manifest.CATALOGUE_COLUMNS):
         # The name is what --model takes: never cut, however narrow the terminal.
         table.add_column(column, no_wrap=index == 0, min_width=name_width if index == 0 else None)
     for row in rows:

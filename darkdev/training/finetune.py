@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from darkdev import weights
+from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
 from darkdev.training.batches import validation_sets
@@ -92,9 +92,9 @@ def check_options(options: FinetuneOptions) -> None:
         raise ParameterError(f"--threads must be >= 1, got {options.threads}")
 
 
-def bundled_entry(cfa_kind: str) -> weights.CheckpointEntry:
+def bundled_entry(cfa_kind: str) -> manifest.CheckpointEntry:
     """The bundled default network of a CFA kind; fine-tuning needs a plain `width` model."""
-    entry = weights.default_entry(cfa_kind)
+    entry = manifest.default_entry(cfa_kind)
     if entry is None:
         raise WeightsError(f"no bundled {cfa_kind} network to fine-tune (see `darkdev models`)")
     if set(entry.arguments) != {"width"}:
@@ -125,7 +125,7 @@ def check_work_folder(work: Path, camera: SyntheticCamera, resume: bool) -> None
 
 
 def train_config(
-    options: FinetuneOptions, camera: SyntheticCamera, entry: weights.CheckpointEntry
+    options: FinetuneOptions, camera: SyntheticCamera, entry: manifest.CheckpointEntry
 ) -> TrainConfig:
     """The bundled network's own training settings, continued from it on this camera's pairs."""
     trained = entry.training
@@ -153,7 +153,7 @@ def train_config(
         validation_packed_px=options.validation_packed_px,
         lam_max=float(trained.get("lam_max", 0.0)),
         white_balance_input=bool(trained.get("white_balance_input", False)),
-        init_from=str(weights.weights_dir() / entry.file),
+        init_from=str(manifest.weights_dir() / entry.file),
         photo_cache=options.photo_cache,
         camera=camera.to_dict(),
         command=options.command,
@@ -170,7 +170,7 @@ def score_weights(path: Path, validations: dict, cfa_kind: str, sha256: str | No
 
 
 def tuned_for(
-    camera: SyntheticCamera, options: FinetuneOptions, entry: weights.CheckpointEntry, steps: int
+    camera: SyntheticCamera, options: FinetuneOptions, entry: manifest.CheckpointEntry, steps: int
 ) -> dict[str, Any]:
     """What the tuned checkpoint records about its camera and origin (weights.TUNED_FOR_KEY)."""
     return {
@@ -208,7 +208,7 @@ def finetune(options: FinetuneOptions, report=print) -> FinetuneResult:
     validations = validation_sets(config)  # this camera's noise and colour; cached in work
     classical = {split: score_classical(v) for split, v in validations.items()}
     before = score_weights(
-        weights.weights_dir() / entry.file, validations, config.cfa, entry.sha256
+        manifest.weights_dir() / entry.file, validations, config.cfa, entry.sha256
     )
     report("before (bundled): " + describe_scores(before))
     summary = train(config)

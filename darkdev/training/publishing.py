@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from darkdev import weights
+from darkdev import manifest, weights
 from darkdev.training.checkpoints import EXPORT_NAME
 
 
@@ -17,7 +17,7 @@ def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str
     """Where a continued run started: the file, its hash and, if the manifest knows that hash,
     the training and validation record of that earlier checkpoint (so the chain stays known)."""
     record = dict(summary["initialised_from"])
-    for entry in weights.read_manifest(directory):
+    for entry in manifest.read_manifest(directory):
         if entry.sha256 == record["sha256"]:
             record["training"] = entry.training
             record["validation"] = entry.validation
@@ -63,7 +63,7 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
     if "target" in validation:
         record["target"] = validation["target"]
     if "psnr_high_iso" in validation and validation.get("target") == "LibRaw default demosaic":
-        # What --model auto ranks by (weights.CheckpointEntry.quality_db): comparable only
+        # What --model auto ranks by (manifest.CheckpointEntry.quality_db): comparable only
         # between checkpoints scored on these validation sets.
         record["quality_psnr"] = round((validation["psnr"] + validation["psnr_high_iso"]) / 2, 4)
     return record
@@ -76,7 +76,7 @@ def publish(
     default: bool = True,
     cpu_12mp_seconds: float | None = None,
     colour: str = "guided",
-) -> weights.CheckpointEntry:
+) -> manifest.CheckpointEntry:
     """Copy a finished run's best.safetensors into the checkpoints folder and add/replace its
     manifest entry.
 
@@ -86,7 +86,7 @@ def publish(
     that measured better with it (benchmarks/eval_colour.py), which --colour auto uses.
     """
     run_directory = Path(run_directory)
-    directory = weights_directory or weights.weights_dir()
+    directory = weights_directory or manifest.weights_dir()
     summary = json.loads((run_directory / "summary.json").read_text())
     config = summary["config"]
     destination = directory / file_name
@@ -95,7 +95,7 @@ def publish(
     sha256 = weights.sha256_of(destination)
     if sha256 != summary["export"]["sha256"]:
         raise OSError(f"{destination}: copy differs from {run_directory / EXPORT_NAME}")
-    entry = weights.CheckpointEntry(
+    entry = manifest.CheckpointEntry(
         file=file_name,
         sha256=sha256,
         architecture=config["model"],
@@ -108,10 +108,10 @@ def publish(
         speed={} if cpu_12mp_seconds is None else {"cpu_2_cores_12mp_s": cpu_12mp_seconds},
         colour=colour,
     )
-    entries = [e for e in weights.read_manifest(directory) if e.file != file_name]
+    entries = [e for e in manifest.read_manifest(directory) if e.file != file_name]
     if default:
         for other in entries:
             if other.cfa_kind == entry.cfa_kind:
                 other.default = False
-    weights.write_manifest([*entries, entry], directory)
+    manifest.write_manifest([*entries, entry], directory)
     return entry
