@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from darkdev import weights
+from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.models import build_model
 from darkdev.training import photos as photo_files
@@ -170,7 +170,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
 def check_publish_and_evaluate(tmp_path, out, summary):
     """Publishing into a weights folder, then evaluating against the classical pipeline."""
     entry = publish(out, "lts-w4-bayer.safetensors", tmp_path / "weights")
-    assert weights.read_manifest(tmp_path / "weights") == [entry]
+    assert manifest.read_manifest(tmp_path / "weights") == [entry]
     validation = summary["validation"]
     assert entry.default and entry.validation["psnr"] == pytest.approx(validation["psnr"], abs=1e-3)
     assert entry.validation["psnr_high_iso"] == pytest.approx(validation["psnr_high_iso"], abs=1e-3)
@@ -424,3 +424,18 @@ def test_develop_path_never_imports_training(tmp_path, tiny_weights):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert (tmp_path / "out.png").exists()
+
+
+def test_later_sgns_learn_at_their_own_rate():
+    from darkdev.training.state import build_optimizer
+
+    config = TrainConfig(model="rmcn-2-nobc", width=4, lr=1e-5, later_sgn_lr_scale=10.0)
+    network = build_model("rmcn-2-nobc", "bayer", 4)
+    first, later = build_optimizer(network, config).param_groups
+    assert (first["lr_scale"], later["lr_scale"]) == (1.0, 10.0)
+    assert {id(p) for p in first["params"]} == {id(p) for p in network.sgns[0].parameters()}
+    assert len(first["params"]) + len(later["params"]) == len(list(network.parameters()))
+    (single,) = build_optimizer(build_model("lts", "bayer", 4), config).param_groups
+    assert single["lr_scale"] == 1.0
+    with pytest.raises(ParameterError, match="later-sgn-lr-scale"):
+        TrainConfig(later_sgn_lr_scale=0).validate()

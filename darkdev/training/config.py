@@ -37,6 +37,10 @@ class TrainConfig:
     resume: bool = False
     lr: float = 1e-4  # paper: 1e-4, then 1e-5 after half the run
     lr_schedule: str = "step"  # 'step' (paper: /10 at half), 'cosine', 'constant'
+    # Not in the paper: the learning rate of an MCN's SGN-2..n (and their raw output convs) is
+    # lr times this. For an RMCN grown from an LTS (models.growth) SGN-1 is the trained LTS and
+    # wants a low rate, while the others' zeroed convolutions start from nothing.
+    later_sgn_lr_scale: float = 1.0
     tv_weight: float = 1.0  # beta of SPEC.md's loss (paper: 1)
     # Not in the paper: weight of an L1 term on 8x8 block means of the final output, which
     # carries tone and colour without the pixel noise that dominates the per-pixel L1's signs.
@@ -78,6 +82,8 @@ class TrainConfig:
                 f"--batch, --threads and --validate-every must be >= 1, got {self.batch}, "
                 f"{self.threads}, {self.validate_every}"
             )
+        if not self.later_sgn_lr_scale > 0:
+            raise ParameterError(f"--later-sgn-lr-scale must be > 0, got {self.later_sgn_lr_scale}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ParameterError(f"unknown --lr-schedule {self.lr_schedule!r}")
         if not (self.lr > 0 and self.tv_weight >= 0 and self.max_minutes > 0):
@@ -121,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES)
+    parser.add_argument(
+        "--later-sgn-lr-scale",
+        type=float,
+        default=defaults.later_sgn_lr_scale,
+        help="an MCN's SGN-2..n learn at lr times this (e.g. 10 for an RMCN grown from an LTS)",
+    )
     parser.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
     parser.add_argument(
         "--lowpass-weight",

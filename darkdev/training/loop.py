@@ -129,7 +129,7 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
     x, y = inputs.to(run.device), targets.to(run.device)
     schedule_length = run.total_steps if run.total_steps is not None else UNKNOWN_LENGTH
     for group in run.optimizer.param_groups:
-        group["lr"] = learning_rate(config, run.step, schedule_length)
+        group["lr"] = learning_rate(config, run.step, schedule_length) * group.get("lr_scale", 1.0)
     use_autocast = run.device.type == "cuda"
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
         outputs = run.forward_all(x)

@@ -89,9 +89,24 @@ def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
     device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
     torch.manual_seed(config.seed)
     model = build_model(config.model, config.cfa, config.width).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = build_optimizer(model, config)
     forward_all = wrap_for_ranks(model, ranks, use_cuda)
     return Run(config, ranks, device, model, optimizer, forward_all, start_wall)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam; an MCN's parameters outside SGN-1 form a second group whose learning rate is
+    config.later_sgn_lr_scale times the schedule's (each group's "lr_scale")."""
+    first = getattr(model, "sgns", [model])[0]
+    first_ids = {id(p) for p in first.parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) in first_ids], "lr_scale": 1.0},
+        {
+            "params": [p for p in model.parameters() if id(p) not in first_ids],
+            "lr_scale": config.later_sgn_lr_scale,
+        },
+    ]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=config.lr)
 
 
 def resume_or_start(run: Run) -> None:
