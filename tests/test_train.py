@@ -426,16 +426,39 @@ def test_develop_path_never_imports_training(tmp_path, tiny_weights):
     assert (tmp_path / "out.png").exists()
 
 
-def test_later_sgns_learn_at_their_own_rate():
+def test_later_sgns_learn_at_their_own_rate(tmp_path, photo_folder):
     from darkdev.training.state import build_optimizer
 
-    config = TrainConfig(model="rmcn-2-nobc", width=4, lr=1e-5, later_sgn_lr_scale=10.0)
+    config = tiny_config(tmp_path / "run", photo_folder, model="rmcn-2-nobc", max_steps=2)
+    config = dataclasses.replace(config, later_sgn_lr_scale=10.0)
     network = build_model("rmcn-2-nobc", "bayer", 4)
     first, later = build_optimizer(network, config).param_groups
-    assert (first["lr_scale"], later["lr_scale"]) == (1.0, 10.0)
     assert {id(p) for p in first["params"]} == {id(p) for p in network.sgns[0].parameters()}
     assert len(first["params"]) + len(later["params"]) == len(list(network.parameters()))
-    (single,) = build_optimizer(build_model("lts", "bayer", 4), config).param_groups
-    assert single["lr_scale"] == 1.0
+    train(config)
+    groups = load_training_state(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]
+    assert groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"]) and groups[0]["lr"] > 0
+    # A resumed run must keep the groups it was started with.
     with pytest.raises(ParameterError, match="later-sgn-lr-scale"):
-        TrainConfig(later_sgn_lr_scale=0).validate()
+        train(dataclasses.replace(config, later_sgn_lr_scale=1.0, resume=True, max_steps=3))
+    (single,) = build_optimizer(build_model("lts", "bayer", 4), TrainConfig()).param_groups
+    for bad in (TrainConfig(later_sgn_lr_scale=0), TrainConfig(later_sgn_lr_scale=float("inf"))):
+        with pytest.raises(ParameterError, match="must be > 0"):
+            bad.validate()
+    with pytest.raises(ParameterError, match="one SGN"):
+        TrainConfig(model="lts", later_sgn_lr_scale=10).validate()
+
+
+def test_training_with_a_closed_stdout_still_trains(tmp_path, photo_folder):
+    """`darkdev train ... >&-`: progress lines go nowhere; the run must not die at its first."""
+    arguments = [
+        "--model", "lts", "--width", "4", "--crop", "16", "--batch", "2", "--max-steps", "3",
+        "--threads", "1", "--data-workers", "0", "--validate-every", "2",
+        "--validation-count", "1", "--validation-packed-px", "32", "--log-every", "1",
+        "--photos", str(photo_folder), "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    darkdev = Path(sys.executable).with_name("darkdev")
+    command = " ".join(f"'{part}'" for part in [darkdev, "train", *arguments]) + " >&-"
+    completed = subprocess.run(["bash", "-c", command], capture_output=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr.decode()[-2000:]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 3

@@ -104,6 +104,13 @@ def darkdev_options(
     """Develop night and extreme low-light raw photos (RMCN/DMCN networks + RIMEF)."""
 
 
+def discard_progress_if_stdout_closed() -> None:
+    """For commands that run for minutes (train, evaluate, calibrate, finetune): with a closed
+    stdout their progress lines go nowhere, as before, rather than stopping the work."""
+    if isinstance(sys.stdout, _ClosedStdout):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process's stdout from now on)
+
+
 def _stdout_failed(error: OSError) -> None:
     """A full (/dev/full) or broken stdout is one line and exit 1, not a traceback."""
     if sys.stdout is not None:

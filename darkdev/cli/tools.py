@@ -18,6 +18,7 @@ from darkdev.cli import (
     _fail,
     _terminate_as_interrupt,
     app,
+    discard_progress_if_stdout_closed,
     errors,
 )
 from darkdev.errors import DarkdevError, ParameterError
@@ -30,6 +31,7 @@ def train(context: typer.Context) -> None:
     """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
     from darkdev.training.cli import main as train_main
 
+    discard_progress_if_stdout_closed()
     raise typer.Exit(train_main(list(context.args)))
 
 
@@ -38,6 +40,7 @@ def evaluate(context: typer.Context) -> None:
     """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
     from darkdev.training.cli import evaluate_main
 
+    discard_progress_if_stdout_closed()
     raise typer.Exit(evaluate_main(list(context.args)))
 
 
@@ -193,6 +196,7 @@ def _calibrate(arguments: list[str]) -> int:
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def calibrate(context: typer.Context) -> None:
     """Profile your camera from dark and flat frames (options: darkdev calibrate --help)."""
+    discard_progress_if_stdout_closed()
     raise typer.Exit(_calibrate(list(context.args)))
 
 
@@ -294,4 +298,5 @@ def _finetune(arguments: list[str]) -> int:
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def finetune(context: typer.Context) -> None:
     """Fine-tune the bundled network for your camera's profile (options: darkdev finetune --help)."""
+    discard_progress_if_stdout_closed()
     raise typer.Exit(_finetune(list(context.args)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -82,8 +83,12 @@ class TrainConfig:
                 f"--batch, --threads and --validate-every must be >= 1, got {self.batch}, "
                 f"{self.threads}, {self.validate_every}"
             )
-        if not self.later_sgn_lr_scale > 0:
+        if not (math.isfinite(self.later_sgn_lr_scale) and self.later_sgn_lr_scale > 0):
             raise ParameterError(f"--later-sgn-lr-scale must be > 0, got {self.later_sgn_lr_scale}")
+        if self.later_sgn_lr_scale != 1.0 and not self.model.startswith(("rmcn", "dmcn")):
+            raise ParameterError(
+                f"--later-sgn-lr-scale is for an RMCN or DMCN; {self.model} has one SGN"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ParameterError(f"unknown --lr-schedule {self.lr_schedule!r}")
         if not (self.lr > 0 and self.tv_weight >= 0 and self.max_minutes > 0):

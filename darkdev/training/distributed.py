@@ -48,9 +48,11 @@ def leave_ranks(ranks: Ranks, finished: bool) -> None:
     if ranks.world_size <= 1:
         return
     gc.collect()
-    if finished:
-        dist.barrier()
-    dist.destroy_process_group()
+    try:
+        if finished:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def agree(ranks: Ranks, device: torch.device, *values: int) -> list[int]:

@@ -128,8 +128,12 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
     inputs, targets = prefetcher.get()
     x, y = inputs.to(run.device), targets.to(run.device)
     schedule_length = run.total_steps if run.total_steps is not None else UNKNOWN_LENGTH
-    for group in run.optimizer.param_groups:
-        group["lr"] = learning_rate(config, run.step, schedule_length) * group.get("lr_scale", 1.0)
+    rate = learning_rate(config, run.step, schedule_length)
+    # Group 0: the network (or an MCN's SGN-1); group 1, if any: an MCN's other SGNs.
+    for group, scale in zip(
+        run.optimizer.param_groups, (1.0, config.later_sgn_lr_scale), strict=False
+    ):
+        group["lr"] = rate * scale
     use_autocast = run.device.type == "cuda"
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
         outputs = run.forward_all(x)

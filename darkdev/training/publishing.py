@@ -35,6 +35,7 @@ def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]
         "machine": summary["machine"],
         "lr": config["lr"],
         "lr_schedule": config["lr_schedule"],
+        "later_sgn_lr_scale": config.get("later_sgn_lr_scale", 1.0),
         "tv_weight": config["tv_weight"],
         "lowpass_weight": config.get("lowpass_weight", 0.0),
         "crop_packed_px": config["crop"],

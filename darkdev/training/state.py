@@ -11,9 +11,11 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 
+from darkdev.errors import ParameterError
 from darkdev.models import build_model
 from darkdev.training import photos as photo_files
 from darkdev.training.batches import validation_sets
@@ -95,18 +97,15 @@ def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam; an MCN's parameters outside SGN-1 form a second group whose learning rate is
-    config.later_sgn_lr_scale times the schedule's (each group's "lr_scale")."""
-    first = getattr(model, "sgns", [model])[0]
-    first_ids = {id(p) for p in first.parameters()}
-    groups = [
-        {"params": [p for p in model.parameters() if id(p) in first_ids], "lr_scale": 1.0},
-        {
-            "params": [p for p in model.parameters() if id(p) not in first_ids],
-            "lr_scale": config.later_sgn_lr_scale,
-        },
-    ]
-    return torch.optim.Adam([g for g in groups if g["params"]], lr=config.lr)
+    """Adam; with config.later_sgn_lr_scale != 1, an MCN's parameters outside SGN-1 form a second
+    group (loop.group_learning_rates gives each group its rate, from the config)."""
+    if config.later_sgn_lr_scale == 1.0:
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+    sgns = cast(torch.nn.ModuleList, model.sgns)
+    first_ids = {id(p) for p in sgns[0].parameters()}
+    first = [p for p in model.parameters() if id(p) in first_ids]
+    later = [p for p in model.parameters() if id(p) not in first_ids]
+    return torch.optim.Adam([{"params": first}, {"params": later}], lr=config.lr)
 
 
 def resume_or_start(run: Run) -> None:
@@ -117,6 +116,12 @@ def resume_or_start(run: Run) -> None:
     if config.resume and checkpoint_path.exists():
         saved = load_training_state(checkpoint_path)
         run.model.load_state_dict(saved["model"])
+        saved_groups = len(saved["optimizer"]["param_groups"])
+        if saved_groups != len(run.optimizer.param_groups):
+            raise ParameterError(
+                f"{checkpoint_path}: saved with {saved_groups} learning-rate group(s); resume "
+                "with the --later-sgn-lr-scale it was started with (1 gives one group)"
+            )
         run.optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
         run.step = int(saved["step"])
