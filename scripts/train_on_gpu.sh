@@ -9,7 +9,8 @@
 # What comes back in $OUT: log.txt, results.json (self-check, crops/s, training, validation,
 # 12 MP frames/s) and the best weights as fp16 safetensors shards with their index.
 # Environment overrides: MINUTES (whole session, default 7), MODEL (rmcn-3), WIDTH (32),
-# CFA (bayer), CROP (256 packed px), BATCH (16), LR (3e-4), INIT_FROM, PHOTOS (gpu-pack/photos),
+# CFA (bayer), CROP (256 packed px), BATCH (16), LR (3e-4), INIT_FROM, LATER_SGN_LR_SCALE,
+# PHOTOS (gpu-pack/photos),
 # and for the CPU rehearsal (tests/test_gpu_session.py) the tiny settings of EXTRA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,5 @@ if [ -x .venv/bin/python ] && [ -z "${PYTHON_SET:-}" ]; then PYTHON=.venv/bin/py
 "$PYTHON" -m darkdev.training.session --out "$OUT" --photos "${PHOTOS:-gpu-pack/photos}" \
     --minutes "${MINUTES:-7}" --model "${MODEL:-rmcn-3}" --width "${WIDTH:-32}" \
     --cfa "${CFA:-bayer}" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-3e-4}" \
-    ${INIT_FROM:+--init-from "$INIT_FROM"} ${EXTRA:-} 2>&1 | tee "$OUT/log.txt"
+    ${INIT_FROM:+--init-from "$INIT_FROM"} \
+    ${LATER_SGN_LR_SCALE:+--later-sgn-lr-scale "$LATER_SGN_LR_SCALE"} ${EXTRA:-} 2>&1 | tee "$OUT/log.txt"

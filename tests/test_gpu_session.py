@@ -62,3 +62,11 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     model, metadata = load_sharded(out / "rmcn-2-w4-bayer.index.json", "bayer")
     assert metadata["architecture"] == "rmcn-2"
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_session_plan_carries_the_grown_rmcn_settings():
+    from darkdev.training.session import _config, parse_plan
+
+    plan = parse_plan(["--out", "x", "--model", "rmcn-3-nobc", "--later-sgn-lr-scale", "10"])
+    assert _config(plan).later_sgn_lr_scale == 10.0
+    assert parse_plan(["--out", "x"]).later_sgn_lr_scale == 1.0

@@ -51,6 +51,7 @@ class SessionPlan:
     validation_count: int = 8
     validation_packed_px: int | None = None
     init_from: str | None = None
+    later_sgn_lr_scale: float = 1.0  # e.g. 10 for an RMCN grown from an LTS (TrainConfig)
     check_width: int = 8
     check_steps: int = 4
     benchmark_steps: int = 5
@@ -85,6 +86,7 @@ def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
         checkpoint_minutes=2.0,
         log_every=50,
         init_from=plan.init_from,
+        later_sgn_lr_scale=plan.later_sgn_lr_scale,
     )
     values.update(changes)
     return TrainConfig(**values)
@@ -97,6 +99,7 @@ def self_check(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
     config = _config(
         plan,
         model="lts",
+        later_sgn_lr_scale=1.0,
         width=plan.check_width,
         batch=2,
         max_steps=plan.check_steps,
