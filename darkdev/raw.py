@@ -226,8 +226,7 @@ def decode(data: bytes, source: str) -> RawFrame:
     if tiff.truncated:
         raise RawDecodeError(f"{source}: corrupt or truncated raw (image data past end of file)")
     plain_tiff = RawDecodeError(
-        f"{source}: a plain TIFF image (no DNG version, maker, CFA data or camera colour "
-        "matrix), not a camera raw"
+        f"{source}: a plain TIFF image (no DNG version or CFA data), not a camera raw"
     )
     if (
         first_ifd
@@ -236,9 +235,7 @@ def decode(data: bytes, source: str) -> RawFrame:
         and not tiff.raw_data
     ):
         # LibRaw reads a greyscale TIFF whose Make names a camera (an editor's export) as a raw.
-        raise RawDecodeError(
-            f"{source}: a plain TIFF image (no DNG version or CFA data), not a camera raw"
-        )
+        raise plain_tiff
     try:
         with open_libraw(data, source) as raw:
             if data[:4] in TIFF_SIGNATURES and not is_camera_raw(raw, first_ifd):
