@@ -8,19 +8,29 @@
 #
 # What comes back in $OUT: log.txt, results.json (self-check, crops/s, training, validation,
 # 12 MP frames/s) and the best weights as fp16 safetensors shards with their index.
-# Environment overrides: MINUTES (whole session, default 7), MODEL (rmcn-3), WIDTH (32),
-# CFA (bayer), CROP (256 packed px), BATCH (16), LR (3e-4), INIT_FROM, LATER_SGN_LR_SCALE,
-# PHOTOS (gpu-pack/photos),
+# By default it trains the paper's width 32 RMCN-3 (without back connection) started from the
+# bundled CPU-trained network of the CFA kind, widened (and for an LTS grown) exactly, so the
+# session's minutes add to what the CPU learnt instead of starting from noise.
+# Environment overrides: MINUTES (whole session, default 7), MODEL (rmcn-3-nobc), WIDTH (32),
+# CFA (bayer), CROP (256 packed px), BATCH (16), LR (1e-4), INIT_FROM (the bundled network of
+# CFA; set it empty to train from scratch, e.g. MODEL=rmcn-3 LR=3e-4 INIT_FROM=),
+# LATER_SGN_LR_SCALE, PHOTOS (gpu-pack/photos),
 # and for the CPU rehearsal (tests/test_gpu_session.py) the tiny settings of EXTRA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu-session}
+CFA=${CFA:-bayer}
+case "$CFA" in
+    bayer) bundled=darkdev/checkpoints/rmcn-3-nobc-w16-bayer.safetensors ;;
+    *) bundled=darkdev/checkpoints/lts-w16-$CFA.safetensors ;;
+esac
+INIT_FROM=${INIT_FROM-$bundled}
 mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
 if [ -x .venv/bin/python ] && [ -z "${PYTHON_SET:-}" ]; then PYTHON=.venv/bin/python; fi
 "$PYTHON" -m darkdev.training.session --out "$OUT" --photos "${PHOTOS:-gpu-pack/photos}" \
-    --minutes "${MINUTES:-7}" --model "${MODEL:-rmcn-3}" --width "${WIDTH:-32}" \
-    --cfa "${CFA:-bayer}" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-3e-4}" \
+    --minutes "${MINUTES:-7}" --model "${MODEL:-rmcn-3-nobc}" --width "${WIDTH:-32}" \
+    --cfa "$CFA" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
     ${INIT_FROM:+--init-from "$INIT_FROM"} \
     ${LATER_SGN_LR_SCALE:+--later-sgn-lr-scale "$LATER_SGN_LR_SCALE"} ${EXTRA:-} 2>&1 | tee "$OUT/log.txt"

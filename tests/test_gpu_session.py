@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_gpu_script_rehearsal_without_rawpy(tmp_path):
+    """The script's own model, width and starting weights (the bundled Bayer network widened to
+    32), with tiny crops, batches and time."""
     photos = tmp_path / "photos"
     photos.mkdir()
     for seed in range(4):
@@ -35,8 +37,6 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
         "OUT": str(out),
         "PHOTOS": str(photos),
         "MINUTES": "0.3",
-        "MODEL": "rmcn-2",
-        "WIDTH": "4",
         "CROP": "16",
         "BATCH": "2",
         "EXTRA": f"--work {tmp_path / 'work'} --validation-count 1 --validation-packed-px 32 "
@@ -59,8 +59,11 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= 8 and all((out / f).stat().st_size < MAX_SHARD_BYTES for f in files)
     assert "log.txt" in files
-    model, metadata = load_sharded(out / "rmcn-2-w4-bayer.index.json", "bayer")
-    assert metadata["architecture"] == "rmcn-2"
+    model, metadata = load_sharded(out / "rmcn-3-nobc-w32-bayer.index.json", "bayer")
+    assert metadata["architecture"] == "rmcn-3-nobc" and metadata["arguments"] == {"width": 32}
+    assert results["stages"]["training"]["steps"] > 0
+    # It started from the bundled network (validated at step 0), not from noise.
+    assert "step 0: validation" in (out / "log.txt").read_text()
     assert sum(p.numel() for p in model.parameters()) > 0
 
 

@@ -105,3 +105,64 @@ def test_growth_refuses_what_it_cannot_preserve():
         grow_from_single(build_model("rmcn-2-nobc", "bayer", 8), lts)
     with pytest.raises(ParameterError, match="LTS"):
         grow_from_single(build_model("rmcn-2-nobc", "bayer", 4), build_model("bignet", "bayer", 4))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("lts", "bayer"), ("rmcn-3-nobc", "xtrans"), ("rmcn-2", "bayer")]
+)
+def test_widening_computes_the_narrow_network_exactly_then_learns(name, kind):
+    from darkdev.cfa import network_shape
+    from darkdev.models.growth import widen_from
+
+    torch.manual_seed(0)
+    narrow, wide = build_model(name, kind, 4), build_model(name, kind, 8)
+    widen_from(wide, narrow)
+    channels = network_shape(kind)[0]
+    x = torch.rand(2, channels, 32, 32)
+    with torch.no_grad():
+        expected, outputs = narrow.forward_all(x), wide.forward_all(x)
+    assert len(outputs) == len(expected)
+    for output, reference in zip(outputs, expected, strict=True):
+        assert torch.allclose(output, reference, atol=1e-6)
+    # The new channels are not dead: after two steps the trained output channels read them.
+    target = torch.rand_like(expected[-1])
+    optimizer = torch.optim.Adam(wide.parameters(), lr=1e-3)
+    for _ in range(2):
+        optimizer.zero_grad()
+        sum((o - target).abs().mean() for o in wide.forward_all(x)).backward()
+        optimizer.step()
+    sgns = [wide.sgn] if name == "lts" else list(wide.sgns)
+    for sgn in sgns:
+        assert torch.count_nonzero(sgn.head.weight[:, 4:]) > 0
+        assert torch.count_nonzero(sgn.blocks[4].first.weight[:64, 32:]) > 0
+
+
+def test_lts_grows_and_widens_into_a_wider_rmcn():
+    from darkdev.models.growth import grow_from_single, widen_from
+
+    torch.manual_seed(0)
+    lts = build_model("lts", "bayer", 4)
+    grown = build_model("rmcn-3-nobc", "bayer", 4)
+    grow_from_single(grown, lts)
+    wide = build_model("rmcn-3-nobc", "bayer", 8)
+    widen_from(wide, grown)
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), lts(x), atol=1e-6)
+
+
+def test_widening_refuses_what_it_cannot_preserve():
+    from darkdev.models.growth import widen_from
+
+    with pytest.raises(ParameterError, match="narrower"):
+        widen_from(build_model("lts", "bayer", 4), build_model("lts", "bayer", 8))
+    with pytest.raises(ParameterError, match="same kind"):
+        widen_from(build_model("rmcn-2", "bayer", 8), build_model("lts", "bayer", 4))
+    with pytest.raises(ParameterError, match="same kind"):
+        widen_from(build_model("dmcn-2", "bayer", 8), build_model("dmcn-2", "bayer", 4))
+    with pytest.raises(ParameterError, match="same architecture"):
+        widen_from(build_model("rmcn-2", "bayer", 8), build_model("rmcn-2-nobc", "bayer", 4))
+    with pytest.raises(ParameterError, match="same architecture"):
+        widen_from(build_model("rmcn-3", "bayer", 8), build_model("rmcn-2", "bayer", 4))
+    with pytest.raises(ParameterError, match="same architecture"):
+        widen_from(build_model("lts", "bayer", 8), build_model("lts", "xtrans", 4))

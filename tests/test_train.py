@@ -327,7 +327,22 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
     started = entry.training["initialised_from"]
     assert started["sha256"] == first["export"]["sha256"] and started["training"]["steps"] == 2
     with pytest.raises(ParameterError, match="init-from"):
-        train(tiny_config(tmp_path / "third", photo_folder, width=8, init_from=str(source)))
+        train(tiny_config(tmp_path / "third", photo_folder, width=2, init_from=str(source)))
+    with pytest.raises(ParameterError, match="init-from"):
+        train(tiny_config(tmp_path / "fourth", photo_folder, model="rmcn-2", init_from=str(source)))
+
+
+def test_init_from_a_narrower_checkpoint_widens_it(tmp_path, photo_folder):
+    train(tiny_config(tmp_path / "narrow", photo_folder, max_steps=2))
+    source = tmp_path / "narrow" / "best.safetensors"
+    wide = tiny_config(tmp_path / "wide", photo_folder, width=8, init_from=str(source))
+    train(dataclasses.replace(wide, max_steps=0))
+    narrow, _ = weights.load_model(source)
+    start, metadata = weights.load_model(tmp_path / "wide" / "best.safetensors")
+    assert metadata["arguments"] == {"width": 8}
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(start(x), narrow(x), atol=1e-5)
 
 
 def test_init_from_an_lts_grows_an_rmcn_without_back_connection(tmp_path, photo_folder):
@@ -341,6 +356,11 @@ def test_init_from_an_lts_grows_an_rmcn_without_back_connection(tmp_path, photo_
     x = torch.rand(1, 4, 32, 32)
     with torch.no_grad():
         assert torch.equal(start(x), lts(x))
+    wider = tiny_config(tmp_path / "wider", photo_folder, model="rmcn-2-nobc", width=8)
+    train(dataclasses.replace(wider, max_steps=0, init_from=source))
+    start, _ = weights.load_model(tmp_path / "wider" / "best.safetensors")
+    with torch.no_grad():
+        assert torch.allclose(start(x), lts(x), atol=1e-5)
     with pytest.raises(ParameterError, match="rmcn-N-nobc"):
         train(tiny_config(tmp_path / "bc", photo_folder, model="rmcn-2", init_from=source))
 

@@ -20,7 +20,8 @@ import torch
 from darkdev import weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
-from darkdev.models.growth import can_grow, grow_from_single
+from darkdev.models import build_model
+from darkdev.models.growth import can_grow, grow_from_single, widen_from
 from darkdev.training.config import TrainConfig
 
 CHECKPOINT_NAME = "last.pt"
@@ -59,21 +60,29 @@ def load_training_state(path: Path) -> dict[str, Any]:
 
 
 def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
-    """Load a checkpoint's weights into a fresh model of the same architecture, width and CFA,
-    or grow an LTS of the same width into an RMCN without back connection (models.growth)."""
+    """Load a checkpoint's weights into a fresh model of the same architecture and CFA: at the same
+    width, or widened from a narrower one; an LTS also grows into an RMCN without back connection
+    of its width or wider (models.growth). Every start computes the checkpoint's network exactly."""
     assert config.init_from is not None
     source, metadata = weights.load_model(Path(config.init_from), expected_cfa_kind=config.cfa)
-    wanted = (config.model, {"width": config.width})
-    found = (metadata["architecture"], metadata["arguments"])
-    if found == ("lts", wanted[1]) and can_grow(model):
-        grow_from_single(model, source)
-    elif found == wanted:
+    found_model, found_width = metadata["architecture"], metadata["arguments"].get("width")
+    if not isinstance(found_width, int) or found_width > config.width:
+        found_width = None  # narrower or equal widths only
+    elif found_model == "lts" and config.model != "lts" and can_grow(model):
+        grown = build_model(config.model, config.cfa, found_width)
+        grow_from_single(grown, source)
+        source, found_model = grown, config.model
+    if found_width is None or found_model != config.model:
+        raise ParameterError(
+            f"--init-from {config.init_from} is {metadata['architecture']} "
+            f"{metadata['arguments']}, the run trains {config.model} {{'width': {config.width}}} "
+            "(a checkpoint starts the same model at its width or wider; an LTS also grows into "
+            "rmcn-N-nobc)"
+        )
+    if found_width == config.width:
         model.load_state_dict(source.state_dict())
     else:
-        raise ParameterError(
-            f"--init-from {config.init_from} is {found[0]} {found[1]}, the run trains "
-            f"{wanted[0]} {wanted[1]} (an LTS grows only into rmcn-N-nobc of its width)"
-        )
+        widen_from(model, source)
     # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
     shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
 

@@ -160,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--init-from",
         default=None,
-        help="safetensors checkpoint to start from (same model, or an LTS to grow into rmcn-N-nobc)",
+        help="safetensors checkpoint to start from: the same model at its width or narrower "
+        "(widened exactly), or an LTS to grow into rmcn-N-nobc",
     )
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)

@@ -79,6 +79,8 @@ def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[st
     prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
     if ranks.main:
         prepare_validation(run)
+        if config.init_from is not None and run.step == 0:
+            validate(run)  # the weights it starts from are the score to beat
     try:
         stopped_by = run_loop(run, prefetcher)
     finally:

@@ -40,12 +40,12 @@ class SessionPlan:
     work: str = "/tmp/darkdev-session"  # training state (too large to bring back)
     photos: str = "gpu-pack/photos"
     cfa: str = "bayer"
-    model: str = "rmcn-3"
+    model: str = "rmcn-3-nobc"  # the script starts it from the bundled width-16 network
     width: int = 32
     crop: int = 256  # packed px: 512 raw px for Bayer, as SID trains
     batch: int = 16
     minutes: float = 5.0
-    lr: float = 3e-4
+    lr: float = 1e-4
     tv_weight: float = 0.1
     validate_every: int = 400
     validation_count: int = 8
