@@ -163,6 +163,8 @@ def test_widening_refuses_what_it_cannot_preserve():
     with pytest.raises(ParameterError, match="same architecture"):
         widen_from(build_model("rmcn-2", "bayer", 8), build_model("rmcn-2-nobc", "bayer", 4))
     with pytest.raises(ParameterError, match="same architecture"):
+        widen_from(build_model("rmcn-2", "bayer", 8), build_model("dmcn-2", "bayer", 4))
+    with pytest.raises(ParameterError, match="same architecture"):
         widen_from(build_model("rmcn-3", "bayer", 8), build_model("rmcn-2", "bayer", 4))
     with pytest.raises(ParameterError, match="same architecture"):
         widen_from(build_model("lts", "bayer", 8), build_model("lts", "xtrans", 4))

@@ -103,7 +103,10 @@ def widen_from(network: torch.nn.Module, narrow: torch.nn.Module) -> None:
     same_shape = [_layout(sgn) for sgn in wide_sgns] == [_layout(sgn) for sgn in narrow_sgns]
     if isinstance(network, MCN):
         narrow_mcn = cast(MCN, narrow)
-        same_shape = same_shape and network.back_connection == narrow_mcn.back_connection
+        same_shape = same_shape and (network.back_connection, network.fusion) == (
+            narrow_mcn.back_connection,
+            narrow_mcn.fusion,
+        )
     if not same_shape:
         raise ParameterError("widening needs the same architecture, input channels and scale")
     if wide_sgns[0].width < narrow_sgns[0].width:

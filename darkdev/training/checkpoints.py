@@ -66,23 +66,27 @@ def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
     assert config.init_from is not None
     source, metadata = weights.load_model(Path(config.init_from), expected_cfa_kind=config.cfa)
     found_model, found_width = metadata["architecture"], metadata["arguments"].get("width")
-    if not isinstance(found_width, int) or found_width > config.width:
-        found_width = None  # narrower or equal widths only
-    elif found_model == "lts" and config.model != "lts" and can_grow(model):
+    grows = found_model == "lts" and config.model != "lts" and can_grow(model)
+    if (
+        not isinstance(found_width, int)
+        or found_width > config.width
+        or not (grows or found_model == config.model)
+    ):
+        raise ParameterError(
+            f"--init-from {config.init_from} is {found_model} {metadata['arguments']}, the run "
+            f"trains {config.model} {{'width': {config.width}}} (a checkpoint starts the same "
+            "model at its width or wider; an LTS also grows into rmcn-N-nobc)"
+        )
+    if grows and found_width < config.width:  # grow at the LTS's width, then widen
         grown = build_model(config.model, config.cfa, found_width)
         grow_from_single(grown, source)
-        source, found_model = grown, config.model
-    if found_width is None or found_model != config.model:
-        raise ParameterError(
-            f"--init-from {config.init_from} is {metadata['architecture']} "
-            f"{metadata['arguments']}, the run trains {config.model} {{'width': {config.width}}} "
-            "(a checkpoint starts the same model at its width or wider; an LTS also grows into "
-            "rmcn-N-nobc)"
-        )
-    if found_width == config.width:
-        model.load_state_dict(source.state_dict())
-    else:
+        source = grown
+    if found_width < config.width:
         widen_from(model, source)
+    elif grows:
+        grow_from_single(model, source)
+    else:
+        model.load_state_dict(source.state_dict())
     # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
     shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
 
