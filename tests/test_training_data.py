@@ -155,6 +155,27 @@ def test_high_iso_range_draws_the_upper_half_of_system_gain():
         noise.NoiseRange(gain_low_fraction=0.8, gain_high_fraction=0.2)
 
 
+def test_noise_widening_reaches_past_the_calibrated_range_in_training_only():
+    from darkdev.training.config import TrainConfig
+
+    params = noise.noise_parameters()
+    widened = TrainConfig(cfa="bayer", noise_widening=5.0).augment().noise
+    rng = np.random.default_rng(0)
+    gains = [
+        noise.sample_noise("bayer", rng, widened).system_gain_dn_per_electron for _ in range(400)
+    ]
+    assert params["Kmin"] / 5 <= min(gains) and max(gains) <= params["Kmax"] * 5
+    assert max(gains) > params["Kmax"] * 2 and min(gains) < params["Kmin"] / 2
+    default = TrainConfig(cfa="bayer").augment().noise
+    rng = np.random.default_rng(0)
+    gains = [
+        noise.sample_noise("bayer", rng, default).system_gain_dn_per_electron for _ in range(400)
+    ]
+    assert params["Kmin"] <= min(gains) and max(gains) <= params["Kmax"]
+    with pytest.raises(ParameterError, match="noise-widening"):
+        TrainConfig(noise_widening=0.5).validate()
+
+
 def test_validation_sets_hold_libraw_targets_and_classical(tmp_path):
     made = validation.build_validation_set(
         [smooth_photo(seed=0), smooth_photo(seed=1)], "bayer", "high_iso", count=2, packed_px=32

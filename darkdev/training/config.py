@@ -14,6 +14,7 @@ from darkdev.errors import ParameterError
 from darkdev.models import STRIDE
 from darkdev.training import synthetic
 from darkdev.training.camera import SyntheticCamera
+from darkdev.training.noise import NoiseRange
 
 DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 LR_SCHEDULES = ("step", "cosine", "constant")
@@ -58,6 +59,9 @@ class TrainConfig:
     validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    # Training noise: K range [Kmin / w, Kmax * w] and log-sigma spread x w (None: the kind's
+    # noise.NOISE_WIDENING). Validation keeps the kind's own ranges: the camera users have.
+    noise_widening: float | None = None
     init_from: str | None = None  # start from these weights (same architecture), not random
     # Every improving validation also writes the weights as fp16 shards under 16 MiB here
     # (a GPU session's output folder: a call cut at its limit still brings back the latest).
@@ -98,6 +102,10 @@ class TrainConfig:
             )
         if self.lowpass_weight < 0:
             raise ParameterError(f"--lowpass-weight must be >= 0, got {self.lowpass_weight}")
+        if self.noise_widening is not None and not (
+            math.isfinite(self.noise_widening) and self.noise_widening >= 1
+        ):
+            raise ParameterError(f"--noise-widening must be >= 1, got {self.noise_widening}")
         if (self.sid_root is None) != (self.sid_list is None):
             raise ParameterError("--sid-root and --sid-list go together")
 
@@ -106,6 +114,7 @@ class TrainConfig:
 
     def augment(self) -> synthetic.AugmentConfig:
         return synthetic.AugmentConfig(
+            noise=NoiseRange(widening=self.noise_widening),
             lam_max=self.lam_max,
             white_balance_input=self.white_balance_input,
             camera=self.synthetic_camera(),
@@ -157,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument(
+        "--noise-widening",
+        type=float,
+        default=None,
+        help="train on the K range widened by this factor (and log-sigma spread); default 1 "
+        "for Bayer, 1.5 for X-Trans; validation keeps the default",
+    )
     parser.add_argument(
         "--init-from",
         default=None,

@@ -75,8 +75,10 @@ def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[st
     resume_or_start(run)
     record_photo_names(run)
     source = BatchSource(config, ranks.rank, ranks.world_size, str(run.device))
-    # Synthetic pairs are made on the training device, in this process; only SID uses workers.
-    prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
+    # On a GPU synthetic pairs are made on it, in this process; on a CPU (and for SID) worker
+    # processes make them while the network trains, filling what its small convolutions leave idle.
+    workers = config.data_workers if config.sid_root or run.device.type == "cpu" else 0
+    prefetcher = Prefetcher(source, run.step, workers)
     if ranks.main:
         prepare_validation(run)
         if config.init_from is not None and run.step == 0:
@@ -274,6 +276,8 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
     all_iso = validations["all_iso"]
     camera = config.synthetic_camera()
     noise = "ELD noise" if camera is None else f"{camera.name}'s profile noise and colour"
+    if config.noise_widening is not None:
+        noise += f", ranges widened x{config.noise_widening:g}"
     data = f"synthetic pairs made in torch from {config.photos} ({noise}, ratio 50-300, "
     data += "un-mosaiced targets; validation: "
     data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())

@@ -43,6 +43,8 @@ def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]
         "white_balance_input": config["white_balance_input"],
         "lam_max": config["lam_max"],
     }
+    if config.get("noise_widening") is not None:
+        record["noise_widening"] = config["noise_widening"]
     if summary.get("initialised_from"):
         record["initialised_from"] = _initialisation_record(summary, directory)
     return record
