@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as imageio
+import pytest
 
 from darkdev.training.checkpoints import MAX_SHARD_BYTES, load_sharded
 from tests.test_training_data import smooth_photo
@@ -29,14 +30,15 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     for module in ("rawpy", "exifread"):  # what the GPU machine lacks
         (blocked / f"{module}.py").write_text(f"raise ImportError('no {module} here')\n")
     out = tmp_path / "out"
+    settings = ("MODEL", "WIDTH", "CFA", "LR", "INIT_FROM", "TV_WEIGHT", "LATER_SGN_LR_SCALE")
     environment = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key not in settings},
         "PYTHONPATH": f"{blocked}{os.pathsep}{ROOT}",
         "PYTHON": sys.executable,
         "PYTHON_SET": "1",
         "OUT": str(out),
         "PHOTOS": str(photos),
-        "MINUTES": "0.3",
+        "MINUTES": "0.5",
         "CROP": "16",
         "BATCH": "2",
         "EXTRA": f"--work {tmp_path / 'work'} --validation-count 1 --validation-packed-px 32 "
@@ -73,3 +75,19 @@ def test_session_plan_carries_the_grown_rmcn_settings():
     plan = parse_plan(["--out", "x", "--model", "rmcn-3-nobc", "--later-sgn-lr-scale", "10"])
     assert _config(plan).later_sgn_lr_scale == 10.0
     assert parse_plan(["--out", "x"]).later_sgn_lr_scale == 1.0
+
+
+def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):
+    """MODEL=rmcn-3 (back connection) from the bundled RMCN without one: refused before any
+    device minute is spent on the self-check."""
+    from darkdev.errors import ParameterError
+    from darkdev.training.session import parse_plan, run_session
+
+    bundled = ROOT / "darkdev/checkpoints/rmcn-3-nobc-w16-bayer.safetensors"
+    plan = parse_plan(
+        ["--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--model", "rmcn-3"]
+        + ["--init-from", str(bundled)]
+    )
+    with pytest.raises(ParameterError, match="init-from"):
+        run_session(plan)
+    assert not (tmp_path / "work" / "check").exists()

@@ -26,6 +26,7 @@ import torch
 
 from darkdev import weights
 from darkdev.files import write_atomic
+from darkdev.models import build_model
 from darkdev.training import checkpoints, photos, synthetic, throughput
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
@@ -90,6 +91,16 @@ def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values)
+
+
+def check_start(plan: SessionPlan) -> None:
+    """Start the planned network from plan.init_from on the CPU (a second or two): a model, width
+    or CFA that the checkpoint cannot start fails here, not after minutes of device time."""
+    if plan.init_from:
+        config = _config(plan, out=str(Path(plan.work) / "start-check"))
+        config.validate()
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        checkpoints.initialise_from(build_model(plan.model, plan.cfa, plan.width), config)
 
 
 def self_check(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
@@ -164,6 +175,7 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
         _write_results(out, results)
         print(f"{name}: {json.dumps(stages[name])}", flush=True)
 
+    check_start(plan)
     stage("self_check", self_check(plan, device))
     stage("throughput", measure(plan, device))
     elapsed_minutes = (time.perf_counter() - session_start) / 60
