@@ -170,8 +170,8 @@ def _parser() -> argparse.ArgumentParser:
         "--noise-widening",
         type=float,
         default=None,
-        help="train on the K range widened by this factor (and log-sigma spread); default 1 "
-        "for Bayer, 1.5 for X-Trans; validation keeps the default",
+        help="train on the calibrated K range widened by this factor (and log-sigma spread), "
+        "instead of the kind's default (1 Bayer, 1.5 X-Trans); validation keeps the default",
     )
     parser.add_argument(
         "--init-from",
