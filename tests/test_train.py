@@ -123,18 +123,6 @@ def test_loss_falls_on_a_fixed_batch(name):
     assert np.mean(losses[-5:]) < 0.7 * losses[0]
 
 
-def test_worker_process_makes_the_same_batches_as_inline(tmp_path, photo_folder):
-    """On a CPU, pairs come from a worker process by default: the run is the same as inline."""
-    inline = train(tiny_config(tmp_path / "inline", photo_folder, max_steps=3))
-    worker = train(tiny_config(tmp_path / "worker", photo_folder, max_steps=3, data_workers=1))
-    losses = {}
-    for name in ("inline", "worker"):
-        log = (tmp_path / name / "log.jsonl").read_text().splitlines()
-        losses[name] = [json.loads(line)["loss"] for line in log if '"loss"' in line]
-    assert len(losses["inline"]) == 3 and losses["worker"] == pytest.approx(losses["inline"])
-    assert worker["validation"]["psnr"] == pytest.approx(inline["validation"]["psnr"], abs=1e-5)
-
-
 def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     whole = train(tiny_config(tmp_path / "whole", photo_folder))
     first = train(tiny_config(tmp_path / "split", photo_folder, session_steps=4))

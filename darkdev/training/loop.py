@@ -75,10 +75,8 @@ def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[st
     resume_or_start(run)
     record_photo_names(run)
     source = BatchSource(config, ranks.rank, ranks.world_size, str(run.device))
-    # On a GPU synthetic pairs are made on it, in this process; on a CPU (and for SID) worker
-    # processes make them while the network trains, filling what its small convolutions leave idle.
-    workers = config.data_workers if config.sid_root or run.device.type == "cpu" else 0
-    prefetcher = Prefetcher(source, run.step, workers)
+    # Synthetic pairs are made on the training device, in this process; only SID uses workers.
+    prefetcher = Prefetcher(source, run.step, config.data_workers if config.sid_root else 0)
     if ranks.main:
         prepare_validation(run)
         if config.init_from is not None and run.step == 0:
