@@ -151,20 +151,20 @@ def test_lts_grows_and_widens_into_a_wider_rmcn():
         assert torch.allclose(wide(x), lts(x), atol=1e-6)
 
 
-def test_widening_refuses_what_it_cannot_preserve():
+@pytest.mark.parametrize(
+    ("wide", "narrow", "message"),
+    [
+        (("lts", "bayer", 4), ("lts", "bayer", 8), "narrower"),
+        (("rmcn-2", "bayer", 8), ("lts", "bayer", 4), "same kind"),
+        (("dmcn-2", "bayer", 8), ("dmcn-2", "bayer", 4), "same kind"),
+        (("rmcn-2", "bayer", 8), ("rmcn-2-nobc", "bayer", 4), "same architecture"),
+        (("rmcn-2", "bayer", 8), ("dmcn-2", "bayer", 4), "same architecture"),
+        (("rmcn-3", "bayer", 8), ("rmcn-2", "bayer", 4), "same architecture"),
+        (("lts", "bayer", 8), ("lts", "xtrans", 4), "same architecture"),
+    ],
+)
+def test_widening_refuses_what_it_cannot_preserve(wide, narrow, message):
     from darkdev.models.growth import widen_from
 
-    with pytest.raises(ParameterError, match="narrower"):
-        widen_from(build_model("lts", "bayer", 4), build_model("lts", "bayer", 8))
-    with pytest.raises(ParameterError, match="same kind"):
-        widen_from(build_model("rmcn-2", "bayer", 8), build_model("lts", "bayer", 4))
-    with pytest.raises(ParameterError, match="same kind"):
-        widen_from(build_model("dmcn-2", "bayer", 8), build_model("dmcn-2", "bayer", 4))
-    with pytest.raises(ParameterError, match="same architecture"):
-        widen_from(build_model("rmcn-2", "bayer", 8), build_model("rmcn-2-nobc", "bayer", 4))
-    with pytest.raises(ParameterError, match="same architecture"):
-        widen_from(build_model("rmcn-2", "bayer", 8), build_model("dmcn-2", "bayer", 4))
-    with pytest.raises(ParameterError, match="same architecture"):
-        widen_from(build_model("rmcn-3", "bayer", 8), build_model("rmcn-2", "bayer", 4))
-    with pytest.raises(ParameterError, match="same architecture"):
-        widen_from(build_model("lts", "bayer", 8), build_model("lts", "xtrans", 4))
+    with pytest.raises(ParameterError, match=message):
+        widen_from(build_model(*wide), build_model(*narrow))

@@ -124,7 +124,7 @@ def widen_from(network: torch.nn.Module, narrow: torch.nn.Module) -> None:
 
 def _widen_sgn(wide: SGN, narrow: SGN) -> None:
     new, old = block_widths(wide.width), block_widths(narrow.width)
-    channels = [(o, n) for o, n in zip(old, new, strict=True)]
+    channels = list(zip(old, new, strict=True))
     for block in range(BLOCKS):
         if block == 0:
             entering: Segments = [(wide.in_channels, wide.in_channels)]
@@ -133,24 +133,23 @@ def _widen_sgn(wide: SGN, narrow: SGN) -> None:
         else:
             entering = [channels[block], channels[skip_source(block)]]
             ups = block - DEPTH - 1
-            _copy_conv(wide.ups[ups], narrow.ups[ups], [channels[block - 1]], channels[block])
+            _copy_conv(wide.ups[ups], narrow.ups[ups], [channels[block - 1]], old[block])
         wide_block, narrow_block = cast(ConvBlock, wide.blocks[block]), narrow.blocks[block]
-        _copy_conv(wide_block.first, cast(ConvBlock, narrow_block).first, entering, channels[block])
+        _copy_conv(wide_block.first, cast(ConvBlock, narrow_block).first, entering, old[block])
         for index, conv in enumerate(wide_block.rest):
             inside = [channels[block]] * (index + 1 if wide_block.wiring == "dense" else 1)
-            _copy_conv(conv, cast(ConvBlock, narrow_block).rest[index], inside, channels[block])
-    _copy_conv(wide.head, narrow.head, [channels[0]], (narrow.raw_channels, wide.raw_channels))
+            _copy_conv(conv, cast(ConvBlock, narrow_block).rest[index], inside, old[block])
+    _copy_conv(wide.head, narrow.head, [channels[0]], narrow.raw_channels)
 
 
 def _copy_conv(
-    wide: torch.nn.Module, narrow: torch.nn.Module, entering: Segments, leaving: tuple[int, int]
+    wide: torch.nn.Module, narrow: torch.nn.Module, entering: Segments, outputs: int
 ) -> None:
     """Trained kernels into the first channels of each segment; new inputs to trained outputs 0."""
     wide_weight, narrow_weight = cast(torch.Tensor, wide.weight), cast(torch.Tensor, narrow.weight)
     transposed = isinstance(wide, torch.nn.ConvTranspose2d)  # weight is (in, out, kh, kw)
     weight = wide_weight.transpose(0, 1) if transposed else wide_weight
     trained = narrow_weight.transpose(0, 1) if transposed else narrow_weight
-    outputs = leaving[0]
     weight[:outputs].zero_()
     start, narrow_start = 0, 0
     for trained_channels, wide_channels in entering:

@@ -115,7 +115,7 @@ _WORKER_SOURCE: BatchSource | None = None  # one per worker process, so photos l
 
 def _worker_init(source: BatchSource) -> None:
     global _WORKER_SOURCE
-    torch.set_num_threads(1)  # keep the cores for the network
+    torch.set_num_threads(1)  # the generator is numpy; keep the cores for the network
     _WORKER_SOURCE = source
 
 
