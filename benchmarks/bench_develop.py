@@ -2,6 +2,7 @@
 
     python benchmarks/bench_develop.py                       # 12 MP and 42 MP, default model
     python benchmarks/bench_develop.py --sizes 12 --tile-sizes 128 256 512   # memory vs tile size
+    python benchmarks/bench_develop.py --sizes 12 --cfa xtrans               # an X-Trans raw
 
 Each measurement runs in a fresh child process so its peak RSS is its own. Compare numbers as
 ratios within one run: shared machines are noisy.
@@ -25,16 +26,18 @@ import numpy as np
 SIZES = {12: (2832, 4240), 42: (5304, 7952)}  # Sony A7S II and A7R III visible sizes
 
 
-def make_raw(path: Path, height: int, width: int) -> None:
-    from darkdev.cfa import BAYER_CANONICAL
+def make_raw(path: Path, height: int, width: int, cfa: str) -> None:
+    from darkdev.cfa import BAYER_CANONICAL, PERIOD, XTRANS_CANONICAL
     from darkdev.dng import DngMetadata, write_cfa_dng
 
+    pattern = BAYER_CANONICAL if cfa == "bayer" else XTRANS_CANONICAL
+    height, width = height - height % PERIOD[cfa], width - width % PERIOD[cfa]
     rng = np.random.default_rng(0)
     rows = np.linspace(0, 1, height, dtype=np.float32)[:, None]
     cols = np.linspace(0, 1, width, dtype=np.float32)[None, :]
     signal = 512 + 150 * (rows + cols) + rng.normal(0, 8, (height, width)).astype(np.float32)
     mosaic = np.clip(signal, 0, 16383).astype(np.uint16)
-    write_cfa_dng(path, mosaic, BAYER_CANONICAL, DngMetadata())
+    write_cfa_dng(path, mosaic, pattern, DngMetadata())
 
 
 def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) -> dict:
@@ -88,6 +91,7 @@ def main() -> None:
         "--devices", nargs="+", default=None, help="default: cpu, and cuda if present"
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--cfa", choices=("bayer", "xtrans"), default="bayer")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
@@ -101,17 +105,17 @@ def main() -> None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}, threads {arguments.threads}"
+        f"python {platform.python_version()}, threads {arguments.threads}, {arguments.cfa} raws"
     )
     header = (
         f"{'size':>5} {'device':>6} {'tile':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
-        f"{'network':>8} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}"
+        f"{'network':>8} {'colour':>6} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}"
     )
     print(header)
     with tempfile.TemporaryDirectory() as folder:
         for megapixels in arguments.sizes:
             raw_path = Path(folder) / f"synthetic_{megapixels}mp.dng"
-            make_raw(raw_path, *SIZES[megapixels])
+            make_raw(raw_path, *SIZES[megapixels], arguments.cfa)
             for device in devices:
                 for tile_size in arguments.tile_sizes:
                     command = [
@@ -136,7 +140,7 @@ def main() -> None:
                     print(
                         f"{megapixels:>4}MP {device:>6} {tile_size:>5} {record['model'][:28]:>28} "
                         f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
-                        f"{stages['network']:8.2f} {stages['render']:7.2f} {stages['write']:6.2f} "
+                        f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} {stages['render']:7.2f} {stages['write']:6.2f} "
                         f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}",
                         flush=True,
                     )

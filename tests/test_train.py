@@ -106,6 +106,36 @@ def test_learning_rate_schedules():
     assert learning_rate(cosine, 100, 100) == pytest.approx(0, abs=1e-12)
 
 
+def test_schedule_length_follows_a_slowing_machine():
+    """A time budget's schedule is re-fixed from the session's speed until half of it passed."""
+    import time
+    from types import SimpleNamespace
+
+    from darkdev.training.loop import refine_schedule_length
+
+    def fake_run(config: TrainConfig, step: int, total_steps: int):
+        # 0.3 s a step so far, 300 of 6000 s spent; the start guessed 0.15 s a step.
+        return SimpleNamespace(
+            config=config,
+            step=step,
+            total_steps=total_steps,
+            session_start_step=0,
+            session_start_time=time.monotonic() - 0.3 * step,
+            budget_s=lambda: 6000.0,
+            elapsed=lambda: 0.3 * step,
+        )
+
+    run = fake_run(TrainConfig(max_minutes=100), 1000, 38000)
+    refine_schedule_length(run)
+    assert run.total_steps == pytest.approx(1000 + 0.95 * 5700 / 0.3, abs=20)
+    past_half = fake_run(TrainConfig(max_minutes=100), 20000, 38000)
+    refine_schedule_length(past_half)  # the step schedule has dropped: keep it where it is
+    assert past_half.total_steps == 38000
+    fixed = fake_run(TrainConfig(max_minutes=100, max_steps=38000), 1000, 38000)
+    refine_schedule_length(fixed)
+    assert fixed.total_steps == 38000
+
+
 @pytest.mark.parametrize("name", ["lts", "rmcn-2"])
 def test_loss_falls_on_a_fixed_batch(name):
     torch.manual_seed(0)
