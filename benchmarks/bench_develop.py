@@ -27,17 +27,17 @@ SIZES = {12: (2832, 4240), 42: (5304, 7952)}  # Sony A7S II and A7R III visible 
 
 
 def make_raw(path: Path, height: int, width: int, cfa: str) -> None:
-    from darkdev.cfa import BAYER_CANONICAL, PERIOD, XTRANS_CANONICAL
+    from darkdev.cfa import PERIOD
     from darkdev.dng import DngMetadata, write_cfa_dng
+    from darkdev.training.unprocessing import PATTERN_FOR_KIND
 
-    pattern = BAYER_CANONICAL if cfa == "bayer" else XTRANS_CANONICAL
     height, width = height - height % PERIOD[cfa], width - width % PERIOD[cfa]
     rng = np.random.default_rng(0)
     rows = np.linspace(0, 1, height, dtype=np.float32)[:, None]
     cols = np.linspace(0, 1, width, dtype=np.float32)[None, :]
     signal = 512 + 150 * (rows + cols) + rng.normal(0, 8, (height, width)).astype(np.float32)
     mosaic = np.clip(signal, 0, 16383).astype(np.uint16)
-    write_cfa_dng(path, mosaic, pattern, DngMetadata())
+    write_cfa_dng(path, mosaic, PATTERN_FOR_KIND[cfa], DngMetadata())
 
 
 def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) -> dict:
@@ -140,7 +140,8 @@ def main() -> None:
                     print(
                         f"{megapixels:>4}MP {device:>6} {tile_size:>5} {record['model'][:28]:>28} "
                         f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
-                        f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} {stages['render']:7.2f} {stages['write']:6.2f} "
+                        f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} "
+                        f"{stages['render']:7.2f} {stages['write']:6.2f} "
                         f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}",
                         flush=True,
                     )

@@ -6,7 +6,7 @@ Each input is a flat packed raw: green at --level, red and blue at a neutral-gre
 (Sony-like daylight) times 2**stops, for stops in -1..1. A network that turned raw colour into
 sRGB colour moves its output's log2(R/G) and log2(B/G) with the input's (slope near 1 in linear
 light); a colour-blind one gives the same grey whatever the input (slope near 0). This is how
-session 5 found the X-Trans LTS colour-blind while the Bayer one is not (README, X-Trans).
+the X-Trans LTS before 2026-12-05 was found colour-blind (README, X-Trans).
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ STOPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 SIDE_PACKED_PX = 64
 
 
-def srgb_to_linear(image: np.ndarray) -> np.ndarray:
-    return np.where(image <= 0.04045, image / 12.92, ((image + 0.055) / 1.055) ** 2.4)
-
-
 def output_log_ratios(
     model, kind: str, level: float, red: float, blue: float
 ) -> tuple[float, float]:
     from darkdev.cfa import BLOCK_SIZE, CHANNELS, channel_colours
     from darkdev.inference import run_network
+    from darkdev.training.unprocessing import inverse_libraw_gamma
 
     colour_levels = np.array([level * red, level, level * blue], dtype=np.float32)
     packed = np.broadcast_to(
@@ -37,7 +34,8 @@ def output_log_ratios(
     ).copy()
     output = run_network(model, packed, BLOCK_SIZE[kind])
     margin = output.shape[0] // 4  # away from the borders' padding
-    mean = srgb_to_linear(output[margin:-margin, margin:-margin]).reshape(-1, 3).mean(axis=0)
+    linear = inverse_libraw_gamma(output[margin:-margin, margin:-margin])  # the targets' curve
+    mean = linear.reshape(-1, 3).mean(axis=0)
     mean = np.maximum(mean, 1e-4)
     return float(np.log2(mean[0] / mean[1])), float(np.log2(mean[2] / mean[1]))
 

@@ -166,7 +166,7 @@ def after_step(run: Run) -> None:
     if session_steps == SPEED_WARMUP_STEPS:
         run.speed_start_time = time.monotonic()
     if run.total_steps is None and session_steps == SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE:
-        # Fix the schedule's length from the measured speed (5% kept for validations).
+        # Fix the schedule's length from the measured speed; refine_schedule_length updates it.
         seconds_per_step = (time.monotonic() - run.speed_start_time) / STEPS_FOR_SPEED_ESTIMATE
         run.total_steps = steps_in_budget(run, seconds_per_step)
         if run.ranks.main:
