@@ -91,3 +91,22 @@ def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):
     with pytest.raises(ParameterError, match="init-from"):
         run_session(plan)
     assert not (tmp_path / "work" / "check").exists()
+
+
+def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
+    """The 64 MiB budget counts tracked and untracked files, not ignored ones."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_photo_pack.py"
+    spec = importlib.util.spec_from_file_location("make_photo_pack", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_bytes(b"ignored/\n")  # 9 bytes
+    (tmp_path / "tracked.bin").write_bytes(b"x" * 1000)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "tracked.bin"], check=True)
+    (tmp_path / "untracked.bin").write_bytes(b"y" * 300)
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "photo.jpg").write_bytes(b"z" * 5000)
+    assert module.working_tree_bytes(tmp_path) == 1000 + 300 + 9
