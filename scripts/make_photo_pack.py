@@ -49,7 +49,8 @@ def main() -> int:
     print(f"{count} photos, {size / 2**20:.1f} MiB in {arguments.out}")
     tree = working_tree_bytes(Path(__file__).resolve().parent.parent)
     total = tree + size
-    print(f"with the working tree ({tree / 2**20:.1f} MiB): {total / 2**20:.1f} MiB of 64 MiB")
+    limit = DEVICE_INBOUND_LIMIT_BYTES / 2**20
+    print(f"with the working tree ({tree / 2**20:.1f} MiB): {total / 2**20:.1f} of {limit:.0f} MiB")
     if total > DEVICE_INBOUND_LIMIT_BYTES:
         print("too big for the device machine: rerun with a smaller --side", file=sys.stderr)
         return 1
