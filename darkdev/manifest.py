@@ -126,29 +126,23 @@ def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:
     return (Path(entry.file).stem, entry.file, entry.architecture)
 
 
-CATALOGUE_COLUMNS = (
-    "name (--model)",
-    "architecture",
-    "sensor",
-    "--model auto on",
-    "colour",
-    "PSNR / SSIM all ISO",
-    "PSNR / SSIM high ISO",
-    "12 MP on 2 CPU cores",
-)
+CATALOGUE_COLUMNS = ("name (--model)", "network", "all ISO", "high ISO", "12 MP")
 CATALOGUE_NOTE = (
-    "--model takes the name or the architecture (any case; the architecture picks the "
-    "checkpoint for the raw's sensor). Scores: synthetic validation crops of held-out photos "
-    "(dB / SSIM, the checkpoint's --colour auto mode; '-': scored on older sets, see the "
-    "manifest). auto picks per device the best-scoring checkpoint, on a CPU one that develops "
-    f"12 MP in {CPU_SECONDS_TARGET:g} s or less."
+    "all ISO, high ISO: PSNR dB / SSIM on synthetic validation crops of held-out photos, in "
+    "the checkpoint's --colour auto mode ('-': scored on older sets, see the manifest). "
+    "12 MP: seconds to develop a 12 MP raw on 2 CPU cores. --model takes the name or the "
+    "architecture (any case; the architecture picks the checkpoint for the raw's sensor). "
+    "auto picks per device the best-scoring checkpoint, on a CPU one that develops 12 MP in "
+    f"{CPU_SECONDS_TARGET:g} s or less."
 )
+# Numbers are never wrapped: a terminal too narrow for them wraps the network column instead.
+CATALOGUE_NUMBER_COLUMNS = frozenset(CATALOGUE_COLUMNS[2:])
 
 
 def _score(scores: dict[str, Any], suffix: str) -> str:
     if f"psnr{suffix}" not in scores:
         return "-"
-    return f"{scores[f'psnr{suffix}']:.2f} / {scores[f'ssim{suffix}']:.3f}"
+    return f"{scores[f'psnr{suffix}']:.2f}/{scores[f'ssim{suffix}']:.3f}"
 
 
 def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
@@ -156,13 +150,14 @@ def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
     --model auto picks it."""
     scores = entry.validation
     arguments = ", ".join(f"{key} {value}" for key, value in sorted(entry.arguments.items()))
+    architecture = f"{entry.architecture} ({arguments})" if arguments else entry.architecture
+    network = f"{architecture}, {entry.cfa_kind}, {entry.colour} colour"
+    if auto_on:
+        network += f"; auto on {auto_on}"
     seconds = entry.speed.get("cpu_2_cores_12mp_s")
     return (
         Path(entry.file).stem,
-        f"{entry.architecture} ({arguments})" if arguments else entry.architecture,
-        entry.cfa_kind,
-        auto_on,
-        entry.colour,
+        network,
         _score(scores, "") if "quality_psnr" in scores else "-",
         _score(scores, "_high_iso"),
         "-" if seconds is None else f"{seconds:.1f} s",

@@ -89,7 +89,15 @@ def test_models_table_names_each_checkpoint(tiny_weights, monkeypatch):
     text = darkdev("models").stdout.decode()
     assert "name (--model)" in text and "lts-w4-bayer " in text and "lts-w4-xtrans " in text
     assert "lts (width 4)" in text and "{'width'" not in text
-    assert "PSNR / SSIM high ISO" in text and "--model auto on" in text and "CPU, GPU" in text
+    assert "high ISO" in text and "PSNR dB / SSIM" in text and "auto on CPU, GPU" in text
+
+
+def test_models_table_fits_an_80_column_terminal_whole(tiny_weights, monkeypatch):
+    """Narrow terminals wrap the words of the network column; no name, word or number is cut."""
+    monkeypatch.setenv("COLUMNS", "80")
+    text = darkdev("models").stdout.decode()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80, text
+    assert " lts-w4-bayer " in text and "auto on" in text, text
 
 
 def test_models_table_never_cuts_a_name_on_a_narrow_terminal(tiny_weights, monkeypatch):

@@ -38,10 +38,17 @@ def models(
         caption_justify="left",
     )
     rows = [manifest.catalogue_row(e, manifest.auto_devices(e)) for e in entries]
-    name_width = max((len(row[0]) for row in rows), default=0)
+    # The name is what --model takes: never cut, however narrow the terminal; nor is a word.
+    min_widths = [
+        max((len(word) for row in rows for word in row[i].split()), default=0)
+        for i in range(len(manifest.CATALOGUE_COLUMNS))
+    ]
     for index, column in enumerate(manifest.CATALOGUE_COLUMNS):
-        # The name is what --model takes: never cut, however narrow the terminal.
-        table.add_column(column, no_wrap=index == 0, min_width=name_width if index == 0 else None)
+        table.add_column(
+            column,
+            no_wrap=index == 0 or column in manifest.CATALOGUE_NUMBER_COLUMNS,
+            min_width=min_widths[index],
+        )
     for row in rows:
         table.add_row(*row)
     Console().print(table)
