@@ -121,15 +121,10 @@ def develop(
     ] = None,
 ) -> None:
     """Develop raw files to sRGB PNG, JPEG or 16-bit TIFF."""
-    from darkdev.batch import run_batch
     from darkdev.develop import Developer, DevelopOptions
-    from darkdev.files import write_stream
     from darkdev.inference import thread_count
-    from darkdev.inputs import read_stream
-    from darkdev.planning import STREAM, make_output_folders, parse_shard, plan_jobs
+    from darkdev.planning import make_output_folders, parse_shard, plan_jobs
     from darkdev.render import check_quality
-    from darkdev.report import Tally
-    from darkdev.terminal import ProgressDisplay
 
     # A hang-up (closed terminal, ssh drop) ends the batch as cleanly as an interrupt does.
     for signal_number in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
@@ -183,6 +178,30 @@ def develop(
     import torch
 
     torch.set_num_threads(thread_total)
+    _develop_all(
+        jobs, developer, quality, overwrite, skip_existing, output, quiet, json_lines, debug
+    )
+
+
+def _develop_all(
+    jobs,
+    developer,
+    quality: int,
+    overwrite: bool,
+    skip_existing: bool,
+    output: str | None,
+    quiet: bool,
+    json_lines: bool,
+    debug: bool,
+) -> None:
+    """Develop the planned jobs, reporting each as it ends; exits with the batch's code."""
+    from darkdev.batch import run_batch
+    from darkdev.files import write_stream
+    from darkdev.inputs import read_stream
+    from darkdev.planning import STREAM
+    from darkdev.report import Tally
+    from darkdev.terminal import ProgressDisplay
+
     to_stdout = output == STREAM
     report_stream = sys.stderr if to_stdout else sys.stdout
     progress = ProgressDisplay(errors, not quiet and errors.is_terminal, len(jobs))
