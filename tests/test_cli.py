@@ -299,3 +299,26 @@ def test_choice_enums_match_the_library():
     assert [member.value for member in Device] == list(DEVICES)
     assert [member.value for member in ColourMode] == list(COLOUR_MODES)
     assert [member.value for member in OutputFormat] == list(EXTENSION_BY_FORMAT)
+
+
+def test_ensemble_averages_views_and_says_so(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng")
+    single = darkdev("develop", raw, "-o", tmp_path / "one.png", "--ratio", "20", "--json")
+    paired = darkdev(
+        "develop", raw, "-o", tmp_path / "two.png", "--ratio", "20", "--ensemble", "2", "--json"
+    )
+    assert single.returncode == 0 and paired.returncode == 0, paired.stderr
+    assert "ensemble" not in json.loads(single.stdout)["model"]  # a CPU runs one view by default
+    assert "2-view ensemble" in json.loads(paired.stdout)["model"]
+    one = decode_image((tmp_path / "one.png").read_bytes()).astype(float)
+    two = decode_image((tmp_path / "two.png").read_bytes()).astype(float)
+    assert one.shape == two.shape and 0 < np.abs(one - two).mean() < 0.1 * 255
+
+
+def test_ensemble_size_refused_before_any_file_is_read(tmp_path):
+    raw = write_raw(tmp_path / "a.dng")
+    result = darkdev("develop", raw, "-o", tmp_path / "a.png", "--ensemble", "3")
+    assert (
+        result.returncode == 2 and b"--ensemble must be one of 1, 2, 4, 8, got 3" in result.stderr
+    )
+    assert not (tmp_path / "a.png").exists()

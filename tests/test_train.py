@@ -217,6 +217,11 @@ def check_publish_and_evaluate(tmp_path, out, summary):
         assert network.psnr == pytest.approx(validation[f"psnr{suffix}"], abs=0.05)  # fp16 export
     table = markdown_table(rows, "bayer")
     assert "| classical" in table and "PSNR high ISO" in table and "SSIM all ISO" in table
+    # Two views (identity and its 180-degree turn) score the same crops: close to one view.
+    paired = evaluate([tmp_path / "weights" / entry.file], validations, "bayer", 1, ensemble=2)
+    for one, two in zip(rows, paired, strict=True):
+        assert (one.name, one.split) == (two.name, two.split)
+        assert two.psnr == pytest.approx(one.psnr, abs=1.5) and np.isfinite(two.ssim)
     # Sets made without LibRaw (the GPU machine) have no classical row to score: shown as '-'.
     without_libraw = {
         s: dataclasses.replace(v, libraw=None, classical=None) for s, v in validations.items()

@@ -73,6 +73,13 @@ def develop(
             "LibRaw) or network (the network's own colour)."
         ),
     ] = ColourMode.auto,
+    ensemble: Annotated[
+        int | None,
+        typer.Option(
+            help="Average the network over N flips and turns of the raw: 1, 2, 4 or 8 (N times "
+            "the network time; sharper, less noise). Default: 8 on CUDA, 1 elsewhere.",
+        ),
+    ] = None,
     image_format: Annotated[
         OutputFormat | None,
         typer.Option("--format", help="Output format (default: by extension, else png)."),
@@ -148,6 +155,7 @@ def develop(
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
             colour=colour.value,
+            ensemble=ensemble,
             dark_frame_path=dark_frame,
             profile_path=profile,
         )

@@ -21,6 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
+from darkdev.ensemble import check_ensemble_size
 from darkdev.errors import ParameterError
 from darkdev.training import evaluation
 from darkdev.training.config import parse_args
@@ -66,6 +67,12 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lam", type=float, default=0.0, help="RIMEF lambda of the input")
     parser.add_argument("--alpha", type=float, default=1.0, help="RIMEF alpha of the input")
     parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        help="average each network over this many flips and turns of the raw (1, 2, 4, 8)",
+    )
+    parser.add_argument(
         "--highlight-rich", action="store_true", help="keep the brighter half of the crops"
     )
     parser.add_argument("--out", default=None, help="markdown file to write")
@@ -80,6 +87,7 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 def evaluate_main(argv: list[str] | None = None) -> int:
     """Evaluation's command line (python -m darkdev.evaluate, darkdev evaluate)."""
     arguments = _evaluate_parser().parse_args(argv)
+    check_ensemble_size(arguments.ensemble)  # before minutes of validation sets are built
     if arguments.validation_set:
         validations = evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
     else:
@@ -95,8 +103,11 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         arguments.threads,
         arguments.lam,
         arguments.alpha,
+        arguments.ensemble,
     )
     setting = ""
+    if arguments.ensemble > 1:
+        setting += f"; {arguments.ensemble}-view self-ensemble"
     if arguments.lam > 0:
         setting += f"; networks fed RIMEF lambda {arguments.lam:g} alpha {arguments.alpha:g}"
     if arguments.highlight_rich:

@@ -58,12 +58,24 @@ def score_model(
     white_balance_input: bool = False,
     lam: float = 0.0,
     alpha: float = 1.0,
+    ensemble: int = 1,
 ) -> tuple[float, float]:
-    """Mean PSNR and SSIM of a model over a validation set."""
+    """Mean PSNR and SSIM of a model over a validation set; ensemble: views averaged (ensemble.py)."""
     was_training = model.training
     model.eval()
     inputs = validation.network_inputs(white_balance_input, lam, alpha)
-    outputs = [predict(model, packed, device) for packed in inputs]
+    if ensemble == 1:
+        outputs = [predict(model, packed, device) for packed in inputs]
+    else:
+        from darkdev.cfa import BLOCK_SIZE
+        from darkdev.ensemble import ensemble_output
+        from darkdev.inference import run_network
+
+        def run(view: np.ndarray) -> np.ndarray:  # a view's sides need not fit the stride
+            return run_network(model, view, BLOCK_SIZE[validation.kind], device)
+
+        kind = validation.kind
+        outputs = [ensemble_output(p, kind, ensemble, run) for p in inputs]  # type: ignore[arg-type]
     model.train(was_training)
     return score_images(validation.targets, outputs)
 
@@ -133,6 +145,7 @@ def evaluate(
     threads: int = 2,
     lam: float = 0.0,
     alpha: float = 1.0,
+    ensemble: int = 1,
 ) -> list[EvaluationRow]:
     """Rows for the classical pipeline and each checkpoint, on every split's fixed crops."""
     from darkdev.models import parameter_count
@@ -152,7 +165,7 @@ def evaluate(
         label = f"{metadata['architecture']} {json.dumps(metadata['arguments'])} ({checkpoint})"
         for split, validation in validations.items():
             psnr_db, ssim_value = score_model(
-                model, validation, device, metadata["white_balance_input"], lam, alpha
+                model, validation, device, metadata["white_balance_input"], lam, alpha, ensemble
             )
             rows.append(
                 EvaluationRow(

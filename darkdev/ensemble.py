@@ -1,0 +1,114 @@
+"""Geometric self-ensemble: the network run on flips and turns of the raw, its outputs averaged.
+
+A denoiser's errors differ between mirrored views of one scene, so the mean of several views
+has less of them (the README gives the measured gain). Each view is taken of the mosaic, not of
+the packed image, and re-packed from its canonical phase (a flipped RGGB mosaic is GBRG until its
+first row is skipped; X-Trans likewise), so the network always sees the CFA it learnt. The first
+four views keep sensor rows as rows, so row noise stays row noise; the last four turn rows into
+columns, a noise the networks never saw, and come last for that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from darkdev import cfa
+from darkdev.errors import ParameterError, ShapeError
+
+VIEWS = (
+    "identity",
+    "rotate_180",
+    "flip_rows",
+    "flip_columns",
+    "transpose",
+    "anti_transpose",
+    "rotate_90",
+    "rotate_270",
+)
+ENSEMBLE_SIZES = (1, 2, 4, 8)
+# Pixels a view only filled by edge replication (outside its whole CFA periods) count this much,
+# so they decide only where no view saw the pixel.
+EDGE_WEIGHT = 1e-3
+CANONICAL = {"bayer": cfa.BAYER_CANONICAL, "xtrans": cfa.XTRANS_CANONICAL}
+
+
+def check_ensemble_size(size: int) -> None:
+    if size not in ENSEMBLE_SIZES:
+        raise ParameterError(
+            f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {size}"
+        )
+
+
+def view(name: str, image: np.ndarray) -> np.ndarray:
+    """The (H, W, ...) image seen through one of VIEWS (a numpy view, no copy)."""
+    if name == "identity":
+        return image
+    if name == "rotate_180":
+        return image[::-1, ::-1]
+    if name == "flip_rows":
+        return image[::-1]
+    if name == "flip_columns":
+        return image[:, ::-1]
+    if name == "transpose":
+        return image.swapaxes(0, 1)
+    if name == "anti_transpose":
+        return image[::-1, ::-1].swapaxes(0, 1)
+    if name == "rotate_90":
+        return np.rot90(image, 1)
+    if name == "rotate_270":
+        return np.rot90(image, -1)
+    raise ParameterError(f"unknown view {name!r}; choose one of {', '.join(VIEWS)}")
+
+
+def unview(name: str, image: np.ndarray) -> np.ndarray:
+    """The inverse of view(name, .): every view is its own inverse but the quarter turns."""
+    inverse = {"rotate_90": "rotate_270", "rotate_270": "rotate_90"}.get(name, name)
+    return view(inverse, image)
+
+
+def ensemble_output(
+    packed: np.ndarray,
+    kind: cfa.CfaKind,
+    size: int,
+    run: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """(C, h, w) network input, packed from canonical phase -> (h*s, w*s, 3) float32: the mean
+    of run() over the first `size` VIEWS of its mosaic.
+
+    run: (C, h', w') packed input -> (h'*s, w'*s, 3) output (the network, tiled or not); views
+    are re-packed from their own canonical phase, so h', w' may be a period smaller.
+    """
+    check_ensemble_size(size)
+    if packed.ndim != 3 or packed.shape[0] != cfa.CHANNELS[kind]:
+        raise ShapeError(
+            f"packed {kind} input must be ({cfa.CHANNELS[kind]}, h, w), got {packed.shape}"
+        )
+    if size == 1:
+        return run(packed)
+    mosaic = cfa.unpack(packed, cfa.CfaLayout(kind, 0, 0))
+    period = cfa.PERIOD[kind]
+    repeats = (-(-mosaic.shape[0] // period), -(-mosaic.shape[1] // period))
+    colours = np.tile(CANONICAL[kind], repeats)[: mosaic.shape[0], : mosaic.shape[1]]
+    total = np.zeros((*mosaic.shape, 3), dtype=np.float32)
+    weight = np.zeros((*mosaic.shape, 1), dtype=np.float32)
+    for name in VIEWS[:size]:
+        viewed = np.ascontiguousarray(view(name, mosaic))
+        layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
+        output = run(cfa.pack(viewed, layout))
+        seen = np.full((*output.shape[:2], 1), 1.0, dtype=np.float32)
+        placed = cfa.place_output(output, layout, *viewed.shape)
+        # place_output replicates edges; pad the weights with EDGE_WEIGHT instead.
+        covered = np.pad(
+            seen,
+            (
+                (layout.offset_rows, viewed.shape[0] - layout.offset_rows - seen.shape[0]),
+                (layout.offset_cols, viewed.shape[1] - layout.offset_cols - seen.shape[1]),
+                (0, 0),
+            ),
+            constant_values=EDGE_WEIGHT,
+        )
+        total += unview(name, placed * covered)
+        weight += unview(name, covered)
+    return total / weight
