@@ -109,6 +109,7 @@ def ensemble_output(
             ),
             constant_values=EDGE_WEIGHT,
         )
-        total += unview(name, placed * covered)
+        placed *= covered
+        total += unview(name, placed)
         weight += unview(name, covered)
     return total / weight
