@@ -77,6 +77,21 @@ def test_session_plan_carries_the_grown_rmcn_settings():
     assert parse_plan(["--out", "x"]).later_sgn_lr_scale == 1.0
 
 
+def test_session_keeps_the_starting_networks_input_convention(tmp_path):
+    """A network trained on white-balanced raw must go on seeing white-balanced raw."""
+    from darkdev.models import build_model
+    from darkdev.training.session import _config, parse_plan
+    from darkdev.weights import save_checkpoint
+
+    for balanced in (True, False):
+        path = tmp_path / f"start-{balanced}.safetensors"
+        model = build_model("lts", "bayer", 4)
+        save_checkpoint(path, model, "lts", {"width": 4}, "bayer", white_balance_input=balanced)
+        plan = parse_plan(["--out", "x", "--model", "lts", "--init-from", str(path)])
+        assert _config(plan).white_balance_input is balanced
+    assert _config(parse_plan(["--out", "x"])).white_balance_input is False
+
+
 def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):
     """MODEL=rmcn-3 (back connection) from the bundled RMCN without one: refused before any
     device minute is spent on the self-check."""

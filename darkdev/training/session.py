@@ -15,6 +15,7 @@ results.json is rewritten after every stage. Rehearse on CPU with tiny settings 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -68,8 +69,16 @@ def _write_results(out: Path, results: dict[str, Any]) -> None:
     write_atomic(out / RESULTS_NAME, (json.dumps(results, indent=2) + "\n").encode())
 
 
+@functools.lru_cache(maxsize=4)
+def _trained_white_balanced(checkpoint: str) -> bool:
+    """Whether a checkpoint's network was trained on white-balanced input (its metadata)."""
+    return weights.load_checkpoint(Path(checkpoint))[1].white_balance_input
+
+
 def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
     values: dict[str, Any] = dict(
+        # A session continues a network on the input convention it was trained on.
+        white_balance_input=bool(plan.init_from) and _trained_white_balanced(plan.init_from),
         model=plan.model,
         cfa=plan.cfa,
         width=plan.width,
