@@ -197,6 +197,61 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     check_publish_and_evaluate(tmp_path, out, summary)
 
 
+def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, monkeypatch):
+    """A stop asked mid-run (Ctrl-C) ends at a step boundary with a resumable checkpoint."""
+    from darkdev.training import loop
+
+    whole = train(tiny_config(tmp_path / "whole", photo_folder))
+    after_step = loop.after_step
+
+    def stop_at_step_four(run):
+        after_step(run)
+        if run.step == 4:
+            loop.request_stop()
+
+    monkeypatch.setattr(loop, "after_step", stop_at_step_four)
+    first = train(tiny_config(tmp_path / "split", photo_folder))
+    assert first["stopped_by"] == "interrupted" and first["steps"] == 4
+    assert not (tmp_path / "split" / "summary.json").exists()
+    monkeypatch.setattr(loop, "after_step", after_step)
+    second = train(tiny_config(tmp_path / "split", photo_folder, resume=True))
+    assert second["steps"] == whole["steps"] == 6
+    a = load_training_state(tmp_path / "whole" / "last.pt")
+    b = load_training_state(tmp_path / "split" / "last.pt")
+    for key, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_go_on(tmp_path, photo_folder):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    arguments = [
+        "--model", "lts", "--cfa", "bayer", "--width", "4", "--crop", "16", "--batch", "2",
+        "--max-steps", "100000", "--threads", "1", "--validate-every", "100000",
+        "--validation-count", "1", "--validation-packed-px", "32", "--log-every", "1",
+        "--photos", str(photo_folder), "--out", str(out),
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "darkdev.train", *arguments],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and '"loss"' in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted at step" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    state = load_training_state(out / "last.pt")
+    assert 0 < state["step"] < 100000 and not (out / "summary.json").exists()
+
+
 def check_publish_and_evaluate(tmp_path, out, summary):
     """Publishing into a weights folder, then evaluating against the classical pipeline."""
     entry = publish(out, "lts-w4-bayer.safetensors", tmp_path / "weights")

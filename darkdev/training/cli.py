@@ -25,15 +25,37 @@ from darkdev.ensemble import check_ensemble_size
 from darkdev.errors import ParameterError
 from darkdev.training import evaluation
 from darkdev.training.config import parse_args
-from darkdev.training.loop import train
+from darkdev.training.loop import request_stop, train
+
+EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
+
+
+def _stop_after_this_step(signal_number: int, _frame) -> None:
+    print(
+        "stopping after this step (saving a checkpoint); press Ctrl-C again to stop at once",
+        file=sys.stderr,
+        flush=True,
+    )
+    request_stop()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Training's command line (python -m darkdev.train, darkdev train)."""
-    # SIGTERM (kill PID) unwinds like Ctrl-C, so the data worker processes are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C or kill PID: finish the step, save a checkpoint to --resume from, then stop;
+    # a second one stops at once (SIGTERM unwinds like Ctrl-C, so data workers stop too).
+    signal.signal(signal.SIGINT, _stop_after_this_step)
+    signal.signal(signal.SIGTERM, _stop_after_this_step)
     config = parse_args(argv)
     summary = train(config)
+    if summary.get("stopped_by") == "interrupted":
+        print(
+            f"interrupted at step {summary['steps']}: the checkpoint is saved; go on with the "
+            "same command and --resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if "validation" not in summary:
         return 0  # a data-parallel rank other than 0, or a session stopped by --session-steps
     validation = summary["validation"]

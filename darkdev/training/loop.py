@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
@@ -47,7 +48,9 @@ from darkdev.training.state import (
     save,
 )
 
-STOP_REASONS = ("", "steps", "time", "session_steps")  # index 0: keep going
+STOP_REASONS = ("", "steps", "time", "session_steps", "interrupted")  # index 0: keep going
+# Set by request_stop() (Ctrl-C, kill: training.cli); the loop stops at the next step boundary.
+STOP_REQUESTED = threading.Event()
 # The LR schedule's length is fixed from the speed of steps 20..120 of the first session
 # (the first steps are slow: worker start-up, allocator warm-up).
 SPEED_WARMUP_STEPS = 20
@@ -71,6 +74,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
 def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     """The run on this rank; its model (and DDP wrapper) is freed when this returns."""
+    STOP_REQUESTED.clear()  # a stop asked of an earlier run in this process is not this one's
     run = build_run(config, ranks, use_cuda)
     resume_or_start(run)
     record_photo_names(run)
@@ -89,6 +93,11 @@ def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[st
 
 
 # ----------------------------------------------------------------------------- the loop
+
+
+def request_stop() -> None:
+    """Stop the running training at its next step, saving a checkpoint to --resume from."""
+    STOP_REQUESTED.set()
 
 
 def run_loop(run: Run, prefetcher: Prefetcher) -> str:
@@ -118,6 +127,8 @@ def stop_reason(run: Run) -> str:
         config.session_steps
     ):
         reason = "session_steps"
+    elif STOP_REQUESTED.is_set():
+        reason = "interrupted"
     total = run.total_steps if run.total_steps is not None else -1
     code, agreed_total = agree(run.ranks, run.device, STOP_REASONS.index(reason), total)
     run.total_steps = agreed_total if agreed_total >= 0 else None
@@ -275,7 +286,7 @@ def finish(run: Run, stopped_by: str) -> dict[str, Any]:
     seconds_per_step = (time.monotonic() - run.session_start_time) / max(session_steps, 1)
     if not run.ranks.main:
         return {"steps": run.step, "stopped_by": stopped_by, "rank": run.ranks.rank}
-    if stopped_by == "session_steps":
+    if stopped_by in ("session_steps", "interrupted"):
         save(run)  # an interruption, not the end: no extra validation, so resuming stays exact
         return {"steps": run.step, "stopped_by": stopped_by, "seconds_per_step": seconds_per_step}
     if run.step not in run.validated_steps:
