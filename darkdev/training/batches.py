@@ -7,6 +7,7 @@ numpy, optionally ahead of time in worker processes (Prefetcher).
 
 from __future__ import annotations
 
+import signal
 from collections import deque
 from pathlib import Path
 
@@ -115,6 +116,8 @@ _WORKER_SOURCE: BatchSource | None = None  # one per worker process, so photos l
 
 def _worker_init(source: BatchSource) -> None:
     global _WORKER_SOURCE
+    # Ctrl-C reaches the whole process group: the main process decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # the generator is numpy; keep the cores for the network
     _WORKER_SOURCE = source
 
