@@ -80,8 +80,11 @@ def inference_frames_per_second(
     device: torch.device,
     megapixels: float = 12.0,
     frames: int = 2,
+    ensemble: int = 1,
 ) -> float:
-    """Frames per second of develop's tiled network stage on a frame of `megapixels` (3:2)."""
+    """Frames per second of develop's tiled network stage on a frame of `megapixels` (3:2),
+    over `ensemble` views of it (develop --ensemble; re-packing and averaging included)."""
+    from darkdev.ensemble import ensemble_output
     from darkdev.inference import run_network
 
     block = cfa.BLOCK_SIZE[kind]
@@ -91,10 +94,14 @@ def inference_frames_per_second(
     packed = np.random.default_rng(0).random(packed_shape, dtype=np.float32) * 0.5
     tiles_per_batch = 8 if device.type == "cuda" else 1  # as develop batches tiles
     model.eval()
-    run_network(model, packed, block, device, tiles_per_batch=tiles_per_batch)  # warm-up
+
+    def run(view: np.ndarray) -> np.ndarray:
+        return run_network(model, view, block, device, tiles_per_batch=tiles_per_batch)
+
+    run(packed)  # warm-up
     _synchronise(device)
     start = time.perf_counter()
     for _ in range(frames):
-        run_network(model, packed, block, device, tiles_per_batch=tiles_per_batch)
+        ensemble_output(packed, kind, ensemble, run)  # type: ignore[arg-type]
     _synchronise(device)
     return frames / (time.perf_counter() - start)
