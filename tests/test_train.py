@@ -153,16 +153,22 @@ def test_loss_falls_on_a_fixed_batch(name):
     assert np.mean(losses[-5:]) < 0.7 * losses[0]
 
 
+def same_final_weights(whole, split):
+    """The two runs' last training states, after checking their weights agree."""
+    a = load_training_state(whole / "last.pt")
+    b = load_training_state(split / "last.pt")
+    for key, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
+    return a, b
+
+
 def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     whole = train(tiny_config(tmp_path / "whole", photo_folder))
     first = train(tiny_config(tmp_path / "split", photo_folder, session_steps=4))
     assert first["stopped_by"] == "session_steps" and first["steps"] == 4
     second = train(tiny_config(tmp_path / "split", photo_folder, resume=True))
     assert second["steps"] == whole["steps"] == 6
-    a = load_training_state(tmp_path / "whole" / "last.pt")
-    b = load_training_state(tmp_path / "split" / "last.pt")
-    for key, tensor in a["model"].items():
-        assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
+    a, b = same_final_weights(tmp_path / "whole", tmp_path / "split")
     assert a["best_step"] == b["best_step"]
     assert second["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
     high_iso = second["validation"]["psnr_high_iso"]
@@ -216,10 +222,7 @@ def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, mon
     monkeypatch.setattr(loop, "after_step", after_step)
     second = train(tiny_config(tmp_path / "split", photo_folder, resume=True))
     assert second["steps"] == whole["steps"] == 6
-    a = load_training_state(tmp_path / "whole" / "last.pt")
-    b = load_training_state(tmp_path / "split" / "last.pt")
-    for key, tensor in a["model"].items():
-        assert torch.allclose(tensor, b["model"][key], atol=1e-6), key
+    same_final_weights(tmp_path / "whole", tmp_path / "split")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_go_on(tmp_path, photo_folder):
