@@ -83,8 +83,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
 
-    from darkdev.training import photos as photo_files
-    from darkdev.training.evaluation import CLASSICAL_LABEL, evaluate
+    from darkdev.training.evaluation import CLASSICAL_LABEL, evaluate, held_out_photos
 
     summary = json.loads(Path(arguments.summary).read_text())
     arguments.out.mkdir(parents=True, exist_ok=True)
@@ -92,8 +91,7 @@ def main() -> None:
 
     def photos() -> list:  # decoded only when a set must be built
         if not held_out:
-            names = photo_files.split_names(photo_files.list_photo_names(arguments.photos))[1]
-            held_out.extend(photo_files.load_photos(arguments.photos, names=names))
+            held_out.extend(held_out_photos(arguments.photos))
         return held_out
 
     labels = [CLASSICAL_LABEL] + [Path(c).stem for c in arguments.checkpoints]

@@ -99,18 +99,12 @@ def ensemble_output(
         viewed = np.ascontiguousarray(view(name, mosaic))
         layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
         output = run(cfa.pack(viewed, layout))
-        seen = np.full((*output.shape[:2], 1), 1.0, dtype=np.float32)
-        placed = cfa.place_output(output, layout, *viewed.shape)
-        # place_output replicates edges; pad the weights with EDGE_WEIGHT instead.
-        covered = np.pad(
-            seen,
-            (
-                (layout.offset_rows, viewed.shape[0] - layout.offset_rows - seen.shape[0]),
-                (layout.offset_cols, viewed.shape[1] - layout.offset_cols - seen.shape[1]),
-                (0, 0),
-            ),
-            constant_values=EDGE_WEIGHT,
-        )
+        placed = cfa.place_output(output, layout, *viewed.shape)  # edges replicated
+        covered = np.full((*viewed.shape, 1), EDGE_WEIGHT, dtype=np.float32)
+        covered[
+            layout.offset_rows : layout.offset_rows + output.shape[0],
+            layout.offset_cols : layout.offset_cols + output.shape[1],
+        ] = 1.0
         placed *= covered
         total += unview(name, placed)
         weight += unview(name, covered)

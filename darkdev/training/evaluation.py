@@ -98,12 +98,17 @@ def highlight_rich(validation: ValidationSet) -> ValidationSet:
     return validation.subset(keep)
 
 
+def held_out_photos(photos: str | Path | None) -> list[photo_files.Photo]:
+    """The held-out photos of a folder: the ones every training run validates on."""
+    names = photo_files.list_photo_names(photos)
+    return photo_files.load_photos(photos, names=photo_files.split_names(names)[1])
+
+
 def held_out_validation_sets(
     photos: str | Path | None, cfa_kind: str, count: int, packed_px: int | None = None
 ) -> dict[str, ValidationSet]:
-    """Both splits' fixed crops of the held-out photos (the ones every training run validates on)."""
-    names = photo_files.list_photo_names(photos)
-    held_out = photo_files.load_photos(photos, names=photo_files.split_names(names)[1])
+    """Both splits' fixed crops of the held-out photos."""
+    held_out = held_out_photos(photos)
     return {
         split: build_validation_set(held_out, cfa_kind, split, count, packed_px=packed_px)
         for split in SPLITS
