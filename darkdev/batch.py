@@ -49,6 +49,7 @@ class JobResult:
             "model_reason": self.model_reason,
             "seconds": round(self.seconds, 3),
             "error": self.error,
+            "warnings": list(self.warnings),
         }
 
 

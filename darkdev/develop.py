@@ -81,6 +81,17 @@ class DevelopResult:
     model_reason: str | None = None
 
 
+def white_balance_warning(frame: RawFrame) -> list[str]:
+    """One line when the file has no usable as-shot white balance (colours may be cast)."""
+    if frame.white_balance_source == "as shot":
+        return []
+    used = {
+        "grey world": "grey world (LibRaw's fallback)",
+        "daylight": "the camera's daylight balance",
+    }.get(frame.white_balance_source, "no white balance (gains 1, 1, 1)")
+    return [f"the file records no usable as-shot white balance; used {used}: colours may be cast"]
+
+
 def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
     """One line when the weights were fine-tuned for another camera than the raw's."""
     if tuned_for is None:
@@ -214,6 +225,7 @@ class Developer:
         start = time.perf_counter()
         packed = cfa.pack(frame.mosaic, frame.layout)
         seconds["pack"] = time.perf_counter() - start
+        warnings += white_balance_warning(frame)
 
         ratio_estimated = options.ratio is None
         ratio = estimate_ratio(packed) if options.ratio is None else float(options.ratio)

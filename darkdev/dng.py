@@ -31,7 +31,7 @@ class DngMetadata:
     black_level: int = 512
     white_level: int = 16383
     color_matrix: tuple[int, ...] = CAMERA_MATRICES["Sony ILCE-7SM2"]
-    as_shot_neutral: tuple[float, float, float] = (0.5, 1.0, 0.6)
+    as_shot_neutral: tuple[float, float, float] | None = (0.5, 1.0, 0.6)  # None: tag left out
     orientation: int = 1
     exposure_time_s: float = 0.1
     iso: int = 3200
@@ -49,8 +49,11 @@ def dng_tags(cfa_pattern: np.ndarray, meta: DngMetadata) -> list[tuple]:
     if pattern.shape not in ((2, 2), (6, 6)) or pattern.max() > 2:
         raise ShapeError(f"CFA pattern must be 2x2 or 6x6 of 0..2, got {pattern.shape}")
     matrix = [v for entry in meta.color_matrix for v in (int(entry), 10000)]
-    neutral = [v for entry in meta.as_shot_neutral for v in _rational(entry)]
     exposure = _rational(meta.exposure_time_s)
+    neutral: list[tuple] = []
+    if meta.as_shot_neutral is not None:
+        values = [v for entry in meta.as_shot_neutral for v in _rational(entry)]
+        neutral = [(50728, 5, 3, values)]  # AsShotNeutral
     return [
         (254, 4, 1, 0),  # NewSubfileType: main image
         (271, "s", 0, meta.make),
@@ -67,7 +70,7 @@ def dng_tags(cfa_pattern: np.ndarray, meta: DngMetadata) -> list[tuple]:
         (50714, 3, 1, meta.black_level),
         (50717, 3, 1, meta.white_level),
         (50721, 10, 9, matrix),  # ColorMatrix1
-        (50728, 5, 3, neutral),  # AsShotNeutral
+        *neutral,
         (50778, 3, 1, 21),  # CalibrationIlluminant1: D65
         *meta.extra_tags,
     ]

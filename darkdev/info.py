@@ -39,6 +39,7 @@ def describe(frame: RawFrame) -> dict[str, Any]:
     pattern = frame.colour_map[:period, :period]
     letters = np.array(list("RGBG"))[pattern]
     camera = frame.camera
+    gains = [round(g, 4) for g in frame.camera_whitebalance]
     return {
         "file": frame.source,
         "camera": camera_name(camera.make, camera.model),
@@ -53,7 +54,9 @@ def describe(frame: RawFrame) -> dict[str, Any]:
         "white_level": frame.white_level,
         "visible_size": [frame.width, frame.height],
         "orientation_flag": frame.flip,
-        "as_shot_white_balance": [round(g, 4) for g in frame.camera_whitebalance],
+        "white_balance": gains,
+        "white_balance_source": frame.white_balance_source,
+        "as_shot_white_balance": gains if frame.white_balance_source == "as shot" else None,
         "mean_level": float(packed.mean()),
         "clipped_share": float((packed >= 0.999).mean()),
         "estimated_ratio": round(estimate_ratio(packed), 2),
@@ -72,6 +75,11 @@ def text_lines(facts: dict[str, Any]) -> list[str]:
         ("CFA", f"{facts['cfa_kind']} " + "/".join(facts["cfa_pattern"])),
         ("black / white", f"{facts['black_level_per_channel']} / {facts['white_level']}"),
         ("visible size", "x".join(map(str, facts["visible_size"]))),
+        (
+            "white balance (R G B)",
+            " ".join(f"{gain:.3f}" for gain in facts["white_balance"])
+            + f" ({facts['white_balance_source']})",
+        ),
         (
             "mean level",
             f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",

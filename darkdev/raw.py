@@ -32,6 +32,7 @@ from darkdev.tiff_raw import (
     names_a_camera,
     tiff_facts,
 )
+from darkdev.white_balance import LIBRAW_CLIP_MARGIN_DN, WhiteBalanceSource, choose_white_balance
 
 _RAW_EXTENSION_NAMES = (
     ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf .kdc "
@@ -64,6 +65,7 @@ class RawFrame:
     black_level_per_channel: tuple[int, ...]
     white_level: int
     camera_whitebalance: tuple[float, float, float]  # R, G, B gains with G = 1
+    white_balance_source: WhiteBalanceSource  # where camera_whitebalance came from
     flip: int  # LibRaw's orientation flag: 0 none, 3 180 deg, 5 90 ccw, 6 90 cw
     camera: CameraInfo
 
@@ -277,10 +279,11 @@ def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, obje
     black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
     mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
     np.clip(mosaic, 0.0, 1.0, out=mosaic)
-    gains = [float(v) for v in raw.camera_whitebalance[:3]]
-    if not all(np.isfinite(gains)) or gains[1] <= 0 or min(gains) <= 0:
-        gains = [1.0, 1.0, 1.0]  # no usable as-shot white balance in the file
-    whitebalance = (gains[0] / gains[1], 1.0, gains[2] / gains[1])
+    # Clipped, as LibRaw counts it for grey world: above white level - 25 DN.
+    clip_level = 1.0 - LIBRAW_CLIP_MARGIN_DN / (white_level - min(black_levels))
+    whitebalance, whitebalance_source = choose_white_balance(
+        raw.camera_whitebalance, raw.daylight_whitebalance, mosaic, colour_map, clip_level
+    )
     flip = int(sizes.flip)
     camera = _camera_info(_read_tags(data), first_ifd, raw.other)
     return RawFrame(
@@ -292,6 +295,7 @@ def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, obje
         black_level_per_channel=black_levels,
         white_level=white_level,
         camera_whitebalance=whitebalance,
+        white_balance_source=whitebalance_source,
         flip=flip,
         camera=camera,
     )

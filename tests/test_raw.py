@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from darkdev.errors import RawDecodeError, UnsupportedSensorError
+from darkdev.errors import RawDecodeError, ShapeError, UnsupportedSensorError
 from darkdev.raw import decode, develop_with_libraw, read_raw
+from darkdev.white_balance import choose_white_balance, grey_world_gains
 from tests.conftest import BLACK_LEVEL, WHITE_LEVEL, make_mosaic, write_raw
 
 
@@ -25,6 +26,27 @@ def test_decode_normalises_with_file_levels(tmp_path, kind):
     assert frame.camera.make == "Sony" and frame.camera.iso == 6400
     assert abs(frame.camera.exposure_time_s - 0.05) < 1e-9
     assert frame.camera_whitebalance[1] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["bayer", "xtrans"])
+def test_white_balance_as_shot_else_grey_world_as_libraw(tmp_path, kind):
+    shot = read_raw(write_raw(tmp_path / "shot.dng", kind))  # AsShotNeutral 0.5, 1, 0.6
+    assert shot.white_balance_source == "as shot"
+    assert np.allclose(shot.camera_whitebalance, (2.0, 1.0, 1 / 0.6), rtol=1e-4)
+    bare = read_raw(write_raw(tmp_path / "bare.dng", kind, brightness=0.3, as_shot_neutral=None))
+    assert bare.white_balance_source == "grey world"
+    # LibRaw develops such a file with the same gains: as if they had been recorded as shot.
+    neutral = tuple(1 / gain for gain in bare.camera_whitebalance)
+    recorded = read_raw(
+        write_raw(tmp_path / "rec.dng", kind, brightness=0.3, as_shot_neutral=neutral)
+    )
+    assert recorded.white_balance_source == "as shot"
+    assert np.allclose(recorded.camera_whitebalance, bare.camera_whitebalance, rtol=1e-4)
+    grey_world, as_shot = develop_with_libraw(bare), develop_with_libraw(recorded)
+    channel_ratio = grey_world.mean(axis=(0, 1)) / as_shot.mean(axis=(0, 1))
+    assert channel_ratio.max() / channel_ratio.min() < 1.001  # same colour (brightness may differ)
+    if kind == "xtrans":  # Bayer differs by a hair: LibRaw's grey world balances G1 and G2 apart
+        assert np.abs(grey_world - as_shot).max() < 1e-3
 
 
 def test_libraw_development_has_visible_size(tmp_path):
@@ -69,3 +91,16 @@ def test_black_above_white_refused(tmp_path):
     path = write_raw(tmp_path / "a.dng", black_level=9000, white_level=4000)
     with pytest.raises(RawDecodeError, match="white level"):
         read_raw(path)
+
+
+def test_grey_world_skips_clipped_blocks_and_gives_up_without_signal():
+    colour_map = np.tile(np.array([[0, 1], [3, 2]], dtype=np.uint8), (8, 8))  # 16x16, RGGB
+    mosaic = np.where(colour_map == 0, 0.2, np.where(colour_map == 2, 0.4, 0.1)).astype(np.float32)
+    mosaic[:8, :8] = np.where(colour_map[:8, :8] == 0, 1.0, 0.1)  # one block with clipped red
+    assert np.allclose(grey_world_gains(mosaic, colour_map, 0.99), (0.5, 1.0, 0.25))
+    assert grey_world_gains(np.zeros((16, 16), np.float32), colour_map, 0.99) is None
+    assert grey_world_gains(np.ones((16, 16), np.float32), colour_map, 0.99) is None
+    gains, source = choose_white_balance([0, 1, 0], [2, 1, 1.5], np.zeros((16, 16)), colour_map, 1)
+    assert source == "daylight" and gains == (2.0, 1.0, 1.5)
+    with pytest.raises(ShapeError, match="must match"):
+        grey_world_gains(mosaic, colour_map[:8], 0.99)

@@ -22,8 +22,24 @@ def test_info_json_and_text(tmp_path):
     assert facts["visible_size"] == [96, 96] and facts["white_level"] == 16383
     assert 1 <= facts["estimated_ratio"] <= 300
     assert abs(sum(bin_["share"] for bin_ in facts["histogram"]) - 1) < 1e-6
+    assert facts["white_balance_source"] == "as shot"
+    assert facts["white_balance"] == facts["as_shot_white_balance"] == [2.0, 1.0, 1.6667]
     text = darkdev("info", raw)
     assert b"ratio darkdev would choose" in text.stdout and b"histogram" in text.stdout
+    assert b"2.000 1.000 1.667 (as shot)" in text.stdout
+
+
+def test_missing_white_balance_is_reported_and_warned(tmp_path, tiny_weights):
+    raw = write_raw(tmp_path / "a.dng", as_shot_neutral=None)
+    facts = json.loads(darkdev("info", raw, "--json").stdout)
+    assert facts["white_balance_source"] == "grey world" and facts["as_shot_white_balance"] is None
+    result = darkdev("develop", raw, "-o", tmp_path / "a.jpg", "--ratio", "50")
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"no usable as-shot white balance; used grey world" in result.stderr
+    record = json.loads(darkdev("develop", raw, "-o", tmp_path / "b.jpg", "--json").stdout)
+    assert any("as-shot white balance" in line for line in record["warnings"])
+    shot = darkdev("develop", write_raw(tmp_path / "b.dng"), "-o", tmp_path / "c.jpg", "--json")
+    assert shot.returncode == 0 and json.loads(shot.stdout)["warnings"] == []
 
 
 def test_info_bad_file_exit_1(tmp_path):

@@ -1,0 +1,80 @@
+"""Which white balance a raw is developed with: the file's as-shot gains, else LibRaw's fallback.
+
+LibRaw, asked for the camera's white balance of a file that records none, balances by grey world
+(its auto white balance); darkdev does the same so its network input, its classical development
+and its guided colour agree. numpy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from darkdev.errors import ShapeError
+
+WhiteBalanceSource = Literal["as shot", "grey world", "daylight", "none"]
+Gains = tuple[float, float, float]  # R, G, B with G = 1
+GREY_WORLD_BLOCK_PX = 8  # LibRaw averages 8x8 blocks and leaves out any block with a clipped pixel
+LIBRAW_CLIP_MARGIN_DN = 25  # a pixel above white level - 25 DN counts as clipped
+
+
+def usable_gains(values: Sequence[float]) -> Gains | None:
+    """R, G, B gains normalised to G = 1, or None when any is missing, zero or not finite."""
+    gains = [float(v) for v in values[:3]]
+    if len(gains) < 3 or not all(np.isfinite(gains)) or min(gains) <= 0:
+        return None
+    return gains[0] / gains[1], 1.0, gains[2] / gains[1]
+
+
+def grey_world_gains(mosaic: np.ndarray, colour_map: np.ndarray, clip_level: float) -> Gains | None:
+    """Gains that make the mean of each CFA colour equal, over 8x8 blocks without clipped pixels.
+
+    mosaic: (H, W) normalised raw in [0, 1]; colour_map: (H, W) LibRaw colour indices (0 R,
+    1 G, 2 B, 3 second G); clip_level: the normalised level above which a pixel is clipped.
+    None when no block is usable or a colour has no signal.
+    """
+    if mosaic.ndim != 2 or mosaic.shape != colour_map.shape:
+        raise ShapeError(f"mosaic {mosaic.shape} and colour map {colour_map.shape} must match")
+    block = GREY_WORLD_BLOCK_PX
+    height, width = (size - size % block for size in mosaic.shape)
+    if height == 0 or width == 0:
+        return None
+
+    def blocks(array: np.ndarray) -> np.ndarray:  # (blocks, 64)
+        tiles = array[:height, :width].reshape(height // block, block, width // block, block)
+        return tiles.transpose(0, 2, 1, 3).reshape(-1, block * block)
+
+    values, colours = blocks(mosaic), blocks(np.where(colour_map == 3, 1, colour_map))
+    unclipped = values.max(axis=1) <= clip_level
+    values, colours = values[unclipped], colours[unclipped]
+    means = []
+    for colour in range(3):
+        chosen = colours == colour
+        if not chosen.any():
+            return None
+        means.append(float(values[chosen].mean(dtype=np.float64)))
+    if min(means) <= 0:
+        return None
+    return means[1] / means[0], 1.0, means[1] / means[2]
+
+
+def choose_white_balance(
+    as_shot: Sequence[float],
+    daylight: Sequence[float],
+    mosaic: np.ndarray,
+    colour_map: np.ndarray,
+    clip_level: float,
+) -> tuple[Gains, WhiteBalanceSource]:
+    """The file's as-shot gains; else grey world, as LibRaw; else the camera's daylight gains."""
+    gains = usable_gains(as_shot)
+    if gains is not None:
+        return gains, "as shot"
+    gains = grey_world_gains(mosaic, colour_map, clip_level)
+    if gains is not None:
+        return gains, "grey world"
+    gains = usable_gains(daylight)
+    if gains is not None:
+        return gains, "daylight"
+    return (1.0, 1.0, 1.0), "none"
