@@ -225,6 +225,17 @@ def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, mon
     same_final_weights(tmp_path / "whole", tmp_path / "split")
 
 
+def test_stop_asked_before_the_first_step_is_honoured_once(tmp_path, photo_folder):
+    from darkdev.training import loop
+
+    loop.request_stop()  # e.g. Ctrl-C while the run was still building its model
+    first = train(tiny_config(tmp_path / "run", photo_folder))
+    assert first["stopped_by"] == "interrupted" and first["steps"] == 0
+    assert (tmp_path / "run" / "last.pt").exists() and not loop.STOP_REQUESTED.is_set()
+    second = train(tiny_config(tmp_path / "run", photo_folder, resume=True))
+    assert second["steps"] == 6
+
+
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_go_on(tmp_path, photo_folder):
     import os
     import signal

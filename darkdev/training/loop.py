@@ -69,12 +69,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
         finished = True
         return summary
     finally:
+        STOP_REQUESTED.clear()  # a stop is the run's that ends: it never carries over to the next
         leave_ranks(ranks, finished)
 
 
 def train_on_ranks(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> dict[str, Any]:
     """The run on this rank; its model (and DDP wrapper) is freed when this returns."""
-    STOP_REQUESTED.clear()  # a stop asked of an earlier run in this process is not this one's
     run = build_run(config, ranks, use_cuda)
     resume_or_start(run)
     record_photo_names(run)
