@@ -35,6 +35,8 @@ class JobResult:
     warnings: list[str] = field(default_factory=list)
     model_reason: str | None = None  # set when the classical pipeline stood in for a network
     stages_s: dict[str, float] = field(default_factory=dict)
+    white_balance: list[float] | None = None  # R, G, B gains the frame was developed with
+    white_balance_source: str | None = None  # as shot, grey world, daylight, none or given
     stops_batch: bool = False  # a full disk: later files would fail the same way
 
     def record(self) -> dict[str, object]:
@@ -50,6 +52,8 @@ class JobResult:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "warnings": list(self.warnings),
+            "white_balance": self.white_balance,
+            "white_balance_source": self.white_balance_source,
         }
 
 
@@ -144,6 +148,8 @@ def _develop_one(job: Job, frame_future, developer: Developer, settings: _Settin
         warnings=developed.warnings,
         model_reason=developed.model_reason,
         stages_s=stages,
+        white_balance=[round(gain, 4) for gain in developed.white_balance],
+        white_balance_source=developed.white_balance_source,
     )
 
 

@@ -17,6 +17,12 @@ from darkdev.inference import DEFAULT_TILE_OVERLAP_PX, DEFAULT_TILE_SIZE_PX, val
 from darkdev.network_input import network_input
 from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
+from darkdev.white_balance import (
+    AS_SHOT,
+    apply_white_balance,
+    missing_white_balance_warning,
+    parse_white_balance,
+)
 
 CLASSICAL = "classical"
 COLOUR_MODES = ("auto", "guided", "network")
@@ -44,8 +50,11 @@ class DevelopOptions:
     # Views of the raw the network's outputs are averaged over (ensemble.py); None: auto,
     # GPU_ENSEMBLE_SIZE on a CUDA device (cheap there), 1 elsewhere (N times the network time).
     ensemble: int | None = None
+    # 'as-shot' (the file's; grey world when it records none), 'auto', 'daylight' or 'R,G,B'.
+    white_balance: str = AS_SHOT
 
     def __post_init__(self) -> None:
+        parse_white_balance(self.white_balance)
         if self.dark_frame_path is not None and self.profile_path is not None:
             raise ParameterError(
                 "--dark-frame and --profile exclude each other (a profile has its master darks)"
@@ -79,17 +88,8 @@ class DevelopResult:
     seconds: dict[str, float] = field(default_factory=dict)
     # Why the classical pipeline developed the frame when a network was wanted (None otherwise).
     model_reason: str | None = None
-
-
-def white_balance_warning(frame: RawFrame) -> list[str]:
-    """One line when the file has no usable as-shot white balance (colours may be cast)."""
-    if frame.white_balance_source == "as shot":
-        return []
-    used = {
-        "grey world": "grey world (LibRaw's fallback)",
-        "daylight": "the camera's daylight balance",
-    }.get(frame.white_balance_source, "no white balance (gains 1, 1, 1)")
-    return [f"the file records no usable as-shot white balance; used {used}: colours may be cast"]
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)  # R, G, B gains it used
+    white_balance_source: str = "as shot"
 
 
 def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
@@ -225,7 +225,10 @@ class Developer:
         start = time.perf_counter()
         packed = cfa.pack(frame.mosaic, frame.layout)
         seconds["pack"] = time.perf_counter() - start
-        warnings += white_balance_warning(frame)
+        white_balance = parse_white_balance(options.white_balance)
+        if white_balance == AS_SHOT:
+            warnings += missing_white_balance_warning(frame)
+        frame = apply_white_balance(frame, white_balance)
 
         ratio_estimated = options.ratio is None
         ratio = estimate_ratio(packed) if options.ratio is None else float(options.ratio)
@@ -259,6 +262,11 @@ class Developer:
             image, label = self._run_network(network, frame, packed, params, on_tile)
             seconds["network"] = time.perf_counter() - start
             colour = network.colour if options.colour == "auto" else options.colour
+            if white_balance != AS_SHOT and colour == "network" and not network.white_balance_input:
+                warnings.append(
+                    f"{network.label} was not trained on white-balanced input: "
+                    "--white-balance does not change its colour (--colour guided does)"
+                )
             if colour == "guided":
                 from darkdev.colour import guided_colour
 
@@ -271,5 +279,13 @@ class Developer:
                 label += ", guided colour"
         image = np.ascontiguousarray(orient(image, frame.flip), dtype=np.float32)
         return DevelopResult(
-            image, ratio, ratio_estimated, label, warnings, seconds, model_reason=model_reason
+            image,
+            ratio,
+            ratio_estimated,
+            label,
+            warnings,
+            seconds,
+            model_reason=model_reason,
+            white_balance=frame.camera_whitebalance,
+            white_balance_source=frame.white_balance_source,
         )

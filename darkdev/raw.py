@@ -32,7 +32,12 @@ from darkdev.tiff_raw import (
     names_a_camera,
     tiff_facts,
 )
-from darkdev.white_balance import LIBRAW_CLIP_MARGIN_DN, WhiteBalanceSource, choose_white_balance
+from darkdev.white_balance import (
+    WhiteBalanceSource,
+    choose_white_balance,
+    clip_level,
+    usable_gains,
+)
 
 _RAW_EXTENSION_NAMES = (
     ".arw .srf .sr2 .raf .dng .nef .nrw .cr2 .cr3 .crw .orf .rw2 .pef .srw .x3f .3fr .erf .kdc "
@@ -66,6 +71,7 @@ class RawFrame:
     white_level: int
     camera_whitebalance: tuple[float, float, float]  # R, G, B gains with G = 1
     white_balance_source: WhiteBalanceSource  # where camera_whitebalance came from
+    daylight_whitebalance: tuple[float, float, float] | None  # the camera's, from its matrix
     flip: int  # LibRaw's orientation flag: 0 none, 3 180 deg, 5 90 ccw, 6 90 cw
     camera: CameraInfo
 
@@ -279,10 +285,12 @@ def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, obje
     black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
     mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
     np.clip(mosaic, 0.0, 1.0, out=mosaic)
-    # Clipped, as LibRaw counts it for grey world: above white level - 25 DN.
-    clip_level = 1.0 - LIBRAW_CLIP_MARGIN_DN / (white_level - min(black_levels))
     whitebalance, whitebalance_source = choose_white_balance(
-        raw.camera_whitebalance, raw.daylight_whitebalance, mosaic, colour_map, clip_level
+        raw.camera_whitebalance,
+        raw.daylight_whitebalance,
+        mosaic,
+        colour_map,
+        clip_level(white_level, black_levels),
     )
     flip = int(sizes.flip)
     camera = _camera_info(_read_tags(data), first_ifd, raw.other)
@@ -296,6 +304,7 @@ def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, obje
         white_level=white_level,
         camera_whitebalance=whitebalance,
         white_balance_source=whitebalance_source,
+        daylight_whitebalance=usable_gains(raw.daylight_whitebalance),
         flip=flip,
         camera=camera,
     )
@@ -329,8 +338,12 @@ def develop_with_libraw(
         # X-Trans: LibRaw's default 3-pass demosaic needs both sides >= 512 px; LINEAR works below.
         small = min(frame.height, frame.width) < 512
         algorithm = rawpy.DemosaicAlgorithm.LINEAR if small and not half_size else None
+        # The file's own white balance through LibRaw's rule; any other gains given explicitly.
+        as_shot = frame.white_balance_source == "as shot"
+        red, _, blue = frame.camera_whitebalance
         image = raw.postprocess(
-            use_camera_wb=True,
+            use_camera_wb=as_shot,
+            user_wb=None if as_shot else [red, 1.0, blue, 1.0],
             no_auto_bright=True,
             output_bps=16,
             demosaic_algorithm=algorithm,

@@ -2,22 +2,34 @@
 
 LibRaw, asked for the camera's white balance of a file that records none, balances by grey world
 (its auto white balance); darkdev does the same so its network input, its classical development
-and its guided colour agree. numpy only.
+and its guided colour agree. `develop --white-balance` chooses other gains for all three.
+numpy only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from darkdev.errors import ShapeError
+from darkdev.errors import ParameterError, RawDecodeError, ShapeError
 
-WhiteBalanceSource = Literal["as shot", "grey world", "daylight", "none"]
+if TYPE_CHECKING:
+    from darkdev.raw import RawFrame
+
+WhiteBalanceSource = Literal["as shot", "grey world", "daylight", "none", "given"]
+AS_SHOT, AUTO, DAYLIGHT = "as-shot", "auto", "daylight"
+WHITE_BALANCE_CHOICES = (AS_SHOT, AUTO, DAYLIGHT)
 Gains = tuple[float, float, float]  # R, G, B with G = 1
 GREY_WORLD_BLOCK_PX = 8  # LibRaw averages 8x8 blocks and leaves out any block with a clipped pixel
 LIBRAW_CLIP_MARGIN_DN = 25  # a pixel above white level - 25 DN counts as clipped
+
+
+def clip_level(white_level: int, black_levels: Sequence[int]) -> float:
+    """The normalised level above which LibRaw counts a pixel as clipped (white - 25 DN)."""
+    return 1.0 - LIBRAW_CLIP_MARGIN_DN / (white_level - min(black_levels))
 
 
 def usable_gains(values: Sequence[float]) -> Gains | None:
@@ -78,3 +90,56 @@ def choose_white_balance(
     if gains is not None:
         return gains, "daylight"
     return (1.0, 1.0, 1.0), "none"
+
+
+def parse_white_balance(text: str) -> str | Gains:
+    """'as-shot', 'auto' (grey world), 'daylight', or 'R,G,B' gains (normalised to G = 1)."""
+    name = text.strip().lower()
+    if name in WHITE_BALANCE_CHOICES:
+        return name
+    usage = (
+        f"white balance must be {', '.join(WHITE_BALANCE_CHOICES)} or R,G,B gains such as 2.1,1,1.6"
+    )
+    parts = name.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ParameterError(f"{usage}; got {text!r}") from None
+    gains = usable_gains(values) if len(values) == 3 else None
+    if gains is None:
+        raise ParameterError(f"{usage} (three positive numbers); got {text!r}")
+    return gains
+
+
+def apply_white_balance(frame: RawFrame, choice: str | Gains) -> RawFrame:
+    """The frame with the chosen gains as its white balance (as-shot: unchanged)."""
+    if choice == AS_SHOT:
+        return frame
+    source: WhiteBalanceSource
+    if choice == AUTO:
+        level = clip_level(frame.white_level, frame.black_level_per_channel)
+        gains = grey_world_gains(frame.mosaic, frame.colour_map, level)
+        if gains is None:
+            raise RawDecodeError(f"{frame.source}: no unclipped signal to balance by grey world")
+        source = "grey world"
+    elif choice == DAYLIGHT:
+        gains = frame.daylight_whitebalance
+        if gains is None:
+            raise RawDecodeError(f"{frame.source}: the camera's daylight white balance is unknown")
+        source = "daylight"
+    elif isinstance(choice, tuple):
+        gains, source = choice, "given"
+    else:
+        raise ParameterError(f"unknown white balance {choice!r}")
+    return dataclasses.replace(frame, camera_whitebalance=gains, white_balance_source=source)
+
+
+def missing_white_balance_warning(frame: RawFrame) -> list[str]:
+    """One line when the file has no usable as-shot white balance (colours may be cast)."""
+    if frame.white_balance_source == "as shot":
+        return []
+    used = {
+        "grey world": "grey world (LibRaw's fallback)",
+        "daylight": "the camera's daylight balance",
+    }.get(frame.white_balance_source, "no white balance (gains 1, 1, 1)")
+    return [f"the file records no usable as-shot white balance; used {used}: colours may be cast"]

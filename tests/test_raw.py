@@ -29,24 +29,20 @@ def test_decode_normalises_with_file_levels(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["bayer", "xtrans"])
-def test_white_balance_as_shot_else_grey_world_as_libraw(tmp_path, kind):
+def test_white_balance_as_shot_else_grey_world(tmp_path, kind):
     shot = read_raw(write_raw(tmp_path / "shot.dng", kind))  # AsShotNeutral 0.5, 1, 0.6
     assert shot.white_balance_source == "as shot"
     assert np.allclose(shot.camera_whitebalance, (2.0, 1.0, 1 / 0.6), rtol=1e-4)
     bare = read_raw(write_raw(tmp_path / "bare.dng", kind, brightness=0.3, as_shot_neutral=None))
     assert bare.white_balance_source == "grey world"
-    # LibRaw develops such a file with the same gains: as if they had been recorded as shot.
+    # Developed with those gains, as if they had been recorded as shot.
     neutral = tuple(1 / gain for gain in bare.camera_whitebalance)
     recorded = read_raw(
         write_raw(tmp_path / "rec.dng", kind, brightness=0.3, as_shot_neutral=neutral)
     )
     assert recorded.white_balance_source == "as shot"
     assert np.allclose(recorded.camera_whitebalance, bare.camera_whitebalance, rtol=1e-4)
-    grey_world, as_shot = develop_with_libraw(bare), develop_with_libraw(recorded)
-    channel_ratio = grey_world.mean(axis=(0, 1)) / as_shot.mean(axis=(0, 1))
-    assert channel_ratio.max() / channel_ratio.min() < 1.001  # same colour (brightness may differ)
-    if kind == "xtrans":  # Bayer differs by a hair: LibRaw's grey world balances G1 and G2 apart
-        assert np.abs(grey_world - as_shot).max() < 1e-3
+    assert np.abs(develop_with_libraw(bare) - develop_with_libraw(recorded)).max() < 1e-3
 
 
 def test_libraw_development_has_visible_size(tmp_path):

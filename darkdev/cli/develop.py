@@ -73,6 +73,16 @@ def develop(
             "LibRaw) or network (the network's own colour)."
         ),
     ] = ColourMode.auto,
+    white_balance: Annotated[
+        str,
+        typer.Option(
+            "--white-balance",
+            "--wb",
+            metavar="as-shot|auto|daylight|R,G,B",
+            help="as-shot (the file's; grey world where it records none), auto (grey world), "
+            "daylight (the camera's), or R,G,B gains such as 2.1,1,1.6.",
+        ),
+    ] = "as-shot",
     ensemble: Annotated[
         int | None,
         typer.Option(
@@ -156,6 +166,7 @@ def develop(
             tile_overlap_px=tile_overlap,
             colour=colour.value,
             ensemble=ensemble,
+            white_balance=white_balance,
             dark_frame_path=dark_frame,
             profile_path=profile,
         )
