@@ -6,6 +6,7 @@ Drawn with Pillow, so no plotting library is needed at run time.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,10 @@ def write_comparison(
     ratio: float | None = None,
     model: str = "auto",
     overwrite: bool = False,
+    white_balance: str = "as-shot",
 ) -> None:
     """Develop a raw three ways (classical linear, darkdev, darkdev --hdr) into one sheet file
-    (.jpg or .png, by extension)."""
+    (.jpg or .png, by extension), all with one white balance (develop's --white-balance)."""
     from darkdev.develop import CLASSICAL, Developer, DevelopOptions
     from darkdev.errors import OutputError, ParameterError
     from darkdev.files import write_atomic
@@ -117,11 +119,12 @@ def write_comparison(
     if output.exists() and not overwrite:
         raise OutputError(f"{output}: exists (use --overwrite)")
     frame = read_raw(raw_path)
+    look = functools.partial(DevelopOptions, ratio=ratio, white_balance=white_balance)
     panels = []
     for label, options in (
-        ("classical (linear)", DevelopOptions(ratio=ratio, model=CLASSICAL)),
-        ("darkdev", DevelopOptions(ratio=ratio, model=model)),
-        ("darkdev --hdr", DevelopOptions(ratio=ratio, model=model, hdr=True)),
+        ("classical (linear)", look(model=CLASSICAL)),
+        ("darkdev", look(model=model)),
+        ("darkdev --hdr", look(model=model, hdr=True)),
     ):
         result = Developer(options).develop(frame)
         panels.append((f"{label}: {result.model}, ratio {result.ratio:.1f}", result.image))

@@ -56,6 +56,12 @@ def test_compare_sheet_has_three_panels(tmp_path, tiny_weights):
     assert result.returncode == 0, result.stderr.decode()
     image = decode_image(sheet.read_bytes())
     assert image.shape[1] == 3 * 640
+    other = tmp_path / "other.png"
+    result = darkdev("compare", raw, "-o", other, "--ratio", "10", "--wb", "1,1,1")
+    assert result.returncode == 0, result.stderr.decode()
+    assert np.abs(decode_image(other.read_bytes()).astype(int) - image).max() > 20
+    result = darkdev("compare", raw, "-o", tmp_path / "bad.png", "--wb", "warm")
+    assert result.returncode == 2 and not (tmp_path / "bad.png").exists()
 
 
 def test_rimef_plot(tmp_path):

@@ -76,6 +76,18 @@ errors = Console(file=_stderr_copy(), highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+# develop's and compare's --white-balance (white_balance.parse_white_balance reads it).
+WhiteBalanceOption = Annotated[
+    str,
+    typer.Option(
+        "--white-balance",
+        "--wb",
+        metavar="as-shot|auto|daylight|R,G,B",
+        help="as-shot (the file's; grey world where it records none), auto (grey world), "
+        "daylight (the camera's), or R,G,B gains such as 2.1,1,1.6.",
+    ),
+]
+
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     errors.print(f"[bold red]darkdev:[/] {escape(printable(message))}", soft_wrap=True)

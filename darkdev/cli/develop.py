@@ -17,6 +17,7 @@ from darkdev.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    WhiteBalanceOption,
     _fail,
     _terminate_as_interrupt,
     app,
@@ -73,16 +74,7 @@ def develop(
             "LibRaw) or network (the network's own colour)."
         ),
     ] = ColourMode.auto,
-    white_balance: Annotated[
-        str,
-        typer.Option(
-            "--white-balance",
-            "--wb",
-            metavar="as-shot|auto|daylight|R,G,B",
-            help="as-shot (the file's; grey world where it records none), auto (grey world), "
-            "daylight (the camera's), or R,G,B gains such as 2.1,1,1.6.",
-        ),
-    ] = "as-shot",
+    white_balance: WhiteBalanceOption = "as-shot",
     ensemble: Annotated[
         int | None,
         typer.Option(

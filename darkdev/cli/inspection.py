@@ -10,7 +10,15 @@ import typer
 from rich.console import Console
 
 from darkdev.choices import ModelName
-from darkdev.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _fail, app, errors
+from darkdev.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    WhiteBalanceOption,
+    _fail,
+    app,
+    errors,
+)
 from darkdev.errors import DarkdevError
 from darkdev.terminal import PlainHelpCommand
 
@@ -98,15 +106,21 @@ def compare(
             help="Network for the darkdev panels (auto = bundled default).", case_sensitive=False
         ),
     ] = ModelName("auto"),
+    white_balance: WhiteBalanceOption = "as-shot",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing sheet.")
     ] = False,
 ) -> None:
     """One sheet: classical (linear ratio), darkdev, and darkdev --hdr, side by side."""
     from darkdev.sheets import write_comparison
+    from darkdev.white_balance import parse_white_balance
 
     try:
-        write_comparison(raw_path, output, ratio, model.value, overwrite)
+        parse_white_balance(white_balance)
+    except DarkdevError as error:
+        raise _fail(str(error)) from None  # a usage error, before the raw is read
+    try:
+        write_comparison(raw_path, output, ratio, model.value, overwrite, white_balance)
     except DarkdevError as error:
         raise _fail(str(error), EXIT_FAILED) from None
     errors.print(f"wrote {output}")
