@@ -152,6 +152,8 @@ def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
     arguments = ", ".join(f"{key} {value}" for key, value in sorted(entry.arguments.items()))
     architecture = f"{entry.architecture} ({arguments})" if arguments else entry.architecture
     network = f"{architecture}, {entry.cfa_kind}, {entry.colour} colour"
+    if entry.training.get("white_balance_input"):
+        network += ", white-balanced input (follows --white-balance)"
     if auto_on:
         network += f"; auto on {auto_on}"
     seconds = entry.speed.get("cpu_2_cores_12mp_s")

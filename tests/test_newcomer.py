@@ -92,6 +92,17 @@ def test_models_table_names_each_checkpoint(tiny_weights, monkeypatch):
     assert "high ISO" in text and "PSNR dB / SSIM" in text and "auto on CPU, GPU" in text
 
 
+def test_models_table_says_which_networks_follow_white_balance():
+    from darkdev.manifest import CheckpointEntry, catalogue_row
+
+    def network_column(training):
+        entry = CheckpointEntry("a.safetensors", "0" * 64, "lts", {}, "bayer", training=training)
+        return catalogue_row(entry)[1]
+
+    assert "white-balanced input" in network_column({"white_balance_input": True})
+    assert "white-balanced" not in network_column({"white_balance_input": False})
+
+
 def test_models_table_fits_an_80_column_terminal_whole(tiny_weights, monkeypatch):
     """Narrow terminals wrap the words of the network column; no name, word or number is cut."""
     monkeypatch.setenv("COLUMNS", "80")
