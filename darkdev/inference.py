@@ -123,6 +123,8 @@ def run_network(
     """
     import torch
 
+    from darkdev.models import channels_last
+
     if packed.ndim != 3 or packed.dtype != np.float32:
         raise ShapeError(f"packed raw must be (C, H, W) float32, got {packed.dtype} {packed.shape}")
     validate_tiling(tile_size_px, tile_overlap_px)
@@ -143,9 +145,7 @@ def run_network(
 
     output = np.zeros((3, padded_height * scale, padded_width * scale), dtype=np.float32)
     total_weight = np.zeros((padded_height, padded_width), dtype=np.float32)
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = channels_last(model.to(device))
     tiles = list(_tiles(padded_height, padded_width, tile_size_px, tile_overlap_px))
     with torch.inference_mode():
         for first in range(0, len(tiles), tiles_per_batch):
@@ -153,9 +153,7 @@ def run_network(
             inputs = np.stack(
                 [source[:, top : top + h, left : left + w] for top, left, h, w in batch]
             )
-            tensor = torch.from_numpy(inputs).to(device)
-            if device.type == "cuda":
-                tensor = tensor.to(memory_format=torch.channels_last)
+            tensor = channels_last(torch.from_numpy(inputs).to(device))
             with torch.autocast(device.type, dtype=torch.float16, enabled=half_precision):
                 result = model(tensor)
             result = result.float()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from darkdev import weights
-from darkdev.models import parameter_count
+from darkdev.models import channels_last, parameter_count
 from darkdev.training.batches import BatchSource, Prefetcher
 from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded, export_weights
 from darkdev.training.config import TrainConfig
@@ -139,7 +139,7 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
     """One optimiser step on the step's batch (bf16 autocast on GPU, float32 on CPU)."""
     config = run.config
     inputs, targets = prefetcher.get()
-    x, y = inputs.to(run.device), targets.to(run.device)
+    x, y = channels_last(inputs.to(run.device)), targets.to(run.device)
     schedule_length = run.total_steps if run.total_steps is not None else UNKNOWN_LENGTH
     rate = learning_rate(config, run.step, schedule_length)
     # Group 0: the network (or an MCN's SGN-1); group 1, if any: an MCN's other SGNs.

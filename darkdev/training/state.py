@@ -16,7 +16,7 @@ from typing import cast
 import torch
 
 from darkdev.errors import ParameterError
-from darkdev.models import build_model
+from darkdev.models import build_model, channels_last
 from darkdev.training import photos as photo_files
 from darkdev.training.batches import validation_sets
 from darkdev.training.checkpoints import (
@@ -90,7 +90,7 @@ def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
     torch.set_num_threads(config.threads)
     device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
     torch.manual_seed(config.seed)
-    model = build_model(config.model, config.cfa, config.width).to(device)
+    model = channels_last(build_model(config.model, config.cfa, config.width).to(device))
     optimizer = build_optimizer(model, config)
     forward_all = wrap_for_ranks(model, ranks, use_cuda)
     return Run(config, ranks, device, model, optimizer, forward_all, start_wall)

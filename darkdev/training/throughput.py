@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from darkdev import cfa
-from darkdev.models import build_model, supervised_outputs
+from darkdev.models import build_model, channels_last, supervised_outputs
 from darkdev.training import synthetic
 from darkdev.training.loss import compute_loss
 
@@ -50,7 +50,7 @@ def training_crops_per_second(
     """Whole training steps (data, forward, loss, backward, Adam) per second and crops per
     second, bf16 autocast on CUDA as the loop trains."""
     device = bank.device
-    model = build_model(model_name, kind, width).to(device)
+    model = channels_last(build_model(model_name, kind, width).to(device))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
     use_autocast = device.type == "cuda"
 
@@ -58,7 +58,7 @@ def training_crops_per_second(
         with torch.no_grad():
             pairs = synthetic.synthetic_batch(bank, kind, crop_packed_px, batch, 2, index)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-            outputs = supervised_outputs(model, pairs.inputs)
+            outputs = supervised_outputs(model, channels_last(pairs.inputs))
         loss = compute_loss([o.float() for o in outputs], pairs.targets, tv_weight)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
