@@ -3,6 +3,7 @@
     python benchmarks/bench_develop.py                       # 12 MP and 42 MP, default model
     python benchmarks/bench_develop.py --sizes 12 --tile-sizes 128 256 512   # memory vs tile size
     python benchmarks/bench_develop.py --sizes 12 --cfa xtrans               # an X-Trans raw
+    python benchmarks/bench_develop.py --sizes 12 --precisions full auto     # float32 vs half
 
 Each measurement runs in a fresh child process so its peak RSS is its own. Compare numbers as
 ratios within one run: shared machines are noisy.
@@ -11,6 +12,7 @@ ratios within one run: shared machines are noisy.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -40,7 +42,9 @@ def make_raw(path: Path, height: int, width: int, cfa: str) -> None:
     write_cfa_dng(path, mosaic, PATTERN_FOR_KIND[cfa], DngMetadata())
 
 
-def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) -> dict:
+def child(
+    raw_path: str, model: str, device: str, tile_size: int, threads: int, precision: str
+) -> dict:
     """One frame, stage by stage, in this process."""
     import torch
 
@@ -53,7 +57,12 @@ def child(raw_path: str, model: str, device: str, tile_size: int, threads: int) 
     weights_path = Path(model) if model.endswith((".safetensors", ".pt")) else None
     developer = Developer(
         DevelopOptions(
-            ratio=100, model=model, weights_path=weights_path, device=device, tile_size_px=tile_size
+            ratio=100,
+            model=model,
+            weights_path=weights_path,
+            device=device,
+            tile_size_px=tile_size,
+            precision=precision,
         )
     )
     start = time.perf_counter()
@@ -92,11 +101,13 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cfa", choices=("bayer", "xtrans"), default="bayer")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, full, half")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        raw_path, model, device, tile_size, threads = arguments.child
-        print(json.dumps(child(raw_path, model, device, int(tile_size), int(threads))))
+        raw_path, model, device, tile_size, threads, precision = arguments.child
+        record = child(raw_path, model, device, int(tile_size), int(threads), precision)
+        print(json.dumps(record))
         return
     devices = arguments.devices
     if devices is None:
@@ -108,7 +119,7 @@ def main() -> None:
         f"python {platform.python_version()}, threads {arguments.threads}, {arguments.cfa} raws"
     )
     header = (
-        f"{'size':>5} {'device':>6} {'tile':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
+        f"{'size':>5} {'device':>6} {'tile':>5} {'prec.':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
         f"{'network':>8} {'colour':>6} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}"
     )
     print(header)
@@ -116,35 +127,38 @@ def main() -> None:
         for megapixels in arguments.sizes:
             raw_path = Path(folder) / f"synthetic_{megapixels}mp.dng"
             make_raw(raw_path, *SIZES[megapixels], arguments.cfa)
-            for device in devices:
-                for tile_size in arguments.tile_sizes:
-                    command = [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        str(raw_path),
-                        arguments.model,
-                        device,
-                        str(tile_size),
-                        str(arguments.threads),
-                    ]
-                    completed = subprocess.run(command, capture_output=True, text=True)
-                    if completed.returncode != 0:
-                        print(
-                            f"{megapixels:>4}MP {device:>6} {tile_size:>5} failed: "
-                            f"{completed.stderr.strip().splitlines()[-1:]}"
-                        )
-                        continue
-                    record = json.loads(completed.stdout.strip().splitlines()[-1])
-                    stages = record["stages_s"]
+            for device, tile_size, precision in itertools.product(
+                devices, arguments.tile_sizes, arguments.precisions
+            ):
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(raw_path),
+                    arguments.model,
+                    device,
+                    str(tile_size),
+                    str(arguments.threads),
+                    precision,
+                ]
+                completed = subprocess.run(command, capture_output=True, text=True)
+                if completed.returncode != 0:
                     print(
-                        f"{megapixels:>4}MP {device:>6} {tile_size:>5} {record['model'][:28]:>28} "
-                        f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
-                        f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} "
-                        f"{stages['render']:7.2f} {stages['write']:6.2f} "
-                        f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}",
-                        flush=True,
+                        f"{megapixels:>4}MP {device:>6} {tile_size:>5} {precision:>5} failed: "
+                        f"{completed.stderr.strip().splitlines()[-1:]}"
                     )
+                    continue
+                record = json.loads(completed.stdout.strip().splitlines()[-1])
+                stages = record["stages_s"]
+                print(
+                    f"{megapixels:>4}MP {device:>6} {tile_size:>5} {precision:>5} "
+                    f"{record['model'][:28]:>28} "
+                    f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
+                    f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} "
+                    f"{stages['render']:7.2f} {stages['write']:6.2f} "
+                    f"{record['total_s']:8.2f} {record['peak_rss_gib']:9.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,14 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Precision(str, Enum):
+    """inference.PRECISIONS"""
+
+    auto = "auto"
+    full = "full"
+    half = "half"
+
+
 class ColourMode(str, Enum):
     """develop.COLOUR_MODES"""
 

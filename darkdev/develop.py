@@ -13,7 +13,12 @@ from darkdev import cfa, rimef
 from darkdev.ensemble import GPU_ENSEMBLE_SIZE, check_ensemble_size, ensemble_output
 from darkdev.errors import ParameterError
 from darkdev.exposure import estimate_ratio
-from darkdev.inference import DEFAULT_TILE_OVERLAP_PX, DEFAULT_TILE_SIZE_PX, validate_tiling
+from darkdev.inference import (
+    DEFAULT_TILE_OVERLAP_PX,
+    DEFAULT_TILE_SIZE_PX,
+    PRECISIONS,
+    validate_tiling,
+)
 from darkdev.network_input import network_input
 from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
@@ -40,6 +45,7 @@ class DevelopOptions:
     model: str = AUTO  # 'auto' (bundled default), 'classical', or an architecture / file name
     weights_path: Path | None = None
     device: str = "auto"
+    precision: str = "auto"  # inference.PRECISIONS
     tile_size_px: int = DEFAULT_TILE_SIZE_PX
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX
     # 'guided': chroma from smoothed LibRaw (colour.py); 'network': as is; 'auto': what the
@@ -60,6 +66,10 @@ class DevelopOptions:
                 "--dark-frame and --profile exclude each other (a profile has its master darks)"
             )
         validate_tiling(self.tile_size_px, self.tile_overlap_px)
+        if self.precision not in PRECISIONS:
+            raise ParameterError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.ensemble is not None:
             check_ensemble_size(self.ensemble)
         if self.colour not in COLOUR_MODES:
@@ -174,7 +184,7 @@ class Developer:
 
     def _run_network(self, network, frame: RawFrame, packed, params, on_tile):
         """(visible (H, W, 3) image, label) of the network on a frame, over its ensemble views."""
-        from darkdev.inference import run_network
+        from darkdev.inference import autocast_dtype, run_network
 
         self._device = self._select_device()
         size = self.options.ensemble
@@ -203,6 +213,7 @@ class Developer:
                 self._device,
                 self.options.tile_size_px,
                 self.options.tile_overlap_px,
+                precision=self.options.precision,
                 tiles_per_batch=GPU_TILES_PER_BATCH if self._device.type != "cpu" else 1,
                 on_tile=progress,
             )
@@ -210,6 +221,9 @@ class Developer:
         image = ensemble_output(amplified, frame.layout.kind, size, run)
         image = cfa.place_output(image, frame.layout, frame.height, frame.width)
         label = network.label + (f", {size}-view ensemble" if size > 1 else "")
+        half_dtype = autocast_dtype(self._device, self.options.precision)
+        if half_dtype is not None:
+            label += f", {str(half_dtype).removeprefix('torch.')}"
         return image, label
 
     def develop(self, frame: RawFrame, on_tile=None) -> DevelopResult:

@@ -21,6 +21,9 @@ STRIDE = 16  # the U-Net's four 2x2 poolings
 
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# auto: half precision where the hardware computes it natively (float16 on CUDA, bfloat16 on CPUs
+# with AMX or AVX512-BF16: 1.5-1.7x faster there, 57 dB from float32); full: float32 everywhere.
+PRECISIONS = ("auto", "full", "half")
 DEVICE_NAMES = {"cuda": "CUDA GPU", "mps": "Apple GPU (Metal, mps)", "cpu": "CPU"}
 
 
@@ -48,6 +51,33 @@ def select_device(name: str = "auto"):
     elif not available[name]:
         raise ParameterError(f"--device {name} asked for, but no {DEVICE_NAMES[name]} is available")
     return torch.device(name)
+
+
+def native_half_dtype(device):
+    """float16 on CUDA, bfloat16 on a CPU that computes it natively, None elsewhere."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu":
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch >= 2.1
+        if any(getattr(torch.cpu, name, lambda: False)() for name in checks):
+            return torch.bfloat16
+    return None
+
+
+def autocast_dtype(device, precision: str = "auto"):
+    """The half dtype the network runs in on a device (None: float32); see PRECISIONS."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "full":
+        return None
+    dtype = native_half_dtype(device)
+    if precision == "half" and dtype is None:  # asked for where it is not native: emulated
+        dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    return dtype
 
 
 THREADS_PER_CORE_LIMIT = 4  # more threads than this per core only slows torch down
@@ -112,14 +142,15 @@ def run_network(
     device=None,
     tile_size_px: int = DEFAULT_TILE_SIZE_PX,
     tile_overlap_px: int = DEFAULT_TILE_OVERLAP_PX,
-    half_precision: bool | None = None,
+    precision: str = "auto",
     tiles_per_batch: int = 1,
     on_tile=None,
 ) -> np.ndarray:
     """(C, H, W) float32 packed raw in [0, 1] -> (H*s, W*s, 3) float32 sRGB clipped to [0, 1].
 
-    on_tile(done, total), when given, is called after each batch of tiles (progress).
-    Non-finite network output (NaN weights, float16 overflow) raises NetworkOutputError.
+    precision: PRECISIONS (autocast_dtype). on_tile(done, total), when given, is called after
+    each batch of tiles (progress). Non-finite network output (NaN weights, float16 overflow)
+    raises NetworkOutputError.
     """
     import torch
 
@@ -129,8 +160,7 @@ def run_network(
         raise ShapeError(f"packed raw must be (C, H, W) float32, got {packed.dtype} {packed.shape}")
     validate_tiling(tile_size_px, tile_overlap_px)
     device = device or torch.device("cpu")
-    if half_precision is None:
-        half_precision = device.type == "cuda"
+    half_dtype = autocast_dtype(device, precision)
     channels, height, width = packed.shape
     # Pad to the network stride by reflection (edge when the image is tiny) and crop back later.
     padded_height = math.ceil(height / STRIDE) * STRIDE
@@ -154,13 +184,13 @@ def run_network(
                 [source[:, top : top + h, left : left + w] for top, left, h, w in batch]
             )
             tensor = channels_last(torch.from_numpy(inputs).to(device))
-            with torch.autocast(device.type, dtype=torch.float16, enabled=half_precision):
+            with torch.autocast(device.type, dtype=half_dtype, enabled=half_dtype is not None):
                 result = model(tensor)
             result = result.float()
             if not bool(torch.isfinite(result).all()):
                 raise NetworkOutputError(
-                    "the network produced NaN or infinite values (broken weights, or float16 "
-                    "overflow on a GPU: try --device cpu)"
+                    "the network produced NaN or infinite values (broken weights, or half "
+                    "precision overflow: try --precision full)"
                 )
             result = result.clamp_(0, 1).cpu().numpy()
             for (top, left, tile_height, tile_width), image in zip(batch, result, strict=True):

@@ -6,6 +6,7 @@ from darkdev.errors import ParameterError, ShapeError
 from darkdev.inference import (
     DEFAULT_TILE_OVERLAP_PX,
     DEFAULT_TILE_SIZE_PX,
+    autocast_dtype,
     run_network,
     tile_starts,
     validate_tiling,
@@ -58,6 +59,35 @@ def test_cpu_output_is_deterministic():
     first = run_network(model, packed, 2, tile_size_px=32, tile_overlap_px=8)
     second = run_network(model, packed, 2, tile_size_px=32, tile_overlap_px=8)
     assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    "amx,avx512_bf16,expected",
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)],
+)
+def test_auto_precision_is_half_only_where_native(monkeypatch, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "auto") is expected
+    assert autocast_dtype(cpu, "full") is None
+    assert autocast_dtype(cpu, "half") is torch.bfloat16  # asked for: emulated if not native
+    assert autocast_dtype(torch.device("cuda"), "auto") is torch.float16
+    assert autocast_dtype(torch.device("mps"), "auto") is None
+    with pytest.raises(ParameterError, match="precision must be one of auto, full, half"):
+        autocast_dtype(cpu, "double")
+
+
+def test_half_precision_stays_close_to_full():
+    torch.manual_seed(0)
+    model = build_model("lts", "bayer", width=8).eval()
+    packed = smooth_packed(4, 64, 96)
+    full = run_network(model, packed, 2, tile_size_px=128, tile_overlap_px=0, precision="full")
+    half = run_network(model, packed, 2, tile_size_px=128, tile_overlap_px=0, precision="half")
+    with torch.no_grad():
+        plain = model(torch.from_numpy(packed)[None])[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    assert np.abs(full - plain).max() < 1e-5  # full: float32, whatever the memory layout
+    assert 0 < np.abs(half - full).max() < 0.02
 
 
 def test_bad_tiling_and_input_refused():

@@ -76,7 +76,7 @@ def test_develop_white_balance_reaches_a_white_balanced_network(tmp_path):
         checkpoint, model, "lts", {"width": 4}, "bayer", white_balance_input=True
     )
     raw = write_raw(tmp_path / "a.dng")
-    network = ("--weights", checkpoint, "--colour", "network")
+    network = ("--weights", checkpoint, "--colour", "network", "--precision", "full")
     as_shot, record = develop_png(tmp_path, raw, "a.png", *network)
     assert record["white_balance"] == [2.0, 1.0, 1.6667]
     assert record["white_balance_source"] == "as shot"

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from darkdev.choices import ColourMode, Device, ModelName, OutputFormat
+from darkdev.choices import ColourMode, Device, ModelName, OutputFormat, Precision
 from darkdev.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -67,6 +67,13 @@ def develop(
     device: Annotated[
         Device, typer.Option(help="auto: CUDA, else Apple's GPU (mps), else the CPU.")
     ] = Device.auto,
+    precision: Annotated[
+        Precision,
+        typer.Option(
+            help="auto: half where the hardware computes it natively (float16 on CUDA, bfloat16 "
+            "on CPUs with AMX or AVX512-BF16), else float32; full: float32 everywhere.",
+        ),
+    ] = Precision.auto,
     colour: Annotated[
         ColourMode,
         typer.Option(
@@ -154,6 +161,7 @@ def develop(
             model=model.value,
             weights_path=weights,
             device=device.value,
+            precision=precision.value,
             tile_size_px=tile_size,
             tile_overlap_px=tile_overlap,
             colour=colour.value,
