@@ -28,6 +28,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--photos", default=str(photos.DEFAULT_PHOTOS))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu-bfloat16", action="store_true", help="as darkdev.train's")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
@@ -40,7 +41,14 @@ def main() -> int:
     for spec in arguments.models:
         name, width = spec.split(":")
         result = throughput.training_crops_per_second(
-            bank, arguments.cfa, name, int(width), arguments.crop, arguments.batch, arguments.steps
+            bank,
+            arguments.cfa,
+            name,
+            int(width),
+            arguments.crop,
+            arguments.batch,
+            arguments.steps,
+            cpu_bfloat16=arguments.cpu_bfloat16,
         )
         print(
             f"{device.type}: {name} w{width} training {result['crops_per_second']:.3f} crops/s "

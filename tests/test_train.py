@@ -225,6 +225,19 @@ def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, mon
     same_final_weights(tmp_path / "whole", tmp_path / "split")
 
 
+def test_cpu_bfloat16_trains_in_bfloat16_and_resumes_exactly(tmp_path, photo_folder):
+    full = train(tiny_config(tmp_path / "full", photo_folder))
+    half = train(tiny_config(tmp_path / "half", photo_folder, cpu_bfloat16=True))
+    assert half["steps"] == full["steps"] == 6
+    a = load_training_state(tmp_path / "full" / "last.pt")["model"]
+    b = load_training_state(tmp_path / "half" / "last.pt")["model"]
+    assert all(b[key].dtype == torch.float32 for key in b)  # master weights stay float32
+    assert any(not torch.equal(a[key], b[key]) for key in a)  # bf16 really was used
+    train(tiny_config(tmp_path / "split", photo_folder, cpu_bfloat16=True, session_steps=4))
+    train(tiny_config(tmp_path / "split", photo_folder, cpu_bfloat16=True, resume=True))
+    same_final_weights(tmp_path / "half", tmp_path / "split")
+
+
 def test_stop_asked_before_the_first_step_is_honoured_once(tmp_path, photo_folder):
     from darkdev.training import loop
 

@@ -59,6 +59,9 @@ class TrainConfig:
     validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    # bf16 autocast on a CPU too, as on CUDA (master weights stay float32): 1.2-1.3x faster
+    # steps on CPUs with AMX; off by default until an equal-step comparison says it costs nothing.
+    cpu_bfloat16: bool = False
     # Training noise: K range [Kmin / w, Kmax * w] and log-sigma spread x w (None: the kind's
     # noise.NOISE_WIDENING). Validation keeps the kind's own ranges: the camera users have.
     noise_widening: float | None = None
@@ -121,6 +124,11 @@ class TrainConfig:
         )
 
 
+def bfloat16_autocast(device_type: str, cpu_bfloat16: bool) -> bool:
+    """Training runs in bf16 autocast on CUDA, and on a CPU when asked (--cpu-bfloat16)."""
+    return device_type == "cuda" or (device_type == "cpu" and cpu_bfloat16)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m darkdev.train", description=DESCRIPTION)
     defaults = TrainConfig()
@@ -166,6 +174,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument(
+        "--cpu-bfloat16", action="store_true", help="bf16 autocast on a CPU too, as on CUDA"
+    )
     parser.add_argument(
         "--noise-widening",
         type=float,

@@ -26,7 +26,7 @@ from darkdev import weights
 from darkdev.models import channels_last, parameter_count
 from darkdev.training.batches import BatchSource, Prefetcher
 from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded, export_weights
-from darkdev.training.config import TrainConfig
+from darkdev.training.config import TrainConfig, bfloat16_autocast
 from darkdev.training.curves import append_log, plot_curves
 from darkdev.training.distributed import (
     Ranks,
@@ -136,7 +136,7 @@ def stop_reason(run: Run) -> str:
 
 
 def train_step(run: Run, prefetcher: Prefetcher) -> None:
-    """One optimiser step on the step's batch (bf16 autocast on GPU, float32 on CPU)."""
+    """One optimiser step on the step's batch (bf16 autocast on GPU; on CPU with --cpu-bfloat16)."""
     config = run.config
     inputs, targets = prefetcher.get()
     x, y = channels_last(inputs.to(run.device)), targets.to(run.device)
@@ -147,7 +147,7 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
         run.optimizer.param_groups, (1.0, config.later_sgn_lr_scale), strict=False
     ):
         group["lr"] = rate * scale
-    use_autocast = run.device.type == "cuda"
+    use_autocast = bfloat16_autocast(run.device.type, config.cpu_bfloat16)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
         outputs = run.forward_all(x)
     loss = compute_loss([o.float() for o in outputs], y, config.tv_weight, config.lowpass_weight)

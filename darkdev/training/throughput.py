@@ -15,6 +15,7 @@ import torch
 from darkdev import cfa
 from darkdev.models import build_model, channels_last, supervised_outputs
 from darkdev.training import synthetic
+from darkdev.training.config import bfloat16_autocast
 from darkdev.training.loss import compute_loss
 
 
@@ -46,13 +47,14 @@ def training_crops_per_second(
     batch: int,
     steps: int = 3,
     tv_weight: float = 0.1,
+    cpu_bfloat16: bool = False,
 ) -> dict[str, float]:
     """Whole training steps (data, forward, loss, backward, Adam) per second and crops per
-    second, bf16 autocast on CUDA as the loop trains."""
+    second, in the loop's precision (bf16 autocast on CUDA, on a CPU with cpu_bfloat16)."""
     device = bank.device
     model = channels_last(build_model(model_name, kind, width).to(device))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    use_autocast = device.type == "cuda"
+    use_autocast = bfloat16_autocast(device.type, cpu_bfloat16)
 
     def step(index: int) -> None:
         with torch.no_grad():
