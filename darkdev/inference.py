@@ -15,7 +15,9 @@ import numpy as np
 
 from darkdev.errors import NetworkOutputError, ParameterError, ShapeError
 
-DEFAULT_TILE_SIZE_PX = 256  # packed pixels: 512 px of a Bayer mosaic
+# Packed pixels (1024 px of a Bayer mosaic): on 2 CPU cores 512 runs the 12 MP network stage
+# 1.3x faster than 256 (less overlap recomputed) for 0.1 GiB more at 42 MP. cli/develop.py: same.
+DEFAULT_TILE_SIZE_PX = 512
 DEFAULT_TILE_OVERLAP_PX = 32
 STRIDE = 16  # the U-Net's four 2x2 poolings
 

@@ -25,8 +25,8 @@ def smooth_packed(channels, height, width):
 def test_tiled_equals_untiled_within_half_a_level(kind, channels, scale):
     torch.manual_seed(0)
     model = build_model("lts", kind, width=4).eval()
-    packed = smooth_packed(channels, 300, 340)  # fits in one 512 tile, needs 4 default tiles
-    untiled = run_network(model, packed, scale, tile_size_px=512, tile_overlap_px=0)
+    packed = smooth_packed(channels, 600, 680)  # fits in one 1024 tile, needs 4 default tiles
+    untiled = run_network(model, packed, scale, tile_size_px=1024, tile_overlap_px=0)
     tiled = run_network(
         model,
         packed,
@@ -34,8 +34,18 @@ def test_tiled_equals_untiled_within_half_a_level(kind, channels, scale):
         tile_size_px=DEFAULT_TILE_SIZE_PX,
         tile_overlap_px=DEFAULT_TILE_OVERLAP_PX,
     )
-    assert tiled.shape == untiled.shape == (300 * scale, 340 * scale, 3)
+    assert tiled.shape == untiled.shape == (600 * scale, 680 * scale, 3)
     assert np.abs(tiled - untiled).mean() < 0.5 / 255
+
+
+def test_command_line_tiling_defaults_are_the_library_defaults():
+    import inspect
+
+    from darkdev.cli.develop import develop
+
+    parameters = inspect.signature(develop).parameters
+    assert parameters["tile_size"].default == DEFAULT_TILE_SIZE_PX
+    assert parameters["tile_overlap"].default == DEFAULT_TILE_OVERLAP_PX
 
 
 def test_output_size_for_sizes_not_multiple_of_stride():

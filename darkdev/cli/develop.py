@@ -109,7 +109,7 @@ def develop(
     ] = None,
     tile_size: Annotated[
         int, typer.Option("--tile-size", help="Network tile size in packed pixels.")
-    ] = 256,
+    ] = 512,
     tile_overlap: Annotated[
         int, typer.Option("--tile-overlap", help="Tile overlap in packed pixels.")
     ] = 32,
