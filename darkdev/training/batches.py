@@ -127,6 +127,9 @@ def _worker_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
     return _WORKER_SOURCE(step)
 
 
+CLOSE_WAIT_S = 60.0  # the longest a closing Prefetcher waits for one batch in flight
+
+
 class Prefetcher:
     """Keeps `depth` future batches computing in worker processes (or computes inline)."""
 
@@ -161,6 +164,11 @@ class Prefetcher:
 
     def close(self) -> None:
         if self.pool is not None:
+            # Let the batches in flight finish first: terminating a pool with results still
+            # pending can trip CPython's "Cannot have cache with result_handler not alive".
+            for result in self.pending:
+                result.wait(CLOSE_WAIT_S)
+            self.pending.clear()
             self.pool.terminate()
             self.pool.join()
             self.pool = None
