@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from darkdev import manifest, weights
-from darkdev.errors import ParameterError, WeightsError
+from darkdev.errors import ParameterError, ShapeError, WeightsError
 from darkdev.models import build_model
 from darkdev.training import photos as photo_files
 from darkdev.training import synthetic
@@ -25,7 +25,12 @@ from darkdev.training.cli import evaluate_main
 from darkdev.training.config import TrainConfig, parse_args
 from darkdev.training.evaluation import evaluate, markdown_table, read_validation_sets
 from darkdev.training.loop import train
-from darkdev.training.loss import compute_loss, learning_rate, total_variation
+from darkdev.training.loss import (
+    compute_loss,
+    learning_rate,
+    structural_similarity,
+    total_variation,
+)
 from darkdev.training.publishing import publish
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -96,6 +101,35 @@ def test_loss_terms():
     assert compute_loss([stripes], target, 0.0, 2.0).item() == pytest.approx(0.5 + 2 * 0.5)
     shifted = stripes[..., [1, 0, 3, 2, 5, 4, 7, 6]]  # same block means, every pixel wrong
     assert compute_loss([shifted], stripes, 0.0, 2.0).item() == pytest.approx(1.0)
+
+
+def test_torch_ssim_is_the_metric_and_its_loss_term_learns():
+    from darkdev.metrics import ssim
+
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(2, 3, 24, 20, generator=generator, dtype=torch.float64)
+    image = (reference + 0.2 * torch.rand(2, 3, 24, 20, generator=generator)).clamp(0, 1)
+    expected = [
+        ssim(r.permute(1, 2, 0).numpy(), i.permute(1, 2, 0).numpy())
+        for r, i in zip(reference, image, strict=True)
+    ]
+    for index in range(2):
+        assert structural_similarity(
+            image[index : index + 1], reference[index : index + 1]
+        ).item() == pytest.approx(expected[index], abs=1e-6)
+    assert structural_similarity(reference, reference).item() == pytest.approx(1.0)
+    assert compute_loss(
+        [reference.float()], reference.float(), 0.0, 0.0, 3.0
+    ).item() == pytest.approx(0, abs=1e-5)
+    noisy = image.float().requires_grad_()
+    compute_loss([noisy], reference.float(), 0.0, 0.0, 1.0).backward()
+    assert (
+        noisy.grad is not None and torch.isfinite(noisy.grad).all() and noisy.grad.abs().sum() > 0
+    )
+    with pytest.raises(ShapeError, match="SSIM needs"):
+        structural_similarity(image[..., :6, :], reference[..., :6, :])
+    with pytest.raises(ParameterError, match="--ssim-weight"):
+        TrainConfig(ssim_weight=-1).validate()
 
 
 def test_learning_rate_schedules():

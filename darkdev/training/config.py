@@ -47,6 +47,8 @@ class TrainConfig:
     # Not in the paper: weight of an L1 term on 8x8 block means of the final output, which
     # carries tone and colour without the pixel noise that dominates the per-pixel L1's signs.
     lowpass_weight: float = 0.0
+    # Not in the paper: weight of 1 - SSIM of the final output (the metric's own definition).
+    ssim_weight: float = 0.0
     seed: int = 0
     threads: int = 2
     validate_every: int = 500  # steps
@@ -103,8 +105,11 @@ class TrainConfig:
                 f"--lr and --max-minutes must be > 0, --tv-weight >= 0; got {self.lr}, "
                 f"{self.max_minutes}, {self.tv_weight}"
             )
-        if self.lowpass_weight < 0:
-            raise ParameterError(f"--lowpass-weight must be >= 0, got {self.lowpass_weight}")
+        if self.lowpass_weight < 0 or self.ssim_weight < 0:
+            raise ParameterError(
+                f"--lowpass-weight and --ssim-weight must be >= 0, got {self.lowpass_weight}, "
+                f"{self.ssim_weight}"
+            )
         if self.noise_widening is not None and not (
             math.isfinite(self.noise_widening) and self.noise_widening >= 1
         ):
@@ -161,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=defaults.lowpass_weight,
         help="L1 on 8x8 block means (tone and colour; not in the paper)",
+    )
+    parser.add_argument(
+        "--ssim-weight",
+        type=float,
+        default=defaults.ssim_weight,
+        help="weight of 1 - SSIM of the output (not in the paper)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=defaults.threads)

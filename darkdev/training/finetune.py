@@ -143,6 +143,7 @@ def train_config(
         lr_schedule="cosine",
         tv_weight=float(trained.get("tv_weight", 1.0)),
         lowpass_weight=float(trained.get("lowpass_weight", 0.0)),
+        ssim_weight=float(trained.get("ssim_weight", 0.0)),
         seed=options.seed,
         threads=options.threads,
         validate_every=options.validate_every,

@@ -150,7 +150,9 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
     use_autocast = bfloat16_autocast(run.device.type, config.cpu_bfloat16)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
         outputs = run.forward_all(x)
-    loss = compute_loss([o.float() for o in outputs], y, config.tv_weight, config.lowpass_weight)
+    loss = compute_loss(
+        [o.float() for o in outputs], y, config.tv_weight, config.lowpass_weight, config.ssim_weight
+    )
     if not torch.isfinite(loss):
         raise FloatingPointError(f"loss is {loss.item()} at step {run.step}")
     run.optimizer.zero_grad(set_to_none=True)

@@ -38,6 +38,7 @@ def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]
         "later_sgn_lr_scale": config.get("later_sgn_lr_scale", 1.0),
         "tv_weight": config["tv_weight"],
         "lowpass_weight": config.get("lowpass_weight", 0.0),
+        "ssim_weight": config.get("ssim_weight", 0.0),
         "crop_packed_px": config["crop"],
         "batch": config["batch"],
         "white_balance_input": config["white_balance_input"],
