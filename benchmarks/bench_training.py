@@ -28,7 +28,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--photos", default=str(photos.DEFAULT_PHOTOS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cpu-bfloat16", action="store_true", help="as darkdev.train's")
+    parser.add_argument(
+        "--precision", default="auto", help="auto, full or half, as darkdev.train's"
+    )
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     device = torch.device(arguments.device)
@@ -48,7 +50,7 @@ def main() -> int:
             arguments.crop,
             arguments.batch,
             arguments.steps,
-            cpu_bfloat16=arguments.cpu_bfloat16,
+            precision=arguments.precision,
         )
         print(
             f"{device.type}: {name} w{width} training {result['crops_per_second']:.3f} crops/s "

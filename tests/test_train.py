@@ -22,7 +22,7 @@ from darkdev.training import synthetic
 from darkdev.training.batches import BatchSource, Prefetcher, validation_sets
 from darkdev.training.checkpoints import export_sharded, load_sharded, load_training_state
 from darkdev.training.cli import evaluate_main
-from darkdev.training.config import TrainConfig, parse_args
+from darkdev.training.config import TrainConfig, bfloat16_autocast, parse_args
 from darkdev.training.evaluation import evaluate, markdown_table, read_validation_sets
 from darkdev.training.loop import train
 from darkdev.training.loss import (
@@ -83,6 +83,7 @@ def tiny_config(out, photos, **changes) -> TrainConfig:
         lr=1e-3,
         checkpoint_minutes=1000.0,
         log_every=1,
+        precision="full",  # the same numbers on every machine (auto is bf16 on AMX CPUs)
     )
     values.update(changes)
     return TrainConfig(**values)
@@ -259,17 +260,28 @@ def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, mon
     same_final_weights(tmp_path / "whole", tmp_path / "split")
 
 
-def test_cpu_bfloat16_trains_in_bfloat16_and_resumes_exactly(tmp_path, photo_folder):
+def test_half_precision_trains_in_bfloat16_and_resumes_exactly(tmp_path, photo_folder):
     full = train(tiny_config(tmp_path / "full", photo_folder))
-    half = train(tiny_config(tmp_path / "half", photo_folder, cpu_bfloat16=True))
+    half = train(tiny_config(tmp_path / "half", photo_folder, precision="half"))
     assert half["steps"] == full["steps"] == 6
     a = load_training_state(tmp_path / "full" / "last.pt")["model"]
     b = load_training_state(tmp_path / "half" / "last.pt")["model"]
     assert all(b[key].dtype == torch.float32 for key in b)  # master weights stay float32
     assert any(not torch.equal(a[key], b[key]) for key in a)  # bf16 really was used
-    train(tiny_config(tmp_path / "split", photo_folder, cpu_bfloat16=True, session_steps=4))
-    train(tiny_config(tmp_path / "split", photo_folder, cpu_bfloat16=True, resume=True))
+    train(tiny_config(tmp_path / "split", photo_folder, precision="half", session_steps=4))
+    train(tiny_config(tmp_path / "split", photo_folder, precision="half", resume=True))
     same_final_weights(tmp_path / "half", tmp_path / "split")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_trains_in_bfloat16_where_native(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert bfloat16_autocast(cpu, "auto") is native and bfloat16_autocast(cuda, "auto")
+    assert not bfloat16_autocast(cuda, "full") and bfloat16_autocast(cpu, "half")
+    with pytest.raises(ParameterError, match="--precision"):
+        TrainConfig(precision="double").validate()
 
 
 def test_stop_asked_before_the_first_step_is_honoured_once(tmp_path, photo_folder):
@@ -430,7 +442,7 @@ def test_two_data_parallel_ranks_train_like_one_process(tmp_path, photo_folder):
         "--model", "lts", "--cfa", "bayer", "--width", "4", "--crop", "16", "--batch", "4",
         "--max-steps", "4", "--threads", "1", "--data-workers", "0", "--validate-every", "2",
         "--validation-count", "1", "--validation-packed-px", "32", "--lr", "1e-3",
-        "--log-every", "1", "--photos", str(photo_folder),
+        "--log-every", "1", "--photos", str(photo_folder), "--precision", "full",
     ]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(

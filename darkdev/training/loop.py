@@ -136,7 +136,7 @@ def stop_reason(run: Run) -> str:
 
 
 def train_step(run: Run, prefetcher: Prefetcher) -> None:
-    """One optimiser step on the step's batch (bf16 autocast on GPU; on CPU with --cpu-bfloat16)."""
+    """One optimiser step on the step's batch (bf16 autocast where config.precision says)."""
     config = run.config
     inputs, targets = prefetcher.get()
     x, y = channels_last(inputs.to(run.device)), targets.to(run.device)
@@ -147,7 +147,7 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
         run.optimizer.param_groups, (1.0, config.later_sgn_lr_scale), strict=False
     ):
         group["lr"] = rate * scale
-    use_autocast = bfloat16_autocast(run.device.type, config.cpu_bfloat16)
+    use_autocast = bfloat16_autocast(run.device, config.precision)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_autocast):
         outputs = run.forward_all(x)
     loss = compute_loss(

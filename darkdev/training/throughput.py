@@ -47,14 +47,14 @@ def training_crops_per_second(
     batch: int,
     steps: int = 3,
     tv_weight: float = 0.1,
-    cpu_bfloat16: bool = False,
+    precision: str = "auto",
 ) -> dict[str, float]:
     """Whole training steps (data, forward, loss, backward, Adam) per second and crops per
-    second, in the loop's precision (bf16 autocast on CUDA, on a CPU with cpu_bfloat16)."""
+    second, in the loop's precision (TrainConfig.precision)."""
     device = bank.device
     model = channels_last(build_model(model_name, kind, width).to(device))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    use_autocast = bfloat16_autocast(device.type, cpu_bfloat16)
+    use_autocast = bfloat16_autocast(device, precision)
 
     def step(index: int) -> None:
         with torch.no_grad():
