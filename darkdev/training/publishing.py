@@ -44,6 +44,8 @@ def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]
         "white_balance_input": config["white_balance_input"],
         "lam_max": config["lam_max"],
     }
+    if "precision" in config:  # runs before the setting trained in float32 on CPU, bf16 on CUDA
+        record["precision"] = config["precision"]
     if config.get("noise_widening") is not None:
         record["noise_widening"] = config["noise_widening"]
     if summary.get("initialised_from"):
