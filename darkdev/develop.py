@@ -16,7 +16,7 @@ from darkdev.exposure import estimate_ratio
 from darkdev.inference import (
     DEFAULT_TILE_OVERLAP_PX,
     DEFAULT_TILE_SIZE_PX,
-    PRECISIONS,
+    check_precision,
     validate_tiling,
 )
 from darkdev.network_input import network_input
@@ -66,10 +66,7 @@ class DevelopOptions:
                 "--dark-frame and --profile exclude each other (a profile has its master darks)"
             )
         validate_tiling(self.tile_size_px, self.tile_overlap_px)
-        if self.precision not in PRECISIONS:
-            raise ParameterError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
+        check_precision(self.precision)
         if self.ensemble is not None:
             check_ensemble_size(self.ensemble)
         if self.colour not in COLOUR_MODES:

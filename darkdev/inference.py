@@ -68,12 +68,19 @@ def native_half_dtype(device):
     return None
 
 
+def check_precision(precision: str) -> None:
+    """Refuse a precision outside PRECISIONS (develop's and training's option alike)."""
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
+
+
 def autocast_dtype(device, precision: str = "auto"):
     """The half dtype the network runs in on a device (None: float32); see PRECISIONS."""
     import torch
 
-    if precision not in PRECISIONS:
-        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     if precision == "full":
         return None
     dtype = native_half_dtype(device)

@@ -40,11 +40,14 @@ def usable_gains(values: Sequence[float]) -> Gains | None:
     return gains[0] / gains[1], 1.0, gains[2] / gains[1]
 
 
-def grey_world_gains(mosaic: np.ndarray, colour_map: np.ndarray, clip_level: float) -> Gains | None:
+def grey_world_gains(
+    mosaic: np.ndarray, colour_map: np.ndarray, clipped_above: float
+) -> Gains | None:
     """Gains that make the mean of each CFA colour equal, over 8x8 blocks without clipped pixels.
 
     mosaic: (H, W) normalised raw in [0, 1]; colour_map: (H, W) LibRaw colour indices (0 R,
-    1 G, 2 B, 3 second G); clip_level: the normalised level above which a pixel is clipped.
+    1 G, 2 B, 3 second G); clipped_above: the normalised level above which a pixel is clipped
+    (clip_level).
     None when no block is usable or a colour has no signal.
     """
     if mosaic.ndim != 2 or mosaic.shape != colour_map.shape:
@@ -59,7 +62,7 @@ def grey_world_gains(mosaic: np.ndarray, colour_map: np.ndarray, clip_level: flo
         return tiles.transpose(0, 2, 1, 3).reshape(-1, block * block)
 
     values, colours = blocks(mosaic), blocks(np.where(colour_map == 3, 1, colour_map))
-    unclipped = values.max(axis=1) <= clip_level
+    unclipped = values.max(axis=1) <= clipped_above
     values, colours = values[unclipped], colours[unclipped]
     means = []
     for colour in range(3):
@@ -77,13 +80,13 @@ def choose_white_balance(
     daylight: Sequence[float],
     mosaic: np.ndarray,
     colour_map: np.ndarray,
-    clip_level: float,
+    clipped_above: float,
 ) -> tuple[Gains, WhiteBalanceSource]:
     """The file's as-shot gains; else grey world, as LibRaw; else the camera's daylight gains."""
     gains = usable_gains(as_shot)
     if gains is not None:
         return gains, "as shot"
-    gains = grey_world_gains(mosaic, colour_map, clip_level)
+    gains = grey_world_gains(mosaic, colour_map, clipped_above)
     if gains is not None:
         return gains, "grey world"
     gains = usable_gains(daylight)

@@ -11,7 +11,7 @@ from typing import Any
 
 from darkdev.cfa import CHANNELS
 from darkdev.errors import ParameterError
-from darkdev.inference import PRECISIONS, native_half_dtype
+from darkdev.inference import PRECISIONS, check_precision, native_half_dtype
 from darkdev.models import STRIDE
 from darkdev.training import synthetic
 from darkdev.training.camera import SyntheticCamera
@@ -116,10 +116,7 @@ class TrainConfig:
             math.isfinite(self.noise_widening) and self.noise_widening >= 1
         ):
             raise ParameterError(f"--noise-widening must be >= 1, got {self.noise_widening}")
-        if self.precision not in PRECISIONS:
-            raise ParameterError(
-                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
+        check_precision(self.precision)
         if (self.sid_root is None) != (self.sid_list is None):
             raise ParameterError("--sid-root and --sid-list go together")
 
