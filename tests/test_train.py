@@ -419,6 +419,39 @@ def test_cli_arguments_and_validation():
         TrainConfig(crop=20).validate()
     with pytest.raises(ParameterError, match="weird"):
         TrainConfig(lr_schedule="weird").validate()
+    with pytest.raises(ParameterError, match="'lpips'"):
+        TrainConfig(select_by="lpips").validate()
+    chosen = parse_args(["--select-by", "psnr+ssim", "--keep-validated-weights"])
+    assert chosen.select_by == "psnr+ssim" and chosen.keep_validated_weights
+
+
+def test_selection_rules_weigh_psnr_and_ssim():
+    from darkdev.training.state import selection_score
+
+    # A step that trades 0.1 dB for +0.01 SSIM near 0.8: PSNR alone keeps the first.
+    before, after = (29.2, 27.0, 0.815, 0.755), (29.1, 26.9, 0.825, 0.765)
+    assert selection_score("psnr", *before) == pytest.approx(28.1)
+    assert selection_score("psnr", *after) < selection_score("psnr", *before)
+    assert selection_score("ssim", *after) == pytest.approx(0.795)
+    # SSIM in dB: -10 log10(1 - 0.8) = 6.99 dB; 0.01 SSIM there is worth about 0.22 dB.
+    assert selection_score("psnr+ssim", 20, 20, 0.8, 0.8) == pytest.approx(20 + 6.9897, abs=1e-4)
+    assert selection_score("psnr+ssim", *after) > selection_score("psnr+ssim", *before)
+    assert selection_score("psnr+ssim", 20, 20, 1.0, 1.0) == pytest.approx(120)  # finite
+
+
+def test_kept_weights_of_every_validation_and_best_by_ssim(tmp_path, photo_folder):
+    out = tmp_path / "run"
+    summary = train(tiny_config(out, photo_folder, select_by="ssim", keep_validated_weights=True))
+    kept = sorted(p.name for p in (out / "validated").iterdir())
+    assert kept == ["step-000003.safetensors", "step-000006.safetensors"]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    scores = {e["step"]: e["val_ssim"] + e["val_ssim_high_iso"] for e in log if "val_ssim" in e}
+    assert summary["best_step"] == max(scores, key=lambda step: scores[step])
+    best, _ = weights.read_safetensors(out / "best.safetensors")
+    same, _ = weights.read_safetensors(
+        out / "validated" / f"step-{summary['best_step']:06d}.safetensors"
+    )
+    assert all(torch.equal(best[name], same[name]) for name in best)
 
 
 def test_worker_process_gives_the_same_batches(tmp_path, photo_folder):

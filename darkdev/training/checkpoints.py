@@ -27,6 +27,13 @@ from darkdev.training.config import TrainConfig
 CHECKPOINT_NAME = "last.pt"
 INIT_NAME = "init.safetensors"  # copy of --init-from
 EXPORT_NAME = "best.safetensors"
+VALIDATED_DIR = "validated"  # --keep-validated-weights: one checkpoint per validated step
+
+
+def validated_weights_path(run_dir: Path, step: int) -> Path:
+    return run_dir / VALIDATED_DIR / f"step-{step:06d}.safetensors"
+
+
 SHARD_INDEX_FORMAT = "darkdev sharded safetensors 1"
 MAX_SHARD_BYTES = 15 * 2**20  # under the 16 MiB a GPU machine can send back per file
 # Room kept in each shard for the safetensors header: per-tensor entries and the metadata.

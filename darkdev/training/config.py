@@ -19,6 +19,9 @@ from darkdev.training.noise import NoiseRange
 
 DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 LR_SCHEDULES = ("step", "cosine", "constant")
+# What "best" means at a validation (state.selection_score): mean PSNR of both splits; that plus
+# mean SSIM in dB (-10 log10(1 - SSIM), so 0.01 SSIM near 0.8 weighs about 0.2 dB); mean SSIM.
+SELECTION_RULES = ("psnr", "psnr+ssim", "ssim")
 DESCRIPTION = (
     "Training: synthetic pairs (or SID), the loss of SPEC.md, Adam, resumable checkpoints, logs."
 )
@@ -54,6 +57,8 @@ class TrainConfig:
     threads: int = 2
     validate_every: int = 500  # steps
     validation_count: int = 16
+    select_by: str = "psnr"  # which validated weights are kept as best (SELECTION_RULES)
+    keep_validated_weights: bool = False  # also write every validated step's weights
     checkpoint_minutes: float = 5.0
     log_every: int = 25
     photos: str = DEFAULT_PHOTOS
@@ -102,6 +107,10 @@ class TrainConfig:
             )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ParameterError(f"unknown --lr-schedule {self.lr_schedule!r}")
+        if self.select_by not in SELECTION_RULES:
+            raise ParameterError(
+                f"--select-by must be one of {', '.join(SELECTION_RULES)}, got {self.select_by!r}"
+            )
         if not (self.lr > 0 and self.tv_weight >= 0 and self.max_minutes > 0):
             raise ParameterError(
                 f"--lr and --max-minutes must be > 0, --tv-weight >= 0; got {self.lr}, "
@@ -182,6 +191,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
     parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    parser.add_argument(
+        "--select-by",
+        default=defaults.select_by,
+        choices=SELECTION_RULES,
+        help="which validated weights are the run's best: mean PSNR of both splits (psnr), "
+        "that plus mean SSIM in dB, -10 log10(1 - SSIM) (psnr+ssim), or mean SSIM (ssim)",
+    )
+    parser.add_argument(
+        "--keep-validated-weights",
+        action="store_true",
+        help="also write each validated step's weights to validated/step-NNNNNN.safetensors",
+    )
     parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
     parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)

@@ -25,7 +25,13 @@ import torch
 from darkdev import weights
 from darkdev.models import channels_last, parameter_count
 from darkdev.training.batches import BatchSource, Prefetcher
-from darkdev.training.checkpoints import EXPORT_NAME, INIT_NAME, export_sharded, export_weights
+from darkdev.training.checkpoints import (
+    EXPORT_NAME,
+    INIT_NAME,
+    export_sharded,
+    export_weights,
+    validated_weights_path,
+)
 from darkdev.training.config import TrainConfig, bfloat16_autocast
 from darkdev.training.curves import append_log, plot_curves
 from darkdev.training.distributed import (
@@ -46,6 +52,7 @@ from darkdev.training.state import (
     record_photo_names,
     resume_or_start,
     save,
+    selection_score,
 )
 
 STOP_REASONS = ("", "steps", "time", "session_steps", "interrupted")  # index 0: keep going
@@ -234,7 +241,9 @@ def validate(run: Run) -> None:
     }
     psnr_db, ssim_value = scores["all_iso"]
     high_psnr_db, high_ssim_value = scores["high_iso"]
-    selection = (psnr_db + high_psnr_db) / 2  # both splits count: high ISO is where users are
+    selection = selection_score(
+        run.config.select_by, psnr_db, high_psnr_db, ssim_value, high_ssim_value
+    )
     append_log(
         run.log_path,
         {
@@ -254,6 +263,8 @@ def validate(run: Run) -> None:
         f"{classical_high[0]:.3f} / {classical_high[1]:.4f})",
         flush=True,
     )
+    if run.config.keep_validated_weights:
+        export_weights(run.model, run.config, validated_weights_path(run.out, run.step))
     if selection > run.best.selection:
         state = {k: v.detach().clone().cpu() for k, v in run.model.state_dict().items()}
         run.best = Best(

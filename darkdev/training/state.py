@@ -32,9 +32,25 @@ from darkdev.training.evaluation import score_classical
 from darkdev.training.validation import ValidationSet
 
 
+def selection_score(
+    select_by: str, psnr_db: float, high_psnr_db: float, ssim: float, high_ssim: float
+) -> float:
+    """How good one validation is under a rule of config.SELECTION_RULES (higher is better)."""
+    mean_psnr_db = (psnr_db + high_psnr_db) / 2  # both splits count: high ISO is where users are
+    mean_ssim = (ssim + high_ssim) / 2
+    if select_by == "psnr":
+        return mean_psnr_db
+    if select_by == "ssim":
+        return mean_ssim
+    if select_by == "psnr+ssim":
+        ssim_db = [-10 * math.log10(max(1 - value, 1e-10)) for value in (ssim, high_ssim)]
+        return mean_psnr_db + sum(ssim_db) / 2
+    raise ParameterError(f"unknown selection rule {select_by!r}")
+
+
 @dataclass
 class Best:
-    """The best validation so far (selected by the mean PSNR of both splits) and its weights."""
+    """The best validation so far (by config.select_by) and its weights."""
 
     psnr: float = -math.inf
     ssim: float = 0.0
@@ -137,6 +153,11 @@ def resume_or_start(run: Run) -> None:
             ssim_high_iso=float(saved.get("best_ssim_high_iso", 0.0)),
             state=saved["best_model"] if saved["best_step"] >= 0 else None,
         )
+        if math.isfinite(run.best.psnr_high_iso):  # rescored: --select-by may differ on resume
+            best = run.best
+            best.selection = selection_score(
+                config.select_by, best.psnr, best.psnr_high_iso, best.ssim, best.ssim_high_iso
+            )
         if run.ranks.main:
             truncate_log(run.log_path, run.step)
         return
