@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from darkdev.inference import DEFAULT_TILE_SIZE_PX
+
 SIZES = {12: (2832, 4240), 42: (5304, 7952)}  # Sony A7S II and A7R III visible sizes
 
 
@@ -92,7 +94,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[12, 42], choices=sorted(SIZES))
-    parser.add_argument("--tile-sizes", type=int, nargs="+", default=[256])
+    parser.add_argument(
+        "--tile-sizes", type=int, nargs="+", default=[DEFAULT_TILE_SIZE_PX], help="packed px"
+    )
     parser.add_argument(
         "--model", default="auto", help="auto, classical, a bundled name or a weights file"
     )
