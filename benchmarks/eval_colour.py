@@ -5,15 +5,16 @@
 Also prints each development's mean chroma (mean absolute deviation of R, G, B from their
 per-pixel mean), against the targets': a network that has not learnt colour comes out grey.
 
-The guide here is the validation set's full-resolution classical development (linear ratio,
+The scores are darkdev.training.evaluation.score_colour_modes's, the very ones `darkdev publish
+--validation-set` records in the manifest: the network on whole crops in float32 (as `darkdev
+evaluate`), the guide the validation set's full-resolution classical development (linear ratio,
 LibRaw); `darkdev develop` uses LibRaw's half-size development of the same amplified raw.
 """
 
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+import math
 
 
 def main() -> None:
@@ -26,10 +27,7 @@ def main() -> None:
 
     import torch
 
-    from darkdev.cfa import BLOCK_SIZE
-    from darkdev.colour import guided_colour
-    from darkdev.inference import run_network
-    from darkdev.metrics import chroma, psnr, ssim
+    from darkdev.training.evaluation import score_colour_modes
     from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
 
@@ -38,36 +36,16 @@ def main() -> None:
     validation = load_validation_set(arguments.validation)
     if validation.classical is None:
         raise SystemExit(f"{arguments.validation}: made without LibRaw, so no classical guide")
-    scores: dict[str, list[tuple[float, float, float]]] = {
-        "target": [],
-        "classical": [],
-        "network": [],
-        "guided": [],
-    }
-    inputs = validation.network_inputs(meta["white_balance_input"])
-    for packed, target, classical in zip(
-        inputs, validation.targets, validation.classical, strict=True
-    ):
-        output = run_network(model, packed, BLOCK_SIZE[validation.kind])
-        for name, image in (
-            ("target", target),
-            ("classical", classical),
-            ("network", output),
-            ("guided", guided_colour(output, classical)),
-        ):
-            scores[name].append((psnr(target, image), ssim(target, image), chroma(image)))
+    scores = score_colour_modes(model, validation, meta["white_balance_input"])
     print(
         f"{meta['architecture']} w{meta['arguments'].get('width')} {validation.kind}, {len(validation)} crops"
     )
     print("| development | PSNR (dB) | SSIM | mean chroma |\n|---|---|---|---|")
-    for name, values in scores.items():
-        psnrs, ssims, chromas = zip(*values, strict=True)
-        if name == "target":
-            print(f"| target | - | - | {np.mean(chromas):.3f} |")
+    for name, score in scores.items():
+        if math.isnan(score.psnr):
+            print(f"| {name} | - | - | {score.chroma:.3f} |")
         else:
-            print(
-                f"| {name} | {np.mean(psnrs):.2f} | {np.mean(ssims):.3f} | {np.mean(chromas):.3f} |"
-            )
+            print(f"| {name} | {score.psnr:.2f} | {score.ssim:.3f} | {score.chroma:.3f} |")
 
 
 if __name__ == "__main__":

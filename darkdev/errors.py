@@ -1,5 +1,7 @@
 """Exception types: the CLI maps each to one line and an exit code."""
 
+import argparse
+
 
 class DarkdevError(Exception):
     """Base class of every error darkdev reports to the user."""
@@ -47,3 +49,11 @@ class NetworkOutputError(DarkdevError):
 
 class NoRawFilesError(DarkdevError):
     """The inputs name no raw file at all (empty folders, no raw extension)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as a ParameterError (one line, exit 2), as every other
+    darkdev refusal, instead of printing its usage and exiting."""
+
+    def error(self, message: str):
+        raise ParameterError(f"{self.prog.removeprefix('darkdev ')}: {message}")

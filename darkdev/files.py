@@ -3,9 +3,11 @@ and the writer of images to standard output."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,6 +71,40 @@ def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> No
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def staged_file(path: str | Path, payload: bytes) -> Iterator[Path]:
+    """The payload written (and fsynced) beside `path` under a temporary name, which the block
+    can check and use; a clean exit from the block gives it path's name in one atomic step
+    (replacing any file there), an error removes it. So a file that must pass checks before it
+    takes its name (published weights) is never seen half-written or unchecked."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"{path}: output folder {directory} does not exist")
+    try:
+        handle, name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise _output_error(path, f"cannot write in {directory}", error) from error
+    temporary = Path(name)
+    try:
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(payload)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o644)
+        except OSError as error:
+            raise _output_error(path, "write failed", error) from error
+        yield temporary
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            raise _output_error(path, "write failed", error) from error
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 def write_stream(stream: BinaryIO | None, payload: bytes, name: str = "<stdout>") -> None:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from darkdev.errors import ParameterError, WeightsError
+from darkdev.files import write_atomic
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_NAME = "manifest.json"
@@ -91,9 +92,10 @@ def read_manifest(directory: Path | None = None) -> list[CheckpointEntry]:
 
 
 def write_manifest(entries: list[CheckpointEntry], directory: Path | None = None) -> None:
+    """Replace the manifest atomically: a reader sees the old one or the new one, never part."""
     directory = directory or weights_dir()
     document = {"checkpoints": [entry.__dict__ for entry in entries]}
-    (directory / MANIFEST_NAME).write_text(json.dumps(document, indent=2) + "\n")
+    write_atomic(directory / MANIFEST_NAME, (json.dumps(document, indent=2) + "\n").encode())
 
 
 CPU_SECONDS_TARGET = 20.0  # 12 MP end to end on 2 CPU cores: what --model auto accepts on a CPU

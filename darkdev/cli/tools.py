@@ -1,5 +1,5 @@
-"""Commands with argparse options of their own: calibrate, finetune, and train/evaluate, which
-hand their arguments to darkdev/training/ untouched."""
+"""Commands with argparse options of their own: calibrate, finetune, and train/evaluate/publish,
+which hand their arguments to darkdev/training/ untouched."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from darkdev.cli import (
     discard_progress_if_stdout_closed,
     errors,
 )
-from darkdev.errors import DarkdevError, ParameterError
+from darkdev.errors import DarkdevError, OneLineParser, ParameterError
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -44,15 +44,19 @@ def evaluate(context: typer.Context) -> None:
     raise typer.Exit(evaluate_main(list(context.args)))
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line, as every other darkdev refusal."""
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def publish(context: typer.Context) -> None:
+    """Publish a run's weights with a measured manifest entry (options: darkdev publish --help)."""
+    arguments = list(context.args)
+    with _one_line_errors("--debug" in arguments):
+        from darkdev.training.cli import publish_main
 
-    def error(self, message: str):
-        raise ParameterError(f"{self.prog.removeprefix('darkdev ')}: {message}")
+        code = publish_main(arguments)
+    raise typer.Exit(code)
 
 
 def _calibrate_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="darkdev calibrate",
         description="Profile your camera: per-ISO black-level error, read and row noise, "
         "system gain K and master darks, from dark frames and pairs of flat frames.",
@@ -201,7 +205,7 @@ def calibrate(context: typer.Context) -> None:
 
 
 def _finetune_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="darkdev finetune",
         description="Continue the bundled network on synthetic pairs with your camera's noise "
         "and colour (a profile from `darkdev calibrate`); prints validation scores before and "

@@ -15,9 +15,10 @@
 - checkpoints: last.pt, --init-from, exported weights (also as shards under 16 MiB)
 - distributed: data-parallel ranks (torchrun); curves: the training log and its plot
 - evaluation, crop_sheet, publishing: scores, the evaluation table, a picture of validation
-  crops, bundled checkpoints
+  crops, bundled checkpoints (publish_scores: a published checkpoint scored on a validation
+  folder, its colour mode chosen)
 - throughput, session: crops/s and frames/s; the prepared GPU session (scripts/train_on_gpu.sh)
-- cli: `python -m darkdev.train` / `darkdev train` and `darkdev evaluate`
+- cli: `python -m darkdev.train` / `darkdev train`, `darkdev evaluate` and `darkdev publish`
 - finetune: `darkdev finetune`, the bundled network continued on a camera profile's pairs
 
 The develop path never imports this package.

@@ -1,4 +1,4 @@
-"""Command lines of training and evaluation (parse, call the library, report).
+"""Command lines of training, evaluation and publishing (parse, call the library, report).
 
     python -m darkdev.train --model lts --cfa bayer --width 16 --crop 128 --batch 4 \\
         --max-minutes 40 --out runs/NAME [--resume]
@@ -12,20 +12,30 @@ Data parallel (DistributedDataParallel; gloo on CPU, nccl on CUDA), --batch is t
 
 Evaluation prints (and saves) a markdown table: the classical pipeline and each checkpoint on both
 validation splits (all ISO, high ISO), PSNR and SSIM.
+
+    darkdev publish runs/NAME --name FILE.safetensors [--weights PATH] [--validation-set DIR] \\
+        [--colour auto|network|guided] [--not-default] [--cpu-12mp-seconds S] [--weights-dir DIR]
+
+Publishing copies a finished run's weights into the checkpoints folder with a manifest entry
+(training.publishing) and prints what it recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from pathlib import Path
 
+import torch
+
 from darkdev.ensemble import check_ensemble_size
-from darkdev.errors import ParameterError
+from darkdev.errors import OneLineParser, ParameterError
 from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
+from darkdev.training.publishing import publish
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
@@ -152,4 +162,104 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         )
         write_atomic(arguments.sheet, encode_png(sheet))
         print(f"crop sheet: {arguments.sheet}")
+    return 0
+
+
+def _publish_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="darkdev publish",
+        description="Copy a finished training run's weights into the checkpoints folder and "
+        "write their manifest entry, every number measured: the run's own validation at the "
+        "published step, or scores on a validation folder (network and guided colour, the "
+        "classical development), and the entry it replaces.",
+    )
+    parser.add_argument("run", metavar="RUN_DIR", help="the run's folder (with summary.json)")
+    parser.add_argument("--name", required=True, metavar="FILE.safetensors", help="published name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="PATH",
+        help="the run's best.safetensors (default) or a validated/step-NNNNNN.safetensors of it "
+        "(--keep-validated-weights); relative paths may be relative to RUN_DIR",
+    )
+    parser.add_argument(
+        "--validation-set",
+        default=None,
+        metavar="DIR",
+        help="score on DIR's validation-CFA-all_iso.npz and -high_iso.npz (a run folder's, or "
+        "a larger set) instead of recording the run's own validation",
+    )
+    parser.add_argument(
+        "--colour",
+        default=None,
+        choices=["auto", "network", "guided"],
+        help="what --colour auto develops with; auto (the default with --validation-set): the "
+        "mode with the higher PSNR + SSIM in dB over both splits; else guided by default",
+    )
+    parser.add_argument(
+        "--not-default", action="store_true", help="keep the CFA kind's current default entry"
+    )
+    parser.add_argument(
+        "--cpu-12mp-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="measured 12 MP develop time on 2 CPU cores (benchmarks/bench_develop.py); "
+        "without it, the replaced entry's when the network is the same",
+    )
+    parser.add_argument(
+        "--weights-dir", default=None, metavar="DIR", help="default: the bundled checkpoints"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for scoring")
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    return parser
+
+
+def _score_cells(validation: dict, development: str) -> str:
+    """'PSNR / SSIM' all ISO then high ISO of a development in a manifest validation block."""
+    modes = validation.get("colour_modes", {})
+    if development in modes:
+        values = [*modes[development]["all_iso"], *modes[development]["high_iso"]]
+    else:
+        prefix = "classical_" if development == "classical" else ""
+        names = [f"{prefix}{n}{s}" for s in ("", "_high_iso") for n in ("psnr", "ssim")]
+        if not all(name in validation for name in names):
+            return "-"
+        values = [validation[name] for name in names]
+    return f"{values[0]:.2f} / {values[1]:.4f}   {values[2]:.2f} / {values[3]:.4f}"
+
+
+def publish_main(argv: list[str] | None = None) -> int:
+    """`darkdev publish`: parse, publish (training.publishing), print what was recorded."""
+    arguments = _publish_parser().parse_args(argv)
+    torch.set_num_threads(arguments.threads)
+    colour = arguments.colour or ("auto" if arguments.validation_set else "guided")
+    entry = publish(
+        arguments.run,
+        arguments.name,
+        Path(arguments.weights_dir) if arguments.weights_dir else None,
+        default=not arguments.not_default,
+        cpu_12mp_seconds=arguments.cpu_12mp_seconds,
+        colour=colour,
+        weights_file=arguments.weights,
+        validation_directory=arguments.validation_set,
+        command="darkdev publish " + shlex.join(sys.argv[1:] if argv is None else argv),
+    )
+    training, validation = entry.training, entry.validation
+    scored = arguments.validation_set or f"{arguments.run} (the run's own validation)"
+    lines = [
+        f"published {entry.file} (sha256 {entry.sha256[:12]}...): {training['published_weights']}"
+        f" of {arguments.run}, step {training['published_step']}"
+        + (f", default for {entry.cfa_kind}" if entry.default else ""),
+        f"scored on {scored}; PSNR dB / SSIM, all ISO then high ISO:",
+    ]
+    developments = ["network", "guided", "classical"]
+    if "colour_modes" not in validation:
+        developments.remove("guided")  # the run validates the network's own colour only
+    lines += [f"  {name:<10} {_score_cells(validation, name)}" for name in developments]
+    chosen = validation.get("colour_modes", {}).get(
+        "chosen", f"{entry.colour} (as given; measured only with --validation-set)"
+    )
+    lines.append(f"colour: {chosen}")
+    print("\n".join(lines))
     return 0

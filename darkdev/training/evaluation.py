@@ -80,6 +80,60 @@ def score_model(
     return score_images(validation.targets, outputs)
 
 
+@dataclass
+class DevelopmentScore:
+    """Means over a validation set's crops (psnr, ssim: nan for the targets themselves)."""
+
+    psnr: float
+    ssim: float
+    chroma: float  # metrics.chroma: 0 for a grey image
+
+
+COLOUR_MODES = ("network", "guided")  # what `darkdev develop --colour` chooses between
+
+
+def score_colour_modes(
+    model: torch.nn.Module,
+    validation: ValidationSet,
+    white_balance_input: bool = False,
+    device: torch.device | None = None,
+) -> dict[str, DevelopmentScore]:
+    """The classical development, the network's own colour and guided colour (the network's
+    luminance with the classical development's chroma, colour.guided_colour) on a validation
+    set, with the targets' chroma: keys target, classical, network, guided.
+
+    The network runs as score_model runs it (whole crops, float32), so its numbers are
+    `darkdev evaluate`'s. The guide is the set's full-resolution classical development (develop
+    uses LibRaw's half-size one of the same amplified raw).
+    """
+    from darkdev.colour import guided_colour
+
+    if validation.classical is None:
+        raise ParameterError(
+            f"{validation.kind} {validation.split} validation set was made without LibRaw: "
+            "no classical development to score or to guide colour with"
+        )
+    was_training = model.training
+    model.eval()
+    inputs = validation.network_inputs(white_balance_input)
+    images: dict[str, list[np.ndarray]] = {name: [] for name in ("classical", *COLOUR_MODES)}
+    for packed, classical in zip(inputs, validation.classical, strict=True):
+        output = predict(model, packed, device or torch.device("cpu"))
+        images["classical"].append(classical)
+        images["network"].append(output)
+        images["guided"].append(guided_colour(output, classical))
+    model.train(was_training)
+    targets = validation.targets
+    scores = {"target": DevelopmentScore(math.nan, math.nan, _mean_chroma(targets))}
+    for name, outputs in images.items():
+        scores[name] = DevelopmentScore(*score_images(targets, outputs), _mean_chroma(outputs))
+    return scores
+
+
+def _mean_chroma(images: list[np.ndarray]) -> float:
+    return float(np.mean([metrics.chroma(image) for image in images]))
+
+
 def score_classical(validation: ValidationSet) -> tuple[float, float]:
     if validation.classical is None:
         return math.nan, math.nan  # made without LibRaw (the GPU machine)

@@ -1,16 +1,112 @@
-"""Publishing a finished run: its best weights copied into the checkpoints folder with a manifest entry whose
-numbers come from the run's summary.json (measured by this code), both validation splits
-included."""
+"""Publishing a finished run: its best weights, or any validated step's (a run trained with
+--keep-validated-weights), copied into the checkpoints folder with a manifest entry whose every
+number is measured by code: the run's summary.json and log.jsonl, or scores on a validation folder
+(publish_scores), and the record of the entry it replaces.
+
+Nothing is half-written: the weights are staged beside their final name, verified and scored,
+then the manifest is replaced atomically and the staged file takes its name (`darkdev publish`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from darkdev import manifest, weights
-from darkdev.training.checkpoints import EXPORT_NAME
+from darkdev.errors import ParameterError, WeightsError
+from darkdev.files import staged_file
+from darkdev.training.checkpoints import EXPORT_NAME, VALIDATED_DIR, validated_weights_path
+from darkdev.training.curves import LOG_NAME, read_log
+from darkdev.training.publish_scores import (
+    COLOUR_CHOICES,
+    read_split_sets,
+    rescore_previous,
+    scored_validation,
+)
+
+SUMMARY_NAME = "summary.json"
+STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
+SCORE_NAMES = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso")  # a validation's own scores
+SPEED_KEY = "cpu_2_cores_12mp_s"
+
+
+@dataclass
+class PublishedWeights:
+    """Which weights of a run are published, the step they are from and the run's own
+    validation scores at that step (network colour, the run's validation sets)."""
+
+    path: Path
+    name: str  # relative to the run folder
+    step: int
+    own_validation: dict[str, float]
+
+
+def read_summary(run_directory: Path) -> dict[str, Any]:
+    if not run_directory.is_dir():
+        raise ParameterError(f"{run_directory}: no such run folder")
+    path = run_directory / SUMMARY_NAME
+    if not path.is_file():
+        raise ParameterError(f"{path}: missing (only a finished run can be published)")
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ParameterError(f"{path}: unreadable ({error})") from error
+    if not isinstance(summary, dict) or not {"config", "validation", "export"} <= summary.keys():
+        raise ParameterError(f"{path}: not a finished run's summary (no config/validation/export)")
+    return summary
+
+
+def _logged_scores(run_directory: Path, step: int) -> dict[str, float]:
+    """The run's validation at a step, from log.jsonl (the last line for it: a resumed run
+    truncates the log to its checkpoint, so only the kept timeline's lines are there)."""
+    path = run_directory / LOG_NAME
+    try:
+        logged = [e for e in read_log(path, step) if e.get("step") == step and "val_psnr" in e]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ParameterError(f"{path}: unreadable ({error})") from error
+    if not logged:
+        raise ParameterError(
+            f"{path}: no validation logged at step {step}, so its scores are unknown"
+        )
+    return {
+        name: round(logged[-1][f"val_{name}"], 4)
+        for name in SCORE_NAMES
+        if f"val_{name}" in logged[-1]
+    }
+
+
+def choose_weights(
+    run_directory: Path, weights_file: str | Path | None, summary: dict[str, Any]
+) -> PublishedWeights:
+    """The run's best.safetensors (weights_file None), or a validated/step-NNNNNN.safetensors of
+    it (given as a path, or relative to the run folder); anything else is refused."""
+    best = run_directory / EXPORT_NAME
+    path = best
+    if weights_file is not None:
+        path = Path(weights_file)
+        if not path.is_absolute() and not path.exists():
+            path = run_directory / path
+    if not path.is_file():
+        raise ParameterError(f"{path}: weights file not found")
+    resolved = path.resolve()
+    if resolved == best.resolve():
+        scores = {
+            n: round(summary["validation"][n], 4) for n in SCORE_NAMES if n in summary["validation"]
+        }
+        return PublishedWeights(path, EXPORT_NAME, int(summary["best_step"]), scores)
+    match = STEP_FILE.fullmatch(resolved.name)
+    if match is None or validated_weights_path(run_directory, int(match[1])).resolve() != resolved:
+        raise ParameterError(
+            f"{path}: not {EXPORT_NAME} or a {VALIDATED_DIR}/step-NNNNNN.safetensors of the run "
+            f"{run_directory}"
+        )
+    step = int(match[1])
+    name = f"{VALIDATED_DIR}/{resolved.name}"
+    return PublishedWeights(path, name, step, _logged_scores(run_directory, step))
 
 
 def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
@@ -24,13 +120,19 @@ def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str
     return record
 
 
-def _training_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
+def _training_record(
+    summary: dict[str, Any], directory: Path, published: PublishedWeights
+) -> dict[str, Any]:
     config = summary["config"]
     record = {
         "command": summary["command"],
         "data": summary["data"],
         "steps": summary["steps"],
-        "best_step": summary["best_step"],
+        "published_weights": published.name,
+        "published_step": published.step,
+        "own_validation": published.own_validation,
+        "best_step": summary["best_step"],  # the run's best by its --select-by rule
+        "select_by": config.get("select_by", "psnr"),
         "wall_time_s": summary["wall_time_s"],
         "machine": summary["machine"],
         "lr": config["lr"],
@@ -60,6 +162,7 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {
         name: round(validation[name], 4) for name in names if name in validation
     }
+    record["colour"] = "network"  # the run validates the network's own colour
     record["n_images"] = validation["n_images"]
     record["set"] = (
         f"synthetic, {validation['n_images']} fixed {validation['crop_raw_px']} px "
@@ -75,6 +178,110 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _previous_record(
+    previous: manifest.CheckpointEntry, directory: Path, sets: dict | None
+) -> dict[str, Any]:
+    """The entry a publication replaces: its file, hash and scores as its manifest entry had
+    them, and with a validation folder, its scores on those very crops."""
+    record: dict[str, Any] = {
+        "file": previous.file,
+        "sha256": previous.sha256,
+        "colour": previous.colour,
+        "validation": {n: previous.validation[n] for n in SCORE_NAMES if n in previous.validation},
+    }
+    if "set" in previous.validation:
+        record["validation"]["set"] = previous.validation["set"]
+    if sets is not None:
+        record["this_set"] = rescore_previous(previous, directory, sets)
+    return record
+
+
+def _speed(
+    previous: manifest.CheckpointEntry | None,
+    entry: manifest.CheckpointEntry,
+    seconds: float | None,
+) -> dict[str, Any]:
+    """The measured 12 MP time given; else the replaced entry's, when it is the same network
+    (architecture, arguments, CFA kind) developing in the same colour mode (guided colour adds
+    LibRaw's half-size development to the time); else none."""
+    if seconds is not None:
+        return {SPEED_KEY: seconds}
+    if previous is None or not previous.speed:
+        return {}
+    same = (previous.architecture, previous.arguments, previous.cfa_kind, previous.colour)
+    if same != (entry.architecture, entry.arguments, entry.cfa_kind, entry.colour):
+        return {}
+    speed = dict(previous.speed)
+    if "note" in previous.speed:  # the measurement's own note, carried along unchanged
+        speed["measured"] = previous.speed.get("measured", previous.speed["note"])
+    speed["note"] = (
+        f"kept from the entry this one replaced (sha256 {previous.sha256[:12]}...): same "
+        "architecture, arguments, CFA kind and colour mode, so the same speed; not measured again"
+    )
+    return speed
+
+
+def _with_entry(
+    entries: list[manifest.CheckpointEntry], entry: manifest.CheckpointEntry
+) -> list[manifest.CheckpointEntry]:
+    """The manifest with the entry added, or in the place of the one of its file name; as the
+    default, the only default of its CFA kind."""
+    result = [entry if other.file == entry.file else other for other in entries]
+    if all(other.file != entry.file for other in entries):
+        result.append(entry)
+    if entry.default:
+        for other in result:
+            if other is not entry and other.cfa_kind == entry.cfa_kind:
+                other.default = False
+    return result
+
+
+def _check_request(file_name: str, colour: str, validation_directory: object) -> None:
+    if Path(file_name).name != file_name or not file_name.endswith(".safetensors"):
+        raise ParameterError(
+            f"{file_name!r}: the published name is a file name ending in .safetensors"
+        )
+    if colour not in COLOUR_CHOICES:
+        raise ParameterError(f"unknown colour {colour!r}; choose {', '.join(COLOUR_CHOICES)}")
+    if colour == "auto" and validation_directory is None:
+        raise ParameterError("colour auto measures both modes: it needs a validation folder")
+
+
+def _load_staged(staged: Path, source: Path, config: dict[str, Any]):
+    """The staged copy as a network, its metadata checked against the run's config."""
+    try:
+        state, strings = weights.read_safetensors(staged)
+        meta = weights.CheckpointMeta.from_strings(strings, source)
+        model, meta = weights.network_from_state(source, state, meta)
+    except WeightsError as error:
+        raise WeightsError(str(error).replace(str(staged), str(source))) from None
+    found = (meta.architecture, meta.arguments, meta.cfa_kind, meta.white_balance_input)
+    wanted = (
+        config["model"],
+        {"width": config["width"]},
+        config["cfa"],
+        config["white_balance_input"],
+    )
+    if found != wanted:
+        raise WeightsError(f"{source}: holds {found}, the run trained {wanted}")
+    return model, meta
+
+
+def _read_weights(published: PublishedWeights, summary: dict[str, Any]) -> tuple[bytes, str]:
+    """The published file's bytes and sha256; best.safetensors must be what the run exported."""
+    try:
+        payload = published.path.read_bytes()
+    except OSError as error:
+        raise WeightsError(f"{published.path}: unreadable ({error.strerror or error})") from error
+    sha256 = hashlib.sha256(payload).hexdigest()
+    if published.name == EXPORT_NAME and sha256 != summary["export"]["sha256"]:
+        raise WeightsError(
+            f"{published.path}: sha256 {sha256[:12]}... is not summary.json's "
+            f"{summary['export']['sha256'][:12]}... (replaced after the run?)"
+        )
+    return payload, sha256
+
+
 def publish(
     run_directory: str | Path,
     file_name: str,
@@ -82,42 +289,66 @@ def publish(
     default: bool = True,
     cpu_12mp_seconds: float | None = None,
     colour: str = "guided",
+    weights_file: str | Path | None = None,
+    validation_directory: str | Path | None = None,
+    command: str | None = None,
 ) -> manifest.CheckpointEntry:
-    """Copy a finished run's best.safetensors into the checkpoints folder and add/replace its
-    manifest entry.
+    """Copy a finished run's weights into the checkpoints folder as file_name and add (or
+    replace) its manifest entry; returns the entry.
 
-    With default=True, other entries of the same CFA kind stop being the default.
-    cpu_12mp_seconds: develop's measured end-to-end time for 12 MP on 2 CPU cores
-    (benchmarks/bench_develop.py), which --model auto checks on a CPU. colour: the colour mode
-    that measured better with it (benchmarks/eval_colour.py), which --colour auto uses.
+    weights_file: the run's best.safetensors (None) or one of its validated/step-NNNNNN.safetensors.
+    validation_directory: a folder with validation-CFA-all_iso.npz and -high_iso.npz (a run's
+    own, or built from other photos) to score the weights on (network and guided colour, the
+    classical development); without it, the run's own validation at the published step.
+    colour: network, guided, or auto (the better on the validation folder); what --colour auto
+    develops with. default: other entries of the CFA kind stop being the default.
+    cpu_12mp_seconds: develop's measured 12 MP time on 2 CPU cores (benchmarks/bench_develop.py),
+    which --model auto checks on a CPU; None keeps the replaced entry's for the same network.
+    command: how the scores were made, recorded in the entry (the CLI's command line).
     """
     run_directory = Path(run_directory)
-    directory = weights_directory or manifest.weights_dir()
-    summary = json.loads((run_directory / "summary.json").read_text())
+    directory = Path(weights_directory) if weights_directory else manifest.weights_dir()
+    _check_request(file_name, colour, validation_directory)
+    summary = read_summary(run_directory)
     config = summary["config"]
-    destination = directory / file_name
+    published = choose_weights(run_directory, weights_file, summary)
+    sets = None
+    if validation_directory is not None:
+        validation_directory = Path(validation_directory)
+        sets = read_split_sets(validation_directory, config["cfa"])
+    payload, sha256 = _read_weights(published, summary)
+    entries = manifest.read_manifest(directory)
+    previous = next((e for e in entries if e.file == file_name), None)
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_directory / EXPORT_NAME, destination)
-    sha256 = weights.sha256_of(destination)
-    if sha256 != summary["export"]["sha256"]:
-        raise OSError(f"{destination}: copy differs from {run_directory / EXPORT_NAME}")
-    entry = manifest.CheckpointEntry(
-        file=file_name,
-        sha256=sha256,
-        architecture=config["model"],
-        arguments={"width": config["width"]},
-        cfa_kind=config["cfa"],
-        default=default,
-        size_bytes=destination.stat().st_size,
-        training=_training_record(summary, directory),
-        validation=_validation_record(summary["validation"]),
-        speed={} if cpu_12mp_seconds is None else {"cpu_2_cores_12mp_s": cpu_12mp_seconds},
-        colour=colour,
-    )
-    entries = [e for e in manifest.read_manifest(directory) if e.file != file_name]
-    if default:
-        for other in entries:
-            if other.cfa_kind == entry.cfa_kind:
-                other.default = False
-    manifest.write_manifest([*entries, entry], directory)
+    with staged_file(directory / file_name, payload) as staged:
+        if weights.sha256_of(staged) != sha256:
+            raise WeightsError(f"{directory / file_name}: copy differs from {published.path}")
+        model, meta = _load_staged(staged, published.path, config)
+        if sets is None or validation_directory is None:
+            scores = {**summary["validation"], **published.own_validation}
+            validation, chosen = _validation_record(scores), colour
+        else:
+            command = command or (
+                f"publish({str(run_directory)!r}, {file_name!r}, weights_file="
+                f"{published.name!r}, validation_directory={str(validation_directory)!r})"
+            )
+            validation, chosen = scored_validation(
+                model, meta.white_balance_input, sets, colour, validation_directory, command
+            )
+        if previous is not None:
+            validation["previous"] = _previous_record(previous, directory, sets)
+        entry = manifest.CheckpointEntry(
+            file=file_name,
+            sha256=sha256,
+            architecture=config["model"],
+            arguments={"width": config["width"]},
+            cfa_kind=config["cfa"],
+            default=default,
+            size_bytes=len(payload),
+            training=_training_record(summary, directory, published),
+            validation=validation,
+            colour=chosen,
+        )
+        entry.speed = _speed(previous, entry, cpu_12mp_seconds)
+        manifest.write_manifest(_with_entry(entries, entry), directory)
     return entry

@@ -1,0 +1,172 @@
+"""What `darkdev publish --validation-set DIR` records: the checkpoint scored on a validation
+folder's two splits (network colour, guided colour, the classical development), the colour mode
+it develops with, and the checkpoint it replaces scored on the same crops.
+
+The scores are evaluation.score_colour_modes's (benchmarks/eval_colour.py prints the same);
+--colour auto picks the mode with the higher PSNR + SSIM in dB over both splits
+(state.selection_score's "psnr+ssim", the rule training's --select-by psnr+ssim keeps weights by).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from darkdev import weights
+from darkdev.errors import DarkdevError, ParameterError
+from darkdev.manifest import CheckpointEntry
+from darkdev.training.evaluation import (
+    COLOUR_MODES,
+    SPLIT_TITLES,
+    DevelopmentScore,
+    score_colour_modes,
+)
+from darkdev.training.state import selection_score
+from darkdev.training.validation import SPLITS, ValidationSet, load_validation_set
+
+COLOUR_CHOICES = ("auto", *COLOUR_MODES)
+COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares the modes by
+SUFFIXES = {"all_iso": "", "high_iso": "_high_iso"}  # validation record keys per split
+Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
+
+
+def set_path(directory: Path, cfa_kind: str, split: str) -> Path:
+    """Where a run (training.batches.validation_sets) keeps a split's validation set."""
+    return directory / f"validation-{cfa_kind}-{split}.npz"
+
+
+def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
+    """Both splits' sets of a CFA kind from a folder, each checked: present, readable, of that
+    kind and split, and made with LibRaw (the classical development scores and guides)."""
+    if not directory.is_dir():
+        raise ParameterError(f"{directory}: no such validation folder")
+    sets = {}
+    for split in SPLITS:
+        path = set_path(directory, cfa_kind, split)
+        if not path.is_file():
+            raise ParameterError(
+                f"{path}: missing (a {cfa_kind} checkpoint is scored on both splits: "
+                f"validation-{cfa_kind}-{'/'.join(SPLITS)}.npz)"
+            )
+        try:
+            validation = load_validation_set(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise ParameterError(f"{path}: unreadable validation set ({error})") from error
+        if (validation.kind, validation.split) != (cfa_kind, split):
+            raise ParameterError(
+                f"{path}: holds a {validation.kind} {validation.split} set, not {cfa_kind} {split}"
+            )
+        if validation.classical is None or len(validation) == 0:
+            raise ParameterError(
+                f"{path}: made without LibRaw (or empty): no classical development to score "
+                "or to guide colour with"
+            )
+        sets[split] = validation
+    return sets
+
+
+def score_splits(
+    model: torch.nn.Module, sets: dict[str, ValidationSet], white_balance_input: bool
+) -> Scores:
+    return {
+        split: score_colour_modes(model, validation, white_balance_input)
+        for split, validation in sets.items()
+    }
+
+
+def mode_value(scores: Scores, mode: str) -> float:
+    """What --colour auto compares: PSNR + SSIM in dB, mean over both splits."""
+    every, high = scores["all_iso"][mode], scores["high_iso"][mode]
+    return selection_score(COLOUR_RULE, every.psnr, high.psnr, every.ssim, high.ssim)
+
+
+def choose_colour(scores: Scores, colour: str) -> tuple[str, str]:
+    """(the colour mode, why): the asked one, or with auto the higher by mode_value (network on
+    a tie: it needs no LibRaw guide)."""
+    if colour not in COLOUR_CHOICES:
+        raise ParameterError(f"unknown colour {colour!r}; choose {', '.join(COLOUR_CHOICES)}")
+    values = {mode: mode_value(scores, mode) for mode in COLOUR_MODES}
+    chosen = max(COLOUR_MODES, key=lambda mode: values[mode]) if colour == "auto" else colour
+    other = next(mode for mode in COLOUR_MODES if mode != chosen)
+    differences = "; ".join(
+        f"{SPLIT_TITLES[split]} PSNR {s[chosen].psnr - s[other].psnr:+.2f} dB, "
+        f"SSIM {s[chosen].ssim - s[other].ssim:+.4f}"
+        for split, s in scores.items()
+    )
+    how = "--colour auto" if colour == "auto" else "asked for"
+    return chosen, (
+        f"{chosen} ({how}: PSNR + SSIM in dB, mean of both splits, {values[chosen]:.3f} "
+        f"against {other}'s {values[other]:.3f}; against {other}: {differences})"
+    )
+
+
+def pair(score: DevelopmentScore) -> list[float]:
+    return [round(score.psnr, 4), round(score.ssim, 4)]
+
+
+def describe_set(directory: Path, sets: dict[str, ValidationSet]) -> str:
+    counts = " + ".join(f"{len(v)} {SPLIT_TITLES[split]}" for split, v in sets.items())
+    side_px = sets["all_iso"].targets[0].shape[0]
+    return (
+        f"synthetic, {counts} fixed {side_px} px crops: "
+        f"{set_path(directory, sets['all_iso'].kind, 'SPLIT')}"
+    )
+
+
+def scored_validation(
+    model: torch.nn.Module,
+    white_balance_input: bool,
+    sets: dict[str, ValidationSet],
+    colour: str,
+    directory: Path,
+    command: str,
+) -> tuple[dict[str, Any], str]:
+    """(the manifest entry's validation block, the chosen colour mode) from scoring the model
+    on the sets. psnr/ssim are the chosen mode's (what develop's --colour auto gives), so is
+    quality_psnr (their mean over both splits: what --model auto ranks by)."""
+    scores = score_splits(model, sets, white_balance_input)
+    chosen, reason = choose_colour(scores, colour)
+    record: dict[str, Any] = {}
+    for split, suffix in SUFFIXES.items():
+        for name, value in zip(("psnr", "ssim"), pair(scores[split][chosen]), strict=True):
+            record[f"{name}{suffix}"] = value
+        classical = pair(scores[split]["classical"])
+        record[f"classical_psnr{suffix}"], record[f"classical_ssim{suffix}"] = classical
+    record["colour"] = chosen
+    record["n_images"] = len(sets["all_iso"])
+    record["set"] = describe_set(directory, sets)
+    record["set_sha256"] = {
+        split: weights.sha256_of(set_path(directory, v.kind, split)) for split, v in sets.items()
+    }
+    record["target"] = sets["all_iso"].target_name
+    record["quality_psnr"] = round((record["psnr"] + record["psnr_high_iso"]) / 2, 4)
+    record["command"] = command
+    modes: dict[str, Any] = {
+        mode: {split: pair(s[mode]) for split, s in scores.items()} for mode in COLOUR_MODES
+    }
+    modes["mean_chroma"] = {
+        name: [round(s[name].chroma, 4) for s in scores.values()]
+        for name in ("target", "classical", *COLOUR_MODES)
+    }
+    modes["chosen"] = reason
+    record["colour_modes"] = modes
+    return record, chosen
+
+
+def rescore_previous(
+    previous: CheckpointEntry, directory: Path, sets: dict[str, ValidationSet]
+) -> dict[str, Any] | str:
+    """The replaced checkpoint on the same sets, in its colour mode; or why it was not scored."""
+    kind = sets["all_iso"].kind
+    if previous.cfa_kind != kind:
+        return f"not scored: it is a {previous.cfa_kind} checkpoint, the sets are {kind}"
+    try:
+        model, meta = weights.load_checkpoint(directory / previous.file, previous.sha256, kind)
+    except DarkdevError as error:
+        return f"not scored: {error}"
+    mode = previous.colour if previous.colour in COLOUR_MODES else "network"
+    scores = score_splits(model, sets, meta.white_balance_input)
+    return {"colour": mode, **{split: pair(s[mode]) for split, s in scores.items()}}
