@@ -14,7 +14,8 @@
 # Environment overrides: MINUTES (whole session, default 7), MODEL (rmcn-3-nobc), WIDTH (32),
 # CFA (bayer), CROP (256 packed px), BATCH (16), LR (1e-4), INIT_FROM (the bundled network of
 # CFA; set it empty to train from scratch, e.g. MODEL=rmcn-3 LR=3e-4 INIT_FROM=),
-# TV_WEIGHT (0.1, the bundled networks'), LATER_SGN_LR_SCALE, PHOTOS (gpu-pack/photos).
+# TV_WEIGHT (0.1, the bundled networks'), SSIM_WEIGHT (0.3), SELECT_BY (psnr+ssim),
+# LATER_SGN_LR_SCALE, PHOTOS (gpu-pack/photos).
 # A MODEL or WIDTH the bundled network cannot start (e.g. MODEL=rmcn-3, with a back connection)
 # needs INIT_FROM= or a matching file: the session checks this in its first seconds.
 # and for the CPU rehearsal (tests/test_gpu_session.py) the tiny settings of EXTRA.
@@ -35,5 +36,6 @@ if [ -x .venv/bin/python ] && [ -z "${PYTHON_SET:-}" ]; then PYTHON=.venv/bin/py
 "$PYTHON" -m darkdev.training.session --out "$OUT" --photos "${PHOTOS:-gpu-pack/photos}" \
     --minutes "${MINUTES:-7}" --model "${MODEL:-rmcn-3-nobc}" --width "${WIDTH:-32}" \
     --cfa "$CFA" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
-    --tv-weight "${TV_WEIGHT:-0.1}" ${INIT_FROM:+--init-from "$INIT_FROM"} \
+    --tv-weight "${TV_WEIGHT:-0.1}" --ssim-weight "${SSIM_WEIGHT:-0.3}" \
+    --select-by "${SELECT_BY:-psnr+ssim}" ${INIT_FROM:+--init-from "$INIT_FROM"} \
     ${LATER_SGN_LR_SCALE:+--later-sgn-lr-scale "$LATER_SGN_LR_SCALE"} ${EXTRA:-} 2>&1 | tee "$OUT/log.txt"

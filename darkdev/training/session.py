@@ -50,6 +50,10 @@ class SessionPlan:
     minutes: float = 5.0
     lr: float = 1e-4
     tv_weight: float = 0.1
+    # The SSIM term and the rule that counts it: what the shipped CPU networks were last
+    # continued with (+0.004-0.011 SSIM for at most a few hundredths of a dB).
+    ssim_weight: float = 0.3
+    select_by: str = "psnr+ssim"
     validate_every: int = 400
     validation_count: int = 8
     validation_packed_px: int | None = None
@@ -89,6 +93,8 @@ def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
         lr=plan.lr,
         lr_schedule="cosine",
         tv_weight=plan.tv_weight,
+        ssim_weight=plan.ssim_weight,
+        select_by=plan.select_by,
         data_workers=0,
         threads=max(1, torch.get_num_threads()),
         validate_every=plan.validate_every,
