@@ -41,8 +41,21 @@ def contact_sheet(panels: list[tuple[str, np.ndarray]], panel_width_px: int = 64
     draw = ImageDraw.Draw(sheet)
     for index, (label, pixels) in enumerate(resized):
         sheet.paste(pixels, (index * panel_width_px, label_height))
-        draw.text((index * panel_width_px + 10, 8), label, fill=TEXT, font=_font(18))
+        label, font = _fitted_label(draw, label, panel_width_px - 20)
+        draw.text((index * panel_width_px + 10, 8), label, fill=TEXT, font=font)
     return np.asarray(sheet)
+
+
+def _fitted_label(draw, label: str, width_px: int, sizes: tuple[int, ...] = (18, 15, 12)):
+    """(label, font) that fits width_px: a smaller font first, then the label cut with '...'
+    (a long checkpoint name must not run into the next panel's label)."""
+    for size in sizes:
+        font = _font(size)
+        if draw.textlength(label, font=font) <= width_px:
+            return label, font
+    while len(label) > 1 and draw.textlength(label + "...", font=font) > width_px:
+        label = label[:-1]
+    return label + "...", font
 
 
 def rimef_plot(params: RimefParams, width_px: int = 900, height_px: int = 520) -> np.ndarray:

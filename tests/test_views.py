@@ -105,3 +105,21 @@ def test_estimated_ratio_brightens_dark_frames(tmp_path, tiny_weights):
     image = decode_image((tmp_path / "a.png").read_bytes()) / 255.0
     assert 0.1 < image.mean() < 0.7
     assert np.isfinite(image).all()
+
+
+def test_contact_sheet_labels_stay_inside_their_panel():
+    from PIL import Image, ImageDraw
+
+    from darkdev.sheets import _fitted_label, contact_sheet
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    short, _ = _fitted_label(draw, "target", 268)
+    assert short == "target"
+    long_name = "rmcn-3-nobc rmcn-3-nobc-w16-bayer-and-a-much-longer-name"
+    fitted, font = _fitted_label(draw, long_name, 268)
+    assert fitted.endswith("...") and draw.textlength(fitted, font=font) <= 268
+    grey = np.full((32, 32, 3), 0.5, np.float32)
+    sheet = contact_sheet([(long_name, grey), ("target", grey)], panel_width_px=288)
+    # The first label's text never reaches into the second panel's label area.
+    second_label_area = sheet[:36, 288:290]
+    assert (second_label_area == sheet[0, -1]).all()

@@ -49,7 +49,9 @@ def crop_sheet(
     for checkpoint in checkpoints:
         model, metadata = load_model(Path(checkpoint), expected_cfa_kind=validation.kind)
         inputs = validation.network_inputs(metadata["white_balance_input"])
-        networks.append((f"{metadata['architecture']} {Path(checkpoint).stem}", model, inputs))
+        name, architecture = Path(checkpoint).stem, metadata["architecture"]
+        label = name if name.startswith(architecture) else f"{architecture} {name}"
+        networks.append((label, model, inputs))
     lines = []
     for index in range(min(rows, len(validation))):
         panels = [
