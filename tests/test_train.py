@@ -205,6 +205,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     assert second["steps"] == whole["steps"] == 6
     a, b = same_final_weights(tmp_path / "whole", tmp_path / "split")
     assert a["best_step"] == b["best_step"]
+    # The history names every start: one for the whole run, a start and a resume for the split.
+    assert [i["from_step"] for i in whole["invocations"]] == [0]
+    assert [i["from_step"] for i in second["invocations"]] == [0, 4]
+    assert all("code" in i and i["utc"].endswith("Z") for i in second["invocations"])
     assert second["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
     high_iso = second["validation"]["psnr_high_iso"]
     assert high_iso == pytest.approx(whole["validation"]["psnr_high_iso"], abs=1e-5)
@@ -333,6 +337,8 @@ def check_publish_and_evaluate(tmp_path, out, summary):
     assert entry.default and entry.validation["psnr"] == pytest.approx(validation["psnr"], abs=1e-3)
     assert entry.validation["psnr_high_iso"] == pytest.approx(validation["psnr_high_iso"], abs=1e-3)
     assert entry.validation["target"] == validation["target"]
+    assert entry.training["invocations"] == summary["invocations"]
+    assert entry.training["photo_count"] == len(summary["config"]["photo_names"])
     validations = read_validation_sets([out], "bayer")
     assert sorted(validations) == ["all_iso", "high_iso"]
     rows = evaluate([tmp_path / "weights" / entry.file], validations, "bayer", threads=1)

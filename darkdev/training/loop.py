@@ -49,6 +49,7 @@ from darkdev.training.state import (
     Run,
     build_run,
     prepare_validation,
+    read_invocations,
     record_photo_names,
     resume_or_start,
     save,
@@ -332,6 +333,7 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
     data += " of held-out photos, scored against LibRaw's default development)"
     return {
         "command": config.command,
+        "invocations": read_invocations(run.out),  # every start and resume, with its code
         "config": asdict(config),
         "initialised_from": None
         if config.init_from is None

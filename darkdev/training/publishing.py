@@ -150,6 +150,10 @@ def _training_record(
         record["precision"] = config["precision"]
     if config.get("noise_widening") is not None:
         record["noise_widening"] = config["noise_widening"]
+    if summary.get("invocations"):  # runs before the history recorded only the last command
+        record["invocations"] = summary["invocations"]
+    if config.get("photo_names"):
+        record["photo_count"] = len(config["photo_names"])
     if summary.get("initialised_from"):
         record["initialised_from"] = _initialisation_record(summary, directory)
     return record

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,9 +181,51 @@ def record_photo_names(run: Run) -> None:
     config.photo_names = share_object(run.ranks, config.photo_names)
 
 
+INVOCATIONS_NAME = "invocations.jsonl"  # one line per start or resume of the run
+
+
+def code_version() -> str | None:
+    """This code's git commit (+ a mark when darkdev/ has uncommitted changes); None outside git."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *arguments], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "darkdev")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + (" with uncommitted changes" if changed else "")) if commit else None
+
+
+def record_invocation(run: Run) -> None:
+    """Append this start (or resume) to the run's history: a finished run's summary lists every
+    command that trained it, from which step, on which code."""
+    entry = {
+        "command": run.config.command,
+        "from_step": run.step,
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_version(),
+    }
+    with open(run.out / INVOCATIONS_NAME, "a") as stream:
+        stream.write(json.dumps(entry) + "\n")
+
+
+def read_invocations(run_directory: Path) -> list[dict]:
+    path = run_directory / INVOCATIONS_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def prepare_validation(run: Run) -> None:
-    """Rank 0: the run's config.json, its validation sets and the classical baseline's scores."""
+    """Rank 0: the run's config.json and history, its validation sets and the classical
+    baseline's scores."""
     (run.out / "config.json").write_text(json.dumps(asdict(run.config), indent=2) + "\n")
+    record_invocation(run)
     run.validations = validation_sets(run.config)
     run.classical = {split: score_classical(v) for split, v in run.validations.items()}
 
