@@ -37,14 +37,9 @@ def _link_exclusive(temporary: str, path: Path) -> None:
         os.replace(temporary, path)
 
 
-def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> None:
-    """Write to a temporary file in the target folder, fsync, then give it the target's name.
-
-    A crash or interrupt at any point leaves either no file or the complete one. Without
-    overwrite the final name is created exclusively, so of two runs racing for one name the
-    loser gets OutputExistsError instead of silently replacing the winner's image.
-    """
-    path = Path(path)
+def _write_temporary(path: Path, payload: bytes) -> str:
+    """The payload in a new file beside path (same folder, so a rename is atomic), fsynced;
+    returns its name. The caller gives it its final name or removes it."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{path}: output folder {directory} does not exist")
@@ -58,6 +53,22 @@ def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> No
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
+    except OSError as error:
+        os.unlink(temporary)
+        raise _output_error(path, "write failed", error) from error
+    return temporary
+
+
+def write_atomic(path: str | Path, payload: bytes, overwrite: bool = True) -> None:
+    """Write to a temporary file in the target folder, fsync, then give it the target's name.
+
+    A crash or interrupt at any point leaves either no file or the complete one. Without
+    overwrite the final name is created exclusively, so of two runs racing for one name the
+    loser gets OutputExistsError instead of silently replacing the winner's image.
+    """
+    path = Path(path)
+    temporary = _write_temporary(path, payload)
+    try:
         if overwrite:
             os.replace(temporary, path)
         else:
@@ -80,23 +91,8 @@ def staged_file(path: str | Path, payload: bytes) -> Iterator[Path]:
     (replacing any file there), an error removes it. So a file that must pass checks before it
     takes its name (published weights) is never seen half-written or unchecked."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: output folder {directory} does not exist")
+    temporary = Path(_write_temporary(path, payload))
     try:
-        handle, name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
-    except OSError as error:
-        raise _output_error(path, f"cannot write in {directory}", error) from error
-    temporary = Path(name)
-    try:
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o644)
-        except OSError as error:
-            raise _output_error(path, "write failed", error) from error
         yield temporary
         try:
             os.replace(temporary, path)
