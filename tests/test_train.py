@@ -389,6 +389,13 @@ def test_evaluate_builds_both_splits_from_photos(tmp_path, photo_folder, tiny_we
     assert sheet.ndim == 3 and sheet.shape[1] == 4 * 288 and sheet.shape[0] > 64
     with pytest.raises(ParameterError, match="no such validation split"):
         evaluate_main([checkpoint, *arguments, "--sheet", str(sheet_path), "--sheet-split", "x"])
+    jpeg_path = tmp_path / "sheet.jpg"
+    assert evaluate_main([checkpoint, *arguments, "--sheet", str(jpeg_path)]) == 0
+    assert jpeg_path.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG, by the extension asked for
+    assert imageio.imread(jpeg_path).shape == sheet.shape
+    with pytest.raises(ParameterError, match=".png or .jpg"):
+        evaluate_main([checkpoint, *arguments, "--sheet", str(tmp_path / "sheet.tif")])
+    assert not (tmp_path / "sheet.tif").exists()
     with pytest.raises(ParameterError, match="no validation set"):
         read_validation_sets([tmp_path], "bayer")
 

@@ -109,7 +109,9 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default=None, help="markdown file to write")
     parser.add_argument(
-        "--sheet", default=None, help="PNG of crops at 1:1 (input, classical, models, target)"
+        "--sheet",
+        default=None,
+        help="PNG or JPEG (by extension) of crops at 1:1 (input, classical, models, target)",
     )
     parser.add_argument("--sheet-split", default="high_iso", help="validation split of the sheet")
     parser.add_argument("--sheet-rows", type=int, default=3)
@@ -150,9 +152,12 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         Path(arguments.out).write_text(table)
     if arguments.sheet:
         from darkdev.files import write_atomic
-        from darkdev.render import encode_png
+        from darkdev.render import encode_jpeg, encode_png, format_for
         from darkdev.training.crop_sheet import crop_sheet
 
+        sheet_format = format_for(arguments.sheet, None)  # by extension; refuses unknown ones
+        if sheet_format not in ("png", "jpg"):
+            raise ParameterError(f"--sheet {arguments.sheet}: write a .png or .jpg sheet")
         if arguments.sheet_split not in validations:
             raise ParameterError(
                 f"--sheet-split {arguments.sheet_split!r}: no such validation split"
@@ -160,7 +165,8 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         sheet = crop_sheet(
             arguments.checkpoints, validations[arguments.sheet_split], arguments.sheet_rows
         )
-        write_atomic(arguments.sheet, encode_png(sheet))
+        encoded = encode_jpeg(sheet, 90) if sheet_format == "jpg" else encode_png(sheet)
+        write_atomic(arguments.sheet, encoded)
         print(f"crop sheet: {arguments.sheet}")
     return 0
 
