@@ -24,6 +24,7 @@ from darkdev.training.validation import (
     build_validation_set,
     load_validation_set,
     save_validation_set,
+    validation_set_path,
 )
 
 
@@ -180,7 +181,7 @@ def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
     result = {}
     photos = None
     for split in SPLITS:
-        path = Path(config.out) / f"validation-{config.cfa}-{split}.npz"
+        path = validation_set_path(Path(config.out), config.cfa, split)
         if path.exists():
             result[split] = load_validation_set(path)
             continue

@@ -30,15 +30,15 @@ EXPORT_NAME = "best.safetensors"
 VALIDATED_DIR = "validated"  # --keep-validated-weights: one checkpoint per validated step
 
 
-def validated_weights_path(run_dir: Path, step: int) -> Path:
-    return run_dir / VALIDATED_DIR / f"step-{step:06d}.safetensors"
-
-
 SHARD_INDEX_FORMAT = "darkdev sharded safetensors 1"
 MAX_SHARD_BYTES = 15 * 2**20  # under the 16 MiB a GPU machine can send back per file
 # Room kept in each shard for the safetensors header: per-tensor entries and the metadata.
 SHARD_HEADER_BASE_BYTES = 1024
 SHARD_HEADER_PER_TENSOR_BYTES = 128
+
+
+def validated_weights_path(run_dir: Path, step: int) -> Path:
+    return run_dir / VALIDATED_DIR / f"step-{step:06d}.safetensors"
 
 
 def _atomic_torch_save(document: dict, path: Path) -> None:

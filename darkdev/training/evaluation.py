@@ -26,6 +26,7 @@ from darkdev.training.validation import (
     ValidationSet,
     build_validation_set,
     load_validation_set,
+    validation_set_path,
 )
 
 CLASSICAL_LABEL = "classical (linear ratio + LibRaw)"
@@ -174,7 +175,7 @@ def read_validation_sets(paths: list[str | Path], cfa_kind: str) -> dict[str, Va
     result: dict[str, ValidationSet] = {}
     for given in map(Path, paths):
         files = (
-            [given / f"validation-{cfa_kind}-{s}.npz" for s in SPLITS]
+            [validation_set_path(given, cfa_kind, split) for split in SPLITS]
             if given.is_dir()
             else [given]
         )

@@ -25,17 +25,17 @@ from darkdev.training.evaluation import (
     score_colour_modes,
 )
 from darkdev.training.state import selection_score
-from darkdev.training.validation import SPLITS, ValidationSet, load_validation_set
+from darkdev.training.validation import (
+    SPLITS,
+    ValidationSet,
+    load_validation_set,
+    validation_set_path,
+)
 
 COLOUR_CHOICES = ("auto", *COLOUR_MODES)
 COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares the modes by
 SUFFIXES = {"all_iso": "", "high_iso": "_high_iso"}  # validation record keys per split
 Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
-
-
-def set_path(directory: Path, cfa_kind: str, split: str) -> Path:
-    """Where a run (training.batches.validation_sets) keeps a split's validation set."""
-    return directory / f"validation-{cfa_kind}-{split}.npz"
 
 
 def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
@@ -45,7 +45,7 @@ def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
         raise ParameterError(f"{directory}: no such validation folder")
     sets = {}
     for split in SPLITS:
-        path = set_path(directory, cfa_kind, split)
+        path = validation_set_path(directory, cfa_kind, split)
         if not path.is_file():
             raise ParameterError(
                 f"{path}: missing (a {cfa_kind} checkpoint is scored on both splits: "
@@ -112,7 +112,7 @@ def describe_set(directory: Path, sets: dict[str, ValidationSet]) -> str:
     side_px = sets["all_iso"].targets[0].shape[0]
     return (
         f"synthetic, {counts} fixed {side_px} px crops: "
-        f"{set_path(directory, sets['all_iso'].kind, 'SPLIT')}"
+        f"{validation_set_path(directory, sets['all_iso'].kind, 'SPLIT')}"
     )
 
 
@@ -139,7 +139,8 @@ def scored_validation(
     record["n_images"] = len(sets["all_iso"])
     record["set"] = describe_set(directory, sets)
     record["set_sha256"] = {
-        split: weights.sha256_of(set_path(directory, v.kind, split)) for split, v in sets.items()
+        split: weights.sha256_of(validation_set_path(directory, v.kind, split))
+        for split, v in sets.items()
     }
     record["target"] = sets["all_iso"].target_name
     record["quality_psnr"] = round((record["psnr"] + record["psnr_high_iso"]) / 2, 4)

@@ -91,6 +91,12 @@ class ValidationSet:
         return dataclasses.replace(self, **subsets)
 
 
+def validation_set_path(directory: Path, cfa_kind: str, split: str) -> Path:
+    """Where a run folder (or any folder of sets) keeps a CFA kind's split: the one naming rule
+    shared by training, evaluation and publishing."""
+    return Path(directory) / f"validation-{cfa_kind}-{split}.npz"
+
+
 def libraw_available() -> bool:
     try:
         import rawpy  # noqa: F401  # the GPU machines have no rawpy
