@@ -187,7 +187,7 @@ def test_finetune_resumes_and_records_the_camera(tmp_path, photo_folder, tiny_we
     assert words[:5] == ["fine-tuning", "before", "fine-tuning", "before", "after"]
     assert words[5:] in ([], ["warning:"])  # a few steps of a random model may not improve it
     assert "for Testmaker Night One (bayer)" in lines[0]
-    assert set(resumed.before) == set(resumed.after) == {"all_iso", "high_iso"}
+    assert set(resumed.before) == set(resumed.after) == {"all_iso", "high_iso", "detail"}
     assert all(math.isfinite(psnr) for psnr, _ in resumed.after.values())
     with pytest.raises(ParameterError, match="exists"):
         finetune(dataclasses.replace(options, resume=True))

@@ -210,8 +210,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     assert [i["from_step"] for i in second["invocations"]] == [0, 4]
     assert all("code" in i and i["utc"].endswith("Z") for i in second["invocations"])
     assert second["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
-    high_iso = second["validation"]["psnr_high_iso"]
-    assert high_iso == pytest.approx(whole["validation"]["psnr_high_iso"], abs=1e-5)
+    for name in ("psnr_high_iso", "psnr_detail", "ssim_detail"):
+        assert second["validation"][name] == pytest.approx(whole["validation"][name], abs=1e-5)
     # Outputs of a finished run.
     out = tmp_path / "whole"
     for name in (
@@ -222,6 +222,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
         "photos.json",
         "validation-bayer-all_iso.npz",
         "validation-bayer-high_iso.npz",
+        "validation-bayer-detail.npz",
     ):
         assert (out / name).exists(), name
     summary = json.loads((out / "summary.json").read_text())
@@ -239,6 +240,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]
     assert [e["step"] for e in log if "val_psnr_high_iso" in e] == [3, 6]
+    assert [e["step"] for e in log if "val_ssim_detail" in e] == [3, 6]
     check_publish_and_evaluate(tmp_path, out, summary)
 
 
@@ -262,6 +264,36 @@ def test_interrupted_run_resumes_as_if_never_stopped(tmp_path, photo_folder, mon
     second = train(tiny_config(tmp_path / "split", photo_folder, resume=True))
     assert second["steps"] == whole["steps"] == 6
     same_final_weights(tmp_path / "whole", tmp_path / "split")
+
+
+def test_weight_average_is_validated_kept_and_resumed_exactly(tmp_path, photo_folder):
+    # A large learning rate, so that the average and the weights differ clearly.
+    average = dict(ema_decay=0.5, lr=0.1)
+    whole = train(
+        tiny_config(tmp_path / "whole", photo_folder, keep_validated_weights=True, **average)
+    )
+    train(tiny_config(tmp_path / "split", photo_folder, session_steps=4, **average))
+    split = train(tiny_config(tmp_path / "split", photo_folder, resume=True, **average))
+    a, b = same_final_weights(tmp_path / "whole", tmp_path / "split")
+    assert a["ema"].keys() == a["model"].keys()
+    for key, tensor in a["ema"].items():
+        assert torch.allclose(tensor, b["ema"][key], atol=1e-6), key
+    assert split["validation"]["psnr"] == pytest.approx(whole["validation"]["psnr"], abs=1e-5)
+    # What is validated and kept is the average: the last validation's weights are the final one.
+    kept, _ = weights.load_model(
+        tmp_path / "whole" / "validated" / "step-000006.safetensors", expected_cfa_kind="bayer"
+    )
+    for key, tensor in kept.state_dict().items():
+        torch.testing.assert_close(tensor.float(), a["ema"][key], atol=1e-3, rtol=1e-3)
+    # ... which is not the weights (far beyond the export's float16 rounding).
+    assert max((a["ema"][k] - a["model"][k]).abs().max().item() for k in a["ema"]) > 1e-2
+    # A run resumed with --ema-decay that had none starts its average from the resumed weights.
+    train(tiny_config(tmp_path / "late", photo_folder, session_steps=4))
+    train(tiny_config(tmp_path / "late", photo_folder, ema_decay=0.5, resume=True))
+    assert load_training_state(tmp_path / "late" / "last.pt")["ema"]
+    with pytest.raises(ParameterError, match="--ema-decay"):
+        TrainConfig(ema_decay=1.0).validate()
+    assert parse_args(["--ema-decay", "0.999"]).ema_decay == 0.999
 
 
 def test_half_precision_trains_in_bfloat16_and_resumes_exactly(tmp_path, photo_folder):
@@ -340,7 +372,8 @@ def check_publish_and_evaluate(tmp_path, out, summary):
     assert entry.training["invocations"] == summary["invocations"]
     assert entry.training["photo_count"] == len(summary["config"]["photo_names"])
     validations = read_validation_sets([out], "bayer")
-    assert sorted(validations) == ["all_iso", "high_iso"]
+    assert sorted(validations) == ["all_iso", "detail", "high_iso"]
+    assert entry.validation["psnr_detail"] == pytest.approx(validation["psnr_detail"], abs=1e-3)
     rows = evaluate([tmp_path / "weights" / entry.file], validations, "bayer", threads=1)
     scores = {(row.name.split()[0], row.split): row for row in rows}
     for split, suffix in (("all_iso", ""), ("high_iso", "_high_iso")):
@@ -441,15 +474,54 @@ def test_cli_arguments_and_validation():
 def test_selection_rules_weigh_psnr_and_ssim():
     from darkdev.training.state import selection_score
 
+    def splits(all_iso, high_iso, all_ssim, high_ssim):
+        return {"all_iso": (all_iso, all_ssim), "high_iso": (high_iso, high_ssim)}
+
     # A step that trades 0.1 dB for +0.01 SSIM near 0.8: PSNR alone keeps the first.
-    before, after = (29.2, 27.0, 0.815, 0.755), (29.1, 26.9, 0.825, 0.765)
-    assert selection_score("psnr", *before) == pytest.approx(28.1)
-    assert selection_score("psnr", *after) < selection_score("psnr", *before)
-    assert selection_score("ssim", *after) == pytest.approx(0.795)
+    before, after = splits(29.2, 27.0, 0.815, 0.755), splits(29.1, 26.9, 0.825, 0.765)
+    assert selection_score("psnr", before) == pytest.approx(28.1)
+    assert selection_score("psnr", after) < selection_score("psnr", before)
+    assert selection_score("ssim", after) == pytest.approx(0.795)
     # SSIM in dB: -10 log10(1 - 0.8) = 6.99 dB; 0.01 SSIM there is worth about 0.22 dB.
-    assert selection_score("psnr+ssim", 20, 20, 0.8, 0.8) == pytest.approx(20 + 6.9897, abs=1e-4)
-    assert selection_score("psnr+ssim", *after) > selection_score("psnr+ssim", *before)
-    assert selection_score("psnr+ssim", 20, 20, 1.0, 1.0) == pytest.approx(120)  # finite
+    assert selection_score("psnr+ssim", splits(20, 20, 0.8, 0.8)) == pytest.approx(
+        20 + 6.9897, abs=1e-4
+    )
+    assert selection_score("psnr+ssim", after) > selection_score("psnr+ssim", before)
+    assert selection_score("psnr+ssim", splits(20, 20, 1.0, 1.0)) == pytest.approx(120)  # finite
+    # The detail split counts like the others: a detail gain outweighs a smaller photo loss.
+    detail_before = {**before, "detail": (20.0, 0.60)}
+    detail_after = {**after, "detail": (20.5, 0.64)}
+    assert selection_score("psnr", detail_before) == pytest.approx((29.2 + 27.0 + 20.0) / 3)
+    assert selection_score("psnr", detail_after) > selection_score("psnr", detail_before)
+    with pytest.raises(ParameterError, match="no validation scores"):
+        selection_score("psnr", {})
+    with pytest.raises(ParameterError, match="lpips"):
+        selection_score("lpips", before)
+
+
+def test_resume_adds_the_detail_split_and_scores_the_best_on_it(tmp_path, photo_folder, capsys):
+    from darkdev.training.state import saved_best_scores
+
+    out = tmp_path / "run"
+    first = train(tiny_config(out, photo_folder, session_steps=4, detail_validation=False))
+    assert first["stopped_by"] == "session_steps"
+    assert not (out / "validation-bayer-detail.npz").exists()
+    saved = torch.load(out / "last.pt", weights_only=True)
+    assert sorted(saved["best_scores"]) == ["all_iso", "high_iso"] and saved["best_step"] == 3
+    # Resumed with the detail split (the default): the step-3 best is scored on it at once, so
+    # later validations are ranked against it on all three splits.
+    second = train(tiny_config(out, photo_folder, resume=True))
+    assert "best weights (step 3) scored on detail too" in capsys.readouterr().out
+    assert (out / "validation-bayer-detail.npz").exists()
+    saved = torch.load(out / "last.pt", weights_only=True)
+    assert sorted(saved["best_scores"]) == ["all_iso", "detail", "high_iso"]
+    assert "psnr_detail" in second["validation"] and "ssim_detail" in second["validation"]
+    # last.pt files from before per-split scores keep their best on resume.
+    legacy = {"best_psnr": 28.0, "best_ssim": 0.8, "best_psnr_high_iso": 26.0}
+    legacy["best_ssim_high_iso"] = 0.7
+    assert saved_best_scores(legacy) == {"all_iso": (28.0, 0.8), "high_iso": (26.0, 0.7)}
+    assert saved_best_scores({"best_psnr": 28.0, "best_ssim": 0.8}) == {"all_iso": (28.0, 0.8)}
+    assert parse_args(["--no-detail-validation"]).detail_validation is False
 
 
 def test_kept_weights_of_every_validation_and_best_by_ssim(tmp_path, photo_folder):
@@ -553,7 +625,8 @@ def test_publish_scored_on_a_validation_folder(tmp_path, validated_run, monkeypa
         (chosen["all_iso"][0] + chosen["high_iso"][0]) / 2, abs=1e-4
     )
     assert modes["chosen"].startswith(f"{entry.colour} (--colour auto: PSNR + SSIM in dB")
-    assert "1 all ISO + 1 high ISO fixed 64 px crops" in validation["set"]
+    assert "1 all ISO + 1 high ISO + 1 detail fixed 64 px crops" in validation["set"]
+    assert [validation["psnr_detail"], validation["ssim_detail"]] == chosen["detail"]
     assert "validation-bayer-SPLIT.npz" in validation["set"] and validation["n_images"] == 1
     assert validation["set_sha256"]["high_iso"] == weights.sha256_of(
         out / "validation-bayer-high_iso.npz"
@@ -633,7 +706,7 @@ def test_republishing_records_the_previous_entry_and_keeps_its_speed(tmp_path, v
     entry = publish(out, "lts.safetensors", directory, colour="network", validation_directory=out)
     previous = entry.validation["previous"]
     assert previous["file"] == "lts.safetensors" and previous["sha256"] == first.sha256
-    names = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso", "set")
+    names = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso", "psnr_detail", "ssim_detail", "set")
     assert previous["validation"] == {k: first.validation[k] for k in names}
     # Scored again on the same crops as the new weights, in its own colour mode.
     this_set = previous["this_set"]

@@ -200,6 +200,32 @@ def test_validation_sets_hold_libraw_targets_and_classical(tmp_path):
     assert len(made.subset([1])) == 1 and made.subset([1]).names == [made.names[1]]
 
 
+@pytest.mark.parametrize("kind", ["bayer", "xtrans"])
+def test_detail_set_is_whole_dead_leaves_at_high_iso(tmp_path, kind):
+    held_out = [smooth_photo(seed=0), smooth_photo(seed=1)]
+    made = validation.build_split(held_out, kind, "detail", count=2, packed_px=16)
+    side_px = 16 * cfa.BLOCK_SIZE[kind]
+    assert made.split == "detail" and made.names == ["dead-leaves-000", "dead-leaves-001"]
+    assert made.targets[0].shape == (side_px, side_px, 3)
+    assert made.noisy_packed[0].shape == (cfa.CHANNELS[kind], 16, 16)
+    assert all(100 <= ratio <= 300 for ratio in made.ratios)  # high ISO's exposure and noise
+    # Whole leaves, native scale: far more edges than the smooth photos' own crops.
+    photo_crops = validation.build_validation_set(held_out, kind, "high_iso", 2, packed_px=16)
+
+    def edge_energy(image):
+        return float(np.abs(np.diff(image, axis=1)).mean())
+
+    assert edge_energy(made.unmosaiced[0]) > 4 * edge_energy(photo_crops.unmosaiced[0])
+    # Fixed by the seed.
+    again = validation.build_split(held_out, kind, "detail", count=2, packed_px=16)
+    assert np.array_equal(again.noisy_packed[1], made.noisy_packed[1])
+    path = validation.validation_set_path(tmp_path, kind, "detail")
+    validation.save_validation_set(made, path)
+    assert validation.load_validation_set(path).split == "detail"
+    with pytest.raises(ParameterError, match="no validation photos"):
+        validation.build_split([], kind, "detail", count=1, packed_px=16)
+
+
 def test_photo_folder_errors_and_split(tmp_path):
     import imageio.v3 as imageio
 

@@ -19,9 +19,10 @@ from darkdev.training import synthetic
 from darkdev.training.config import TrainConfig
 from darkdev.training.sid import SidDataset
 from darkdev.training.validation import (
+    DETAIL_SPLIT,
     SPLITS,
     ValidationSet,
-    build_validation_set,
+    build_split,
     load_validation_set,
     save_validation_set,
     validation_set_path,
@@ -176,18 +177,18 @@ class Prefetcher:
 
 
 def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
-    """The fixed validation crops of this CFA kind, per split, with the run's camera (cached in
-    the run folder)."""
+    """The fixed validation crops of this CFA kind, per split (the detail set too with
+    config.detail_validation), with the run's camera (cached in the run folder)."""
     result = {}
     photos = None
-    for split in SPLITS:
+    for split in (*SPLITS, DETAIL_SPLIT) if config.detail_validation else SPLITS:
         path = validation_set_path(Path(config.out), config.cfa, split)
         if path.exists():
             result[split] = load_validation_set(path)
             continue
         if photos is None:
             photos = validation_photos(config)
-        result[split] = build_validation_set(
+        result[split] = build_split(
             photos,
             config.cfa,
             split,

@@ -3,8 +3,9 @@ exported weights (best.safetensors, or shards under 16 MiB for a machine that ca
 back files that small).
 
 last.pt holds plain tensors and dicts (loadable with weights_only=True): model, optimizer,
-torch_rng, step, elapsed_s, total_steps, best_psnr, best_ssim, best_step, best_selection,
-best_psnr_high_iso, best_ssim_high_iso, best_model.
+torch_rng, step, elapsed_s, total_steps, best_step, best_selection, best_scores ({split:
+[PSNR, SSIM]}; older files have best_psnr, best_ssim and their _high_iso), best_model, ema (the
+weight average with --ema-decay; {} without).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ Data parallel (DistributedDataParallel; gloo on CPU, nccl on CUDA), --batch is t
     python -m darkdev.evaluate weights/lts-w16-bayer.safetensors [...] --cfa bayer \\
         [--validation-set runs/NAME] [--photos DIR --count 16] [--out table.md]
 
-Evaluation prints (and saves) a markdown table: the classical pipeline and each checkpoint on both
-validation splits (all ISO, high ISO), PSNR and SSIM.
+Evaluation prints (and saves) a markdown table: the classical pipeline and each checkpoint on the
+validation splits (all ISO, high ISO, and detail where the folder has it), PSNR and SSIM.
 
     darkdev publish runs/NAME --name FILE.safetensors [--weights PATH] [--validation-set DIR] \\
         [--colour auto|network|guided] [--not-default] [--cpu-12mp-seconds S] [--weights-dir DIR]
@@ -36,6 +36,7 @@ from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
+from darkdev.training.validation import split_suffix
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
@@ -69,11 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     if "validation" not in summary:
         return 0  # a data-parallel rank other than 0, or a session stopped by --session-steps
     validation = summary["validation"]
+    suffixes = {title: split_suffix(split) for split, title in evaluation.SPLIT_TITLES.items()}
+    described = "; ".join(
+        f"{title} {validation[f'psnr{suffix}']:.3f} dB / {validation[f'ssim{suffix}']:.4f} "
+        f"(classical {validation[f'classical_psnr{suffix}']:.3f} / "
+        f"{validation[f'classical_ssim{suffix}']:.4f})"
+        for title, suffix in suffixes.items()
+        if f"psnr{suffix}" in validation
+    )
     print(
-        f"done: {summary['steps']} steps, best PSNR {validation['psnr']:.3f} dB / SSIM "
-        f"{validation['ssim']:.4f}; classical {validation['classical_psnr']:.3f} / "
-        f"{validation['classical_ssim']:.4f}; high ISO {validation['psnr_high_iso']:.3f} / "
-        f"{validation['ssim_high_iso']:.4f}; weights {summary['export']['file']}"
+        f"done: {summary['steps']} steps, best (step {summary['best_step']}) PSNR/SSIM "
+        f"{described}; weights {summary['export']['file']}"
     )
     return 0
 
@@ -81,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m darkdev.evaluate",
-        description="PSNR/SSIM of checkpoints and the classical pipeline on both validation "
-        "splits (all ISO, high ISO) of held-out photos.",
+        description="PSNR/SSIM of checkpoints and the classical pipeline on the validation "
+        "splits (all ISO, high ISO; detail: dead leaves coloured from them) of held-out photos.",
     )
     parser.add_argument("checkpoints", nargs="*", help="safetensors checkpoints of one CFA kind")
     parser.add_argument("--cfa", default="bayer", choices=["bayer", "xtrans"])
@@ -192,8 +199,8 @@ def _publish_parser() -> argparse.ArgumentParser:
         "--validation-set",
         default=None,
         metavar="DIR",
-        help="score on DIR's validation-CFA-all_iso.npz and -high_iso.npz (a run folder's, or "
-        "a larger set) instead of recording the run's own validation",
+        help="score on DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if "
+        "there; a run folder's, or a larger set) instead of recording the run's own validation",
     )
     parser.add_argument(
         "--colour",

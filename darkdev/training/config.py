@@ -19,7 +19,7 @@ from darkdev.training.noise import NoiseRange
 
 DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 LR_SCHEDULES = ("step", "cosine", "constant")
-# What "best" means at a validation (state.selection_score): mean PSNR of both splits; that plus
+# What "best" means at a validation (state.selection_score): mean PSNR of the splits; that plus
 # mean SSIM in dB (-10 log10(1 - SSIM), so 0.01 SSIM near 0.8 weighs about 0.2 dB); mean SSIM.
 SELECTION_RULES = ("psnr", "psnr+ssim", "ssim")
 DESCRIPTION = (
@@ -59,6 +59,11 @@ class TrainConfig:
     validation_count: int = 16
     select_by: str = "psnr"  # which validated weights are kept as best (SELECTION_RULES)
     keep_validated_weights: bool = False  # also write every validated step's weights
+    # Validate on dead leaves too (validation.DETAIL_SPLIT): a third split --select-by counts.
+    detail_validation: bool = True
+    # Not in the paper: validate, keep and export an exponential moving average of the weights
+    # with this decay (training.averaging); 0: the weights themselves.
+    ema_decay: float = 0.0
     checkpoint_minutes: float = 5.0
     log_every: int = 25
     photos: str = DEFAULT_PHOTOS
@@ -116,6 +121,8 @@ class TrainConfig:
                 f"--lr and --max-minutes must be > 0, --tv-weight >= 0; got {self.lr}, "
                 f"{self.max_minutes}, {self.tv_weight}"
             )
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ParameterError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.lowpass_weight < 0 or self.ssim_weight < 0:
             raise ParameterError(
                 f"--lowpass-weight and --ssim-weight must be >= 0, got {self.lowpass_weight}, "
@@ -195,13 +202,27 @@ def _parser() -> argparse.ArgumentParser:
         "--select-by",
         default=defaults.select_by,
         choices=SELECTION_RULES,
-        help="which validated weights are the run's best: mean PSNR of both splits (psnr), "
+        help="which validated weights are the run's best: mean PSNR of the splits (psnr), "
         "that plus mean SSIM in dB, -10 log10(1 - SSIM) (psnr+ssim), or mean SSIM (ssim)",
+    )
+    parser.add_argument(
+        "--detail-validation",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.detail_validation,
+        help="validate on dead leaves at high ISO too, a third split that --select-by counts "
+        "(default: on)",
     )
     parser.add_argument(
         "--keep-validated-weights",
         action="store_true",
         help="also write each validated step's weights to validated/step-NNNNNN.safetensors",
+    )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=defaults.ema_decay,
+        help="validate, keep and export an exponential moving average of the weights with this "
+        "decay, e.g. 0.999 (0: off; not in the paper)",
     )
     parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")

@@ -22,16 +22,16 @@ from darkdev.errors import ParameterError, ShapeError
 from darkdev.models import STRIDE
 from darkdev.training import photos as photo_files
 from darkdev.training.validation import (
-    SPLITS,
+    ALL_SPLITS,
     ValidationSet,
-    build_validation_set,
+    build_split,
     load_validation_set,
     validation_set_path,
 )
 
 CLASSICAL_LABEL = "classical (linear ratio + LibRaw)"
 HIGHLIGHT_LEVEL = 0.8  # target brightness (max over R, G, B) counted as highlight
-SPLIT_TITLES = {"all_iso": "all ISO", "high_iso": "high ISO"}
+SPLIT_TITLES = {"all_iso": "all ISO", "high_iso": "high ISO", "detail": "detail"}
 
 
 def predict(model: torch.nn.Module, packed: np.ndarray, device: torch.device) -> np.ndarray:
@@ -162,11 +162,12 @@ def held_out_photos(photos: str | Path | None) -> list[photo_files.Photo]:
 def held_out_validation_sets(
     photos: str | Path | None, cfa_kind: str, count: int, packed_px: int | None = None
 ) -> dict[str, ValidationSet]:
-    """Both splits' fixed crops of the held-out photos."""
+    """Every split's fixed crops of the held-out photos (the detail split's dead leaves
+    coloured from them)."""
     held_out = held_out_photos(photos)
     return {
-        split: build_validation_set(held_out, cfa_kind, split, count, packed_px=packed_px)
-        for split in SPLITS
+        split: build_split(held_out, cfa_kind, split, count, packed_px=packed_px)
+        for split in ALL_SPLITS
     }
 
 
@@ -175,7 +176,7 @@ def read_validation_sets(paths: list[str | Path], cfa_kind: str) -> dict[str, Va
     result: dict[str, ValidationSet] = {}
     for given in map(Path, paths):
         files = (
-            [validation_set_path(given, cfa_kind, split) for split in SPLITS]
+            [validation_set_path(given, cfa_kind, split) for split in ALL_SPLITS]
             if given.is_dir()
             else [given]
         )

@@ -24,6 +24,7 @@ import torch
 
 from darkdev import weights
 from darkdev.models import channels_last, parameter_count
+from darkdev.training.averaging import averaged_weights, update_average
 from darkdev.training.batches import BatchSource, Prefetcher
 from darkdev.training.checkpoints import (
     EXPORT_NAME,
@@ -42,7 +43,7 @@ from darkdev.training.distributed import (
     leave_ranks,
     mean_over_ranks,
 )
-from darkdev.training.evaluation import score_model
+from darkdev.training.evaluation import SPLIT_TITLES, score_model
 from darkdev.training.loss import compute_loss, learning_rate
 from darkdev.training.state import (
     Best,
@@ -55,6 +56,7 @@ from darkdev.training.state import (
     save,
     selection_score,
 )
+from darkdev.training.validation import DETAIL_SPLIT, split_suffix
 
 STOP_REASONS = ("", "steps", "time", "session_steps", "interrupted")  # index 0: keep going
 # Set by request_stop() (Ctrl-C, kill: training.cli); the loop stops at the next step boundary.
@@ -166,6 +168,8 @@ def train_step(run: Run, prefetcher: Prefetcher) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()  # DDP: gradients are averaged over the ranks here
     run.optimizer.step()
+    if run.ema is not None and run.ranks.main:  # only rank 0 validates and saves
+        update_average(run.ema, run.model, config.ema_decay)
     run.step += 1
     # Log the whole batch's loss, as one process would.
     run.running_loss.append(float(mean_over_ranks(run.ranks, loss.detach()).item()))
@@ -234,43 +238,36 @@ def refine_schedule_length(run: Run) -> None:
 
 
 def validate(run: Run) -> None:
-    """Score both splits, log and print them, and keep the weights if they are the best so far."""
+    """Score every split, log and print them, and keep the weights if they are the best so far
+    (with --ema-decay all of this is the weight average's)."""
     run.validated_steps.add(run.step)
+    with averaged_weights(run.model, run.ema):
+        validate_weights(run)
+
+
+def validate_weights(run: Run) -> None:
+    """validate's work on the weights the model holds now."""
     scores = {
         split: score_model(run.model, v, run.device, run.config.white_balance_input)
         for split, v in run.validations.items()
     }
-    psnr_db, ssim_value = scores["all_iso"]
-    high_psnr_db, high_ssim_value = scores["high_iso"]
-    selection = selection_score(
-        run.config.select_by, psnr_db, high_psnr_db, ssim_value, high_ssim_value
+    selection = selection_score(run.config.select_by, scores)
+    entry: dict[str, Any] = {"step": run.step}
+    for split, (psnr_db, ssim_value) in scores.items():
+        entry[f"val_psnr{split_suffix(split)}"] = psnr_db
+        entry[f"val_ssim{split_suffix(split)}"] = ssim_value
+    append_log(run.log_path, {**entry, "elapsed_s": round(run.elapsed(), 1)})
+    described = ", ".join(
+        f"{SPLIT_TITLES[split]} {psnr_db:.3f} / {ssim_value:.4f} (classical "
+        f"{run.classical[split][0]:.3f} / {run.classical[split][1]:.4f})"
+        for split, (psnr_db, ssim_value) in scores.items()
     )
-    append_log(
-        run.log_path,
-        {
-            "step": run.step,
-            "val_psnr": psnr_db,
-            "val_ssim": ssim_value,
-            "val_psnr_high_iso": high_psnr_db,
-            "val_ssim_high_iso": high_ssim_value,
-            "elapsed_s": round(run.elapsed(), 1),
-        },
-    )
-    classical, classical_high = run.classical["all_iso"], run.classical["high_iso"]
-    print(
-        f"step {run.step}: validation PSNR/SSIM all ISO {psnr_db:.3f} / {ssim_value:.4f}"
-        f" (classical {classical[0]:.3f} / {classical[1]:.4f}), high ISO "
-        f"{high_psnr_db:.3f} / {high_ssim_value:.4f} (classical "
-        f"{classical_high[0]:.3f} / {classical_high[1]:.4f})",
-        flush=True,
-    )
+    print(f"step {run.step}: validation PSNR/SSIM {described}", flush=True)
     if run.config.keep_validated_weights:
         export_weights(run.model, run.config, validated_weights_path(run.out, run.step))
     if selection > run.best.selection:
         state = {k: v.detach().clone().cpu() for k, v in run.model.state_dict().items()}
-        run.best = Best(
-            psnr_db, ssim_value, run.step, selection, high_psnr_db, high_ssim_value, state
-        )
+        run.best = Best(run.step, selection, scores, state)
         if run.config.export_dir is not None:
             export_progress(run)
 
@@ -320,6 +317,19 @@ def finish(run: Run, stopped_by: str) -> dict[str, Any]:
     return summary
 
 
+def split_scores(
+    best: dict[str, tuple[float, float]], classical: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """psnr, ssim, classical_psnr, classical_ssim of each split, keys suffixed by split."""
+    result = {}
+    for split, (psnr_db, ssim_value) in best.items():
+        suffix = split_suffix(split)
+        result[f"psnr{suffix}"], result[f"ssim{suffix}"] = psnr_db, ssim_value
+        result[f"classical_psnr{suffix}"] = classical[split][0]
+        result[f"classical_ssim{suffix}"] = classical[split][1]
+    return result
+
+
 def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str, Any]:
     config, validations = run.config, run.validations
     all_iso = validations["all_iso"]
@@ -330,7 +340,10 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
     data = f"synthetic pairs made in torch from {config.photos} ({noise}, ratio 50-300, "
     data += "un-mosaiced targets; validation: "
     data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())
-    data += " of held-out photos, scored against LibRaw's default development)"
+    data += " of held-out photos"
+    if DETAIL_SPLIT in validations:
+        data += " (detail: dead leaves coloured from them, high-ISO noise)"
+    data += ", scored against LibRaw's default development)"
     return {
         "command": config.command,
         "invocations": read_invocations(run.out),  # every start and resume, with its code
@@ -350,14 +363,7 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
         f"{config.threads} threads, device {run.device.type}"
         + (f", {run.ranks.world_size} ranks" if run.ranks.world_size > 1 else ""),
         "validation": {
-            "psnr": run.best.psnr,
-            "ssim": run.best.ssim,
-            "classical_psnr": run.classical["all_iso"][0],
-            "classical_ssim": run.classical["all_iso"][1],
-            "psnr_high_iso": run.best.psnr_high_iso,
-            "ssim_high_iso": run.best.ssim_high_iso,
-            "classical_psnr_high_iso": run.classical["high_iso"][0],
-            "classical_ssim_high_iso": run.classical["high_iso"][1],
+            **split_scores(run.best.scores, run.classical),
             "n_images": len(all_iso),
             "crop_raw_px": int(all_iso.noisy_packed[0].shape[1])
             * (2 if config.cfa == "bayer" else 3),

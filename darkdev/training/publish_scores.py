@@ -1,9 +1,9 @@
 """What `darkdev publish --validation-set DIR` records: the checkpoint scored on a validation
-folder's two splits (network colour, guided colour, the classical development), the colour mode
+folder's splits (network colour, guided colour, the classical development), the colour mode
 it develops with, and the checkpoint it replaces scored on the same crops.
 
 The scores are evaluation.score_colour_modes's (benchmarks/eval_colour.py prints the same);
---colour auto picks the mode with the higher PSNR + SSIM in dB over both splits
+--colour auto picks the mode with the higher PSNR + SSIM in dB over the splits
 (state.selection_score's "psnr+ssim", the rule training's --select-by psnr+ssim keeps weights by).
 """
 
@@ -26,26 +26,31 @@ from darkdev.training.evaluation import (
 )
 from darkdev.training.state import selection_score
 from darkdev.training.validation import (
+    ALL_SPLITS,
+    DETAIL_SPLIT,
     SPLITS,
     ValidationSet,
     load_validation_set,
+    split_suffix,
     validation_set_path,
 )
 
 COLOUR_CHOICES = ("auto", *COLOUR_MODES)
 COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares the modes by
-SUFFIXES = {"all_iso": "", "high_iso": "_high_iso"}  # validation record keys per split
 Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
 
 
 def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
-    """Both splits' sets of a CFA kind from a folder, each checked: present, readable, of that
-    kind and split, and made with LibRaw (the classical development scores and guides)."""
+    """Both photo splits' sets of a CFA kind from a folder (and the detail set where it has one),
+    each checked: present, readable, of that kind and split, and made with LibRaw (the classical
+    development scores and guides)."""
     if not directory.is_dir():
         raise ParameterError(f"{directory}: no such validation folder")
     sets = {}
-    for split in SPLITS:
+    for split in ALL_SPLITS:
         path = validation_set_path(directory, cfa_kind, split)
+        if split == DETAIL_SPLIT and not path.is_file():
+            continue  # optional: folders made before the detail set have none
         if not path.is_file():
             raise ParameterError(
                 f"{path}: missing (a {cfa_kind} checkpoint is scored on both splits: "
@@ -78,9 +83,10 @@ def score_splits(
 
 
 def mode_value(scores: Scores, mode: str) -> float:
-    """What --colour auto compares: PSNR + SSIM in dB, mean over both splits."""
-    every, high = scores["all_iso"][mode], scores["high_iso"][mode]
-    return selection_score(COLOUR_RULE, every.psnr, high.psnr, every.ssim, high.ssim)
+    """What --colour auto compares: PSNR + SSIM in dB, mean over the splits."""
+    return selection_score(
+        COLOUR_RULE, {split: (s[mode].psnr, s[mode].ssim) for split, s in scores.items()}
+    )
 
 
 def choose_colour(scores: Scores, colour: str) -> tuple[str, str]:
@@ -98,7 +104,7 @@ def choose_colour(scores: Scores, colour: str) -> tuple[str, str]:
     )
     how = "--colour auto" if colour == "auto" else "asked for"
     return chosen, (
-        f"{chosen} ({how}: PSNR + SSIM in dB, mean of both splits, {values[chosen]:.3f} "
+        f"{chosen} ({how}: PSNR + SSIM in dB, mean of the splits, {values[chosen]:.3f} "
         f"against {other}'s {values[other]:.3f}; against {other}: {differences})"
     )
 
@@ -130,7 +136,8 @@ def scored_validation(
     scores = score_splits(model, sets, white_balance_input)
     chosen, reason = choose_colour(scores, colour)
     record: dict[str, Any] = {}
-    for split, suffix in SUFFIXES.items():
+    for split in scores:
+        suffix = split_suffix(split)
         for name, value in zip(("psnr", "ssim"), pair(scores[split][chosen]), strict=True):
             record[f"{name}{suffix}"] = value
         classical = pair(scores[split]["classical"])

@@ -27,10 +27,12 @@ from darkdev.training.publish_scores import (
     rescore_previous,
     scored_validation,
 )
+from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 SUMMARY_NAME = "summary.json"
 STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
-SCORE_NAMES = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso")  # a validation's own scores
+# A validation's own scores (a run without the detail split has no _detail ones).
+SCORE_NAMES = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso", "psnr_detail", "ssim_detail")
 SPEED_KEY = "cpu_2_cores_12mp_s"
 
 
@@ -160,9 +162,9 @@ def _training_record(
 
 
 def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
-    """The summary's scores, both splits (a summary from before the high-ISO split has only one)."""
-    names = ["psnr", "ssim", "classical_psnr", "classical_ssim"]
-    names += [f"{name}_high_iso" for name in names]
+    """The summary's scores, every split it has (one from before the high-ISO split has one)."""
+    measures = ("psnr", "ssim", "classical_psnr", "classical_ssim")
+    names = [f"{measure}{split_suffix(split)}" for split in ALL_SPLITS for measure in measures]
     record: dict[str, Any] = {
         name: round(validation[name], 4) for name in names if name in validation
     }

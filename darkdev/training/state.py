@@ -6,19 +6,22 @@ resumed run goes on exactly where the saved one stopped.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 
 from darkdev.errors import ParameterError
 from darkdev.models import build_model, channels_last
 from darkdev.training import photos as photo_files
+from darkdev.training.averaging import Average, check_average, start_average
 from darkdev.training.batches import validation_sets
 from darkdev.training.checkpoints import (
     CHECKPOINT_NAME,
@@ -29,36 +32,36 @@ from darkdev.training.checkpoints import (
 from darkdev.training.config import TrainConfig
 from darkdev.training.curves import LOG_NAME, truncate_log
 from darkdev.training.distributed import Ranks, share_object, wrap_for_ranks
-from darkdev.training.evaluation import score_classical
+from darkdev.training.evaluation import score_classical, score_model
 from darkdev.training.validation import ValidationSet
 
+Scores = dict[str, tuple[float, float]]  # split -> (PSNR dB, SSIM)
 
-def selection_score(
-    select_by: str, psnr_db: float, high_psnr_db: float, ssim: float, high_ssim: float
-) -> float:
-    """How good one validation is under a rule of config.SELECTION_RULES (higher is better)."""
-    mean_psnr_db = (psnr_db + high_psnr_db) / 2  # both splits count: high ISO is where users are
-    mean_ssim = (ssim + high_ssim) / 2
+
+def selection_score(select_by: str, scores: Mapping[str, tuple[float, float]]) -> float:
+    """How good one validation is under a rule of config.SELECTION_RULES (higher is better):
+    every split counts alike (high ISO and detail are where users are)."""
+    if not scores:
+        raise ParameterError("no validation scores to select by")
+    mean_psnr_db = sum(psnr_db for psnr_db, _ in scores.values()) / len(scores)
+    mean_ssim = sum(ssim for _, ssim in scores.values()) / len(scores)
     if select_by == "psnr":
         return mean_psnr_db
     if select_by == "ssim":
         return mean_ssim
     if select_by == "psnr+ssim":
-        ssim_db = [-10 * math.log10(max(1 - value, 1e-10)) for value in (ssim, high_ssim)]
-        return mean_psnr_db + sum(ssim_db) / 2
+        ssim_db = [-10 * math.log10(max(1 - ssim, 1e-10)) for _, ssim in scores.values()]
+        return mean_psnr_db + sum(ssim_db) / len(scores)
     raise ParameterError(f"unknown selection rule {select_by!r}")
 
 
 @dataclass
 class Best:
-    """The best validation so far (by config.select_by) and its weights."""
+    """The best validation so far (by config.select_by), its scores per split and its weights."""
 
-    psnr: float = -math.inf
-    ssim: float = 0.0
     step: int = -1
     selection: float = -math.inf
-    psnr_high_iso: float = -math.inf
-    ssim_high_iso: float = 0.0
+    scores: Scores = field(default_factory=dict)
     state: dict[str, torch.Tensor] | None = None
 
 
@@ -80,6 +83,7 @@ class Run:
     validations: dict[str, ValidationSet] = field(default_factory=dict)
     classical: dict[str, tuple[float, float]] = field(default_factory=dict)
     validated_steps: set[int] = field(default_factory=set)
+    ema: Average | None = None  # the weight average with --ema-decay (training.averaging)
     running_loss: list[float] = field(default_factory=list)
     session_start_step: int = 0
     session_start_time: float = 0.0
@@ -146,26 +150,67 @@ def resume_or_start(run: Run) -> None:
         if saved["total_steps"] >= 0:
             run.total_steps = int(saved["total_steps"])
         run.best = Best(
-            psnr=float(saved["best_psnr"]),
-            ssim=float(saved["best_ssim"]),
             step=int(saved["best_step"]),
-            selection=float(saved.get("best_selection", saved["best_psnr"])),
-            psnr_high_iso=float(saved.get("best_psnr_high_iso", -math.inf)),
-            ssim_high_iso=float(saved.get("best_ssim_high_iso", 0.0)),
+            selection=-math.inf,  # rescore_best ranks it under this session's --select-by
+            scores=saved_best_scores(saved),
             state=saved["best_model"] if saved["best_step"] >= 0 else None,
         )
-        if math.isfinite(run.best.psnr_high_iso):  # rescored: --select-by may differ on resume
-            best = run.best
-            best.selection = selection_score(
-                config.select_by, best.psnr, best.psnr_high_iso, best.ssim, best.ssim_high_iso
-            )
+        run.ema = resumed_average(run, saved)
         if run.ranks.main:
             truncate_log(run.log_path, run.step)
         return
     if config.init_from is not None:
         initialise_from(run.model, config)
+    run.ema = start_average(run.model) if config.ema_decay > 0 else None
     if run.log_path.exists() and run.ranks.main:
         run.log_path.unlink()
+
+
+def resumed_average(run: Run, saved: Mapping[str, Any]) -> Average | None:
+    """The saved weight average; with --ema-decay and none saved (a run started without it), the
+    average starts from the resumed weights."""
+    if run.config.ema_decay <= 0:
+        return None
+    if not saved.get("ema"):
+        print(f"step {run.step}: the weight average starts here", flush=True)
+        return start_average(run.model)
+    average = {name: tensor.to(run.device) for name, tensor in saved["ema"].items()}
+    check_average(average, run.model)
+    return average
+
+
+def saved_best_scores(saved: Mapping[str, Any]) -> Scores:
+    """The best validation's scores per split from last.pt; one saved before there were per-split
+    scores has best_psnr/best_ssim (all ISO) and perhaps best_psnr_high_iso/best_ssim_high_iso."""
+    if "best_scores" in saved:
+        return {split: (float(p), float(s)) for split, (p, s) in saved["best_scores"].items()}
+    scores: Scores = {}
+    for split, suffix in (("all_iso", ""), ("high_iso", "_high_iso")):
+        psnr_db = float(saved.get(f"best_psnr{suffix}", -math.inf))
+        if math.isfinite(psnr_db):
+            scores[split] = (psnr_db, float(saved[f"best_ssim{suffix}"]))
+    return scores
+
+
+def rescore_best(run: Run) -> None:
+    """Score the best weights on splits they were not validated on (a resumed run that now has
+    more splits), then re-rank them under this session's --select-by (which may differ)."""
+    best = run.best
+    if best.state is None:
+        return
+    missing = [split for split in run.validations if split not in best.scores]
+    if missing:
+        model = copy.deepcopy(run.model)
+        model.load_state_dict(best.state)
+        for split in missing:
+            validation = run.validations[split]
+            best.scores[split] = score_model(
+                model, validation, run.device, run.config.white_balance_input
+            )
+        print(f"best weights (step {best.step}) scored on {', '.join(missing)} too", flush=True)
+    best.selection = selection_score(
+        run.config.select_by, {split: best.scores[split] for split in run.validations}
+    )
 
 
 def record_photo_names(run: Run) -> None:
@@ -228,6 +273,7 @@ def prepare_validation(run: Run) -> None:
     record_invocation(run)
     run.validations = validation_sets(run.config)
     run.classical = {split: score_classical(v) for split, v in run.validations.items()}
+    rescore_best(run)
 
 
 def save(run: Run) -> None:
@@ -240,12 +286,10 @@ def save(run: Run) -> None:
             "step": run.step,
             "elapsed_s": run.elapsed(),
             "total_steps": run.total_steps if run.total_steps is not None else -1,
-            "best_psnr": best.psnr,
-            "best_ssim": best.ssim,
             "best_step": best.step,
             "best_selection": best.selection,
-            "best_psnr_high_iso": best.psnr_high_iso,
-            "best_ssim_high_iso": best.ssim_high_iso,
+            "best_scores": {split: list(pair) for split, pair in best.scores.items()},
             "best_model": best.state if best.state is not None else {},
+            "ema": run.ema if run.ema is not None else {},
         },
     )

@@ -1,8 +1,12 @@
-"""Fixed validation sets: crops of held-out photos with fixed seeds, in two splits.
+"""Fixed validation sets: crops of held-out photos with fixed seeds, in two splits, and a third
+set that measures detail.
 
 - all_iso: the training distribution (ratio 50-300, K over the whole A7S II range);
 - high_iso: where users need the network: ratio 100-300, K in the upper half of the range (log),
-  Gaussian and Tukey-lambda read noise equally often.
+  Gaussian and Tukey-lambda read noise equally often;
+- detail: dead-leaves images (dead_leaves.py) coloured from the held-out photos, with high_iso's
+  noise. The photos are soft at pixel level, so the photo splits barely see a network smear
+  fine detail; dead leaves do (and score near the held-out benchmark of real camera photos).
 
 Both with the noise and colour of the modelled camera, or of a camera profile's (finetune).
 
@@ -28,7 +32,9 @@ from darkdev.files import write_atomic
 from darkdev.network_input import network_input
 from darkdev.training import synthetic, unprocessing
 from darkdev.training.camera import SyntheticCamera
+from darkdev.training.dead_leaves import dead_leaves_image, photo_palette
 from darkdev.training.noise import HIGH_ISO
+from darkdev.training.photos import Photo
 
 VALIDATION_SEED = 12345
 SPLITS = {
@@ -39,6 +45,10 @@ SPLITS = {
         noise=HIGH_ISO,
     ),
 }
+DETAIL_SPLIT = "detail"
+DETAIL_NOISE_SPLIT = "high_iso"  # the detail set's noise and exposure: where smearing shows
+ALL_SPLITS = (*SPLITS, DETAIL_SPLIT)
+DETAIL_PALETTE_COLOURS = 4096
 VALIDATION_PACKED_PX = {"bayer": 256, "xtrans": 176}  # 512 / 528 raw px: LibRaw's full demosaic
 
 
@@ -95,6 +105,12 @@ def validation_set_path(directory: Path, cfa_kind: str, split: str) -> Path:
     """Where a run folder (or any folder of sets) keeps a CFA kind's split: the one naming rule
     shared by training, evaluation and publishing."""
     return Path(directory) / f"validation-{cfa_kind}-{split}.npz"
+
+
+def split_suffix(split: str) -> str:
+    """The key suffix of a split's scores in logs, summaries and manifests (psnr, psnr_high_iso,
+    psnr_detail): all_iso's are unsuffixed, as they were before there were other splits."""
+    return "" if split == "all_iso" else f"_{split}"
 
 
 def libraw_available() -> bool:
@@ -160,6 +176,43 @@ def build_validation_set(
             result.libraw.append(libraw_development(clean, kind, plan.gains, None, camera))
             result.classical.append(libraw_development(noisy, kind, plan.gains, plan.ratio, camera))
     return result
+
+
+def detail_photos(photos: list, count: int, side_px: int, seed: int = VALIDATION_SEED) -> list:
+    """count dead-leaves images of side_px (a validation crop's size, so crops are whole images
+    at native scale) coloured from the photos' pixels; fixed by seed."""
+    palette_rng = np.random.default_rng([seed, len(ALL_SPLITS)])
+    palette = photo_palette([p.pixels for p in photos], palette_rng, DETAIL_PALETTE_COLOURS)
+    return [
+        Photo(
+            f"dead-leaves-{index:03d}",
+            dead_leaves_image(
+                np.random.default_rng([seed, len(ALL_SPLITS), index]), side_px, palette
+            ),
+        )
+        for index in range(count)
+    ]
+
+
+def build_split(
+    photos: list,
+    kind: str,
+    split: str,
+    count: int = 16,
+    seed: int = VALIDATION_SEED,
+    packed_px: int | None = None,
+    camera: SyntheticCamera | None = None,
+) -> ValidationSet:
+    """Any split of ALL_SPLITS from held-out photos: the photo splits' crops of them, or the
+    detail set's dead leaves coloured by them."""
+    if split != DETAIL_SPLIT:
+        return build_validation_set(photos, kind, split, count, seed, packed_px, camera)
+    if not photos:
+        raise ParameterError("no validation photos to colour the dead leaves from")
+    side_px = (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
+    leaves = detail_photos(photos, count, side_px, seed)
+    detail = build_validation_set(leaves, kind, DETAIL_NOISE_SPLIT, count, seed, packed_px, camera)
+    return dataclasses.replace(detail, split=DETAIL_SPLIT)
 
 
 def _to_uint16(images: list[np.ndarray]) -> np.ndarray:
