@@ -236,20 +236,26 @@ def _finetune_parser() -> argparse.ArgumentParser:
 def _finetune_table(result):
     from rich.table import Table
 
+    from darkdev.training.evaluation import SPLIT_TITLES
+
     table = Table(
         title=f"{result.camera.name}: validation on {result.validation_crops} crops per split "
         "with its noise and colour",
-        caption=f"after {result.steps} steps, {result.training_minutes:.1f} minutes of training",
+        caption=f"bundled: {result.bundled_file}; tuned: {result.output.name}; after "
+        f"{result.steps} steps, {result.training_minutes:.1f} minutes of training",
     )
-    for column in ("model", "PSNR all ISO", "SSIM all ISO", "PSNR high ISO", "SSIM high ISO"):
-        table.add_column(column, justify="right")
+    splits = list(result.after)
+    table.add_column("network", no_wrap=True, min_width=len("classical"))
+    for split in splits:
+        table.add_column(f"PSNR {SPLIT_TITLES[split]}", justify="right")
+        table.add_column(f"SSIM {SPLIT_TITLES[split]}", justify="right")
     for label, scores in (
         ("classical", result.classical),
-        (f"bundled {result.bundled_file}", result.before),
-        (f"tuned {result.output.name}", result.after),
+        ("bundled", result.before),
+        ("tuned", result.after),
     ):
         cells = []
-        for split in ("all_iso", "high_iso"):
+        for split in splits:
             psnr_db, ssim_value = scores[split]
             cells += [f"{psnr_db:.2f}", f"{ssim_value:.4f}"]
         table.add_row(label, *cells)
