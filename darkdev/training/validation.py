@@ -49,6 +49,9 @@ DETAIL_SPLIT = "detail"
 DETAIL_NOISE_SPLIT = "high_iso"  # the detail set's noise and exposure: where smearing shows
 ALL_SPLITS = (*SPLITS, DETAIL_SPLIT)
 DETAIL_PALETTE_COLOURS = 4096
+DETAIL_SEED_TAG = (
+    3  # the detail set's random streams: [seed, tag(, image)], apart from [seed, crop]
+)
 VALIDATION_PACKED_PX = {"bayer": 256, "xtrans": 176}  # 512 / 528 raw px: LibRaw's full demosaic
 
 
@@ -181,13 +184,13 @@ def build_validation_set(
 def detail_photos(photos: list, count: int, side_px: int, seed: int = VALIDATION_SEED) -> list:
     """count dead-leaves images of side_px (a validation crop's size, so crops are whole images
     at native scale) coloured from the photos' pixels; fixed by seed."""
-    palette_rng = np.random.default_rng([seed, len(ALL_SPLITS)])
+    palette_rng = np.random.default_rng([seed, DETAIL_SEED_TAG])
     palette = photo_palette([p.pixels for p in photos], palette_rng, DETAIL_PALETTE_COLOURS)
     return [
         Photo(
             f"dead-leaves-{index:03d}",
             dead_leaves_image(
-                np.random.default_rng([seed, len(ALL_SPLITS), index]), side_px, palette
+                np.random.default_rng([seed, DETAIL_SEED_TAG, index]), side_px, palette
             ),
         )
         for index in range(count)
