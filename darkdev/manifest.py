@@ -128,10 +128,11 @@ def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:
     return (Path(entry.file).stem, entry.file, entry.architecture)
 
 
-CATALOGUE_COLUMNS = ("name (--model)", "network", "all ISO", "high ISO", "12 MP")
+CATALOGUE_COLUMNS = ("name (--model)", "network", "all ISO", "high ISO", "detail", "12 MP")
 CATALOGUE_NOTE = (
     "all ISO, high ISO: PSNR dB / SSIM on synthetic validation crops of held-out photos, in "
-    "the checkpoint's --colour auto mode ('-': scored on older sets, see the manifest). "
+    "the checkpoint's --colour auto mode ('-': scored on older sets, see the manifest); detail: "
+    "the same on dead leaves at high ISO, where smeared fine detail shows ('-': not scored). "
     "12 MP: seconds to develop a 12 MP raw on 2 CPU cores. --model takes the name or the "
     "architecture (any case; the architecture picks the checkpoint for the raw's sensor). "
     "auto picks per device the best-scoring checkpoint, on a CPU one that develops 12 MP in "
@@ -164,6 +165,7 @@ def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
         network,
         _score(scores, "") if "quality_psnr" in scores else "-",
         _score(scores, "_high_iso"),
+        _score(scores, "_detail"),
         "-" if seconds is None else f"{seconds:.1f} s",
     )
 

@@ -103,6 +103,17 @@ def test_models_table_says_which_networks_follow_white_balance():
     assert "white-balanced" not in network_column({"white_balance_input": False})
 
 
+def test_models_table_shows_detail_scores_where_measured():
+    from darkdev.manifest import CATALOGUE_COLUMNS, CheckpointEntry, catalogue_row
+
+    scores = {"psnr": 29.5, "ssim": 0.828, "psnr_high_iso": 27.1, "ssim_high_iso": 0.779}
+    entry = CheckpointEntry("a.safetensors", "0" * 64, "lts", {}, "bayer", validation=scores)
+    column = CATALOGUE_COLUMNS.index("detail")
+    assert catalogue_row(entry)[column] == "-"
+    entry.validation.update(psnr_detail=18.946, ssim_detail=0.5792)
+    assert catalogue_row(entry)[column] == "18.95/0.579"
+
+
 def test_models_table_fits_an_80_column_terminal_whole(tiny_weights, monkeypatch):
     """Narrow terminals wrap the words of the network column; no name, word or number is cut."""
     monkeypatch.setenv("COLUMNS", "80")
