@@ -296,6 +296,20 @@ def test_weight_average_is_validated_kept_and_resumed_exactly(tmp_path, photo_fo
     assert parse_args(["--ema-decay", "0.999"]).ema_decay == 0.999
 
 
+def test_only_a_decaying_schedule_takes_its_length_from_the_measured_speed(tmp_path, photo_folder):
+    """A constant rate's run on a time budget stops by time: a length fixed from a slow stretch
+    of a shared machine once stopped such a run at 57% of its budget."""
+    lengths = {}
+    for schedule in ("constant", "cosine"):
+        out = tmp_path / schedule
+        config = dict(max_steps=None, max_minutes=60.0, session_steps=125, validate_every=1000)
+        train(tiny_config(out, photo_folder, lr_schedule=schedule, **config))
+        lengths[schedule] = load_training_state(out / "last.pt")["total_steps"]
+    assert lengths["constant"] == -1 and lengths["cosine"] > 125
+    assert not TrainConfig(lr_schedule="constant").schedule_from_speed
+    assert not TrainConfig(max_steps=10).schedule_from_speed and TrainConfig().schedule_from_speed
+
+
 def test_half_precision_trains_in_bfloat16_and_resumes_exactly(tmp_path, photo_folder):
     full = train(tiny_config(tmp_path / "full", photo_folder))
     half = train(tiny_config(tmp_path / "half", photo_folder, precision="half"))

@@ -94,6 +94,13 @@ class TrainConfig:
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def schedule_from_speed(self) -> bool:
+        """Whether the run fixes its schedule's length from its measured speed: only a decaying
+        schedule on a time budget needs one; a constant rate's run simply stops at --max-minutes
+        (a length from a slow stretch of a shared machine would stop it early)."""
+        return self.max_steps is None and self.lr_schedule != "constant"
+
     def validate(self) -> None:
         if self.cfa not in CHANNELS:
             raise ParameterError(f"--cfa must be bayer or xtrans, got {self.cfa!r}")

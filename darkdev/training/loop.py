@@ -193,12 +193,11 @@ def after_step(run: Run) -> None:
     if run.total_steps is None and session_steps == SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE:
         # Fix the schedule's length from the measured speed; refine_schedule_length updates it.
         seconds_per_step = (time.monotonic() - run.speed_start_time) / STEPS_FOR_SPEED_ESTIMATE
-        run.total_steps = steps_in_budget(run, seconds_per_step)
+        if config.schedule_from_speed:
+            run.total_steps = steps_in_budget(run, seconds_per_step)
         if run.ranks.main:
-            print(
-                f"{seconds_per_step:.3f} s/step; schedule length {run.total_steps} steps",
-                flush=True,
-            )
+            length = f"; schedule length {run.total_steps} steps" if run.total_steps else ""
+            print(f"{seconds_per_step:.3f} s/step{length}", flush=True)
     if not run.ranks.main:
         return  # validation and checkpoints are rank 0's; the others wait at agree()
     if step % config.validate_every == 0:
@@ -218,10 +217,10 @@ def refine_schedule_length(run: Run) -> None:
     """Re-fix a time budget's schedule length from this session's speed so far, validations
     included, until half of it has passed: a shared machine's speed drifts (0.15 s/step
     measured at the start, 0.27 an hour later), and the step schedule's drop belongs at half
-    the time. Runs given --max-steps keep their length."""
+    the time. Runs given --max-steps keep their length; constant-rate runs have none."""
     session_steps = run.step - run.session_start_step
     if (
-        run.config.max_steps is not None
+        not run.config.schedule_from_speed
         or run.total_steps is None
         or run.step >= run.total_steps / 2
         or session_steps <= SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE

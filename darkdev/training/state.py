@@ -147,7 +147,7 @@ def resume_or_start(run: Run) -> None:
         torch.set_rng_state(saved["torch_rng"])
         run.step = int(saved["step"])
         run.elapsed_before_s = float(saved["elapsed_s"])
-        if saved["total_steps"] >= 0:
+        if saved["total_steps"] >= 0 and config.schedule_from_speed:  # else: --max-steps or none
             run.total_steps = int(saved["total_steps"])
         run.best = Best(
             step=int(saved["best_step"]),
