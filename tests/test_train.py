@@ -765,7 +765,12 @@ def test_publish_command(tmp_path, validated_run):
         f"published lts-w4-bayer.safetensors (sha256 {entry.sha256[:12]}...)"
     )
     assert "step 6" in lines[0] and "default for bayer" in lines[0]
+    assert lines[1].endswith("PSNR dB / SSIM, all ISO, high ISO, detail:")
     assert [line.split()[0] for line in lines[2:5]] == ["network", "guided", "classical"]
+    network = entry.validation["colour_modes"]["network"]
+    assert lines[2].split()[1:] == [
+        item for psnr, ssim in network.values() for item in (f"{psnr:.2f}", "/", f"{ssim:.4f}")
+    ]
     assert lines[-1] == f"colour: {entry.validation['colour_modes']['chosen']}"
     assert entry.validation["command"].startswith(f"darkdev publish {out} --name lts-w4-bayer")
     assert entry.speed == {"cpu_2_cores_12mp_s": 1.5} and entry.training["published_step"] == 6

@@ -36,7 +36,7 @@ from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
-from darkdev.training.validation import split_suffix
+from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
@@ -207,7 +207,7 @@ def _publish_parser() -> argparse.ArgumentParser:
         default=None,
         choices=["auto", "network", "guided"],
         help="what --colour auto develops with; auto (the default with --validation-set): the "
-        "mode with the higher PSNR + SSIM in dB over both splits; else guided by default",
+        "mode with the higher PSNR + SSIM in dB over the splits; else guided by default",
     )
     parser.add_argument(
         "--not-default", action="store_true", help="keep the CFA kind's current default entry"
@@ -228,18 +228,18 @@ def _publish_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _score_cells(validation: dict, development: str) -> str:
-    """'PSNR / SSIM' all ISO then high ISO of a development in a manifest validation block."""
+def _split_scores(validation: dict, development: str) -> dict[str, tuple[float, float]]:
+    """split -> (PSNR, SSIM) of a development in a manifest validation block, every split it has."""
     modes = validation.get("colour_modes", {})
     if development in modes:
-        values = [*modes[development]["all_iso"], *modes[development]["high_iso"]]
-    else:
-        prefix = "classical_" if development == "classical" else ""
-        names = [f"{prefix}{n}{s}" for s in ("", "_high_iso") for n in ("psnr", "ssim")]
-        if not all(name in validation for name in names):
-            return "-"
-        values = [validation[name] for name in names]
-    return f"{values[0]:.2f} / {values[1]:.4f}   {values[2]:.2f} / {values[3]:.4f}"
+        return {split: tuple(pair) for split, pair in modes[development].items()}
+    prefix = "classical_" if development == "classical" else ""
+    scores = {}
+    for split in ALL_SPLITS:
+        psnr_name, ssim_name = (f"{prefix}{name}{split_suffix(split)}" for name in ("psnr", "ssim"))
+        if psnr_name in validation and ssim_name in validation:
+            scores[split] = (validation[psnr_name], validation[ssim_name])
+    return scores
 
 
 def publish_main(argv: list[str] | None = None) -> int:
@@ -264,12 +264,16 @@ def publish_main(argv: list[str] | None = None) -> int:
         f"published {entry.file} (sha256 {entry.sha256[:12]}...): {training['published_weights']}"
         f" of {arguments.run}, step {training['published_step']}"
         + (f", default for {entry.cfa_kind}" if entry.default else ""),
-        f"scored on {scored}; PSNR dB / SSIM, all ISO then high ISO:",
     ]
     developments = ["network", "guided", "classical"]
     if "colour_modes" not in validation:
         developments.remove("guided")  # the run validates the network's own colour only
-    lines += [f"  {name:<10} {_score_cells(validation, name)}" for name in developments]
+    scores = {name: _split_scores(validation, name) for name in developments}
+    titles = ", ".join(evaluation.SPLIT_TITLES[split] for split in scores["network"])
+    lines.append(f"scored on {scored}; PSNR dB / SSIM, {titles}:")
+    for name, per_split in scores.items():
+        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
+        lines.append(f"  {name:<10} {cells or '-'}")
     chosen = validation.get("colour_modes", {}).get(
         "chosen", f"{entry.colour} (as given; measured only with --validation-set)"
     )
