@@ -39,9 +39,9 @@ def update_average(average: Average, model: torch.nn.Module, decay: float) -> No
 
 def check_average(average: Average, model: torch.nn.Module) -> None:
     """A saved average must fit the model it is resumed with, name by name and shape by shape."""
-    expected = start_average(model)
+    expected = {n: t.shape for n, t in model.state_dict().items() if t.is_floating_point()}
     if average.keys() != expected.keys() or any(
-        average[name].shape != tensor.shape for name, tensor in expected.items()
+        average[name].shape != shape for name, shape in expected.items()
     ):
         raise ParameterError("the saved weight average does not fit this model")
 

@@ -19,7 +19,7 @@ from darkdev.training import synthetic
 from darkdev.training.config import TrainConfig
 from darkdev.training.sid import SidDataset
 from darkdev.training.validation import (
-    DETAIL_SPLIT,
+    ALL_SPLITS,
     SPLITS,
     ValidationSet,
     build_split,
@@ -181,7 +181,7 @@ def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
     config.detail_validation), with the run's camera (cached in the run folder)."""
     result = {}
     photos = None
-    for split in (*SPLITS, DETAIL_SPLIT) if config.detail_validation else SPLITS:
+    for split in ALL_SPLITS if config.detail_validation else SPLITS:
         path = validation_set_path(Path(config.out), config.cfa, split)
         if path.exists():
             result[split] = load_validation_set(path)

@@ -116,6 +116,11 @@ def split_suffix(split: str) -> str:
     return "" if split == "all_iso" else f"_{split}"
 
 
+def validation_side_px(kind: str, packed_px: int | None = None) -> int:
+    """A validation crop's side in raw pixels (packed_px None: VALIDATION_PACKED_PX)."""
+    return (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
+
+
 def libraw_available() -> bool:
     try:
         import rawpy  # noqa: F401  # the GPU machines have no rawpy
@@ -159,7 +164,7 @@ def build_validation_set(
         raise ParameterError(f"unknown validation split {split!r}; choose {', '.join(SPLITS)}")
     augment = dataclasses.replace(SPLITS[split], camera=camera)
     bank = synthetic.PhotoBank(photos, "cpu")
-    side_px = (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
+    side_px = validation_side_px(kind, packed_px)
     with_libraw = libraw_available()
     result = ValidationSet(
         kind, split, [], [], [], [], [], [] if with_libraw else None, [] if with_libraw else None
@@ -212,7 +217,7 @@ def build_split(
         return build_validation_set(photos, kind, split, count, seed, packed_px, camera)
     if not photos:
         raise ParameterError("no validation photos to colour the dead leaves from")
-    side_px = (packed_px or VALIDATION_PACKED_PX[kind]) * cfa.BLOCK_SIZE[kind]
+    side_px = validation_side_px(kind, packed_px)
     leaves = detail_photos(photos, count, side_px, seed)
     detail = build_validation_set(leaves, kind, DETAIL_NOISE_SPLIT, count, seed, packed_px, camera)
     return dataclasses.replace(detail, split=DETAIL_SPLIT)
