@@ -15,7 +15,9 @@
 # CFA (bayer), CROP (256 packed px), BATCH (16), LR (1e-4), INIT_FROM (the bundled network of
 # CFA; set it empty to train from scratch, e.g. MODEL=rmcn-3 LR=3e-4 INIT_FROM=),
 # TV_WEIGHT (0.1, the bundled networks'), SSIM_WEIGHT (0.3), SELECT_BY (psnr+ssim),
-# LATER_SGN_LR_SCALE, PHOTOS (gpu-pack/photos).
+# LATER_SGN_LR_SCALE, PHOTOS (gpu-pack/photos), DEAD_LEAVES (40 images of 1024 px drawn on the
+# machine's CPUs during the self-check and trained on beside the photos; 0: photos only),
+# EMA_DECAY (0: validate the weights themselves; e.g. 0.999 for their moving average).
 # A MODEL or WIDTH the bundled network cannot start (e.g. MODEL=rmcn-3, with a back connection)
 # needs INIT_FROM= or a matching file: the session checks this in its first seconds.
 # and for the CPU rehearsal (tests/test_gpu_session.py) the tiny settings of EXTRA.
@@ -38,4 +40,5 @@ if [ -x .venv/bin/python ] && [ -z "${PYTHON_SET:-}" ]; then PYTHON=.venv/bin/py
     --cfa "$CFA" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
     --tv-weight "${TV_WEIGHT:-0.1}" --ssim-weight "${SSIM_WEIGHT:-0.3}" \
     --select-by "${SELECT_BY:-psnr+ssim}" ${INIT_FROM:+--init-from "$INIT_FROM"} \
+    --dead-leaves "${DEAD_LEAVES:-40}" --ema-decay "${EMA_DECAY:-0}" \
     ${LATER_SGN_LR_SCALE:+--later-sgn-lr-scale "$LATER_SGN_LR_SCALE"} ${EXTRA:-} 2>&1 | tee "$OUT/log.txt"

@@ -65,3 +65,75 @@ def test_bad_parameters_are_named(arguments, match):
         dead_leaves_image(np.random.default_rng(0), **values)
     with pytest.raises(ParameterError, match="no photographs"):
         photo_palette([], np.random.default_rng(0), 3)
+
+
+def _photo_folder(path, count=4):
+    import imageio.v3 as imageio
+
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        imageio.imwrite(path / f"photo-{index}.png", rng.integers(0, 256, (256, 260, 3), np.uint8))
+    return path
+
+
+def test_training_folder_links_photos_beside_deterministic_images(tmp_path):
+    import imageio.v3 as imageio
+
+    from darkdev.training import photos
+    from darkdev.training.dead_leaves import write_training_folder
+
+    source = _photo_folder(tmp_path / "photos")
+    reported = []
+    paths = write_training_folder(
+        source,
+        tmp_path / "out",
+        3,
+        seed=5,
+        side_px=32,
+        workers=2,
+        report=lambda path, seconds: reported.append(path),
+    )
+    assert [p.name for p in paths] == [f"dead-leaves-s5-{i:03d}.png" for i in range(3)]
+    assert sorted(reported) == paths  # each new image reported once, from the worker pool
+    assert all(imageio.imread(p).shape == (32, 32, 3) for p in paths)
+    assert all((tmp_path / "out" / f"photo-{i}.png").is_symlink() for i in range(4))
+    # One process draws the same images; existing ones are kept, not redrawn.
+    again = write_training_folder(source, tmp_path / "again", 3, seed=5, side_px=32)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+    reported.clear()
+    write_training_folder(
+        source,
+        tmp_path / "out",
+        3,
+        seed=5,
+        side_px=32,
+        report=lambda path, seconds: reported.append(path),
+    )
+    assert reported == []
+    names = photos.list_photo_names(tmp_path / "out")
+    assert len(names) == 7
+
+
+def test_dead_leaves_train_but_never_validate():
+    from darkdev.training import photos
+
+    leaves = [f"dead-leaves-s0-{index:03d}.png" for index in range(200)]
+    pictures = [f"photo-{index}.jpg" for index in range(40)]
+    training, validation = photos.split_names(pictures + leaves)
+    assert validation == photos.split_names(pictures)[1]  # the same photographs validate
+    assert [n for n in training if n in leaves] == [
+        n
+        for n in leaves
+        if not photos.is_validation_photo(n)  # the hash's training side
+    ]
+    assert 150 < len([n for n in training if n in leaves]) < 190
+    # Only synthetic images besides one photograph: that photograph validates.
+    assert photos.split_names(["photo-0.jpg", "photo-1.jpg"] + leaves[:5])[1] != []
+
+
+def test_training_folder_refuses_bad_counts(tmp_path):
+    from darkdev.training.dead_leaves import write_training_folder
+
+    with pytest.raises(ParameterError, match="workers"):
+        write_training_folder(_photo_folder(tmp_path / "photos"), tmp_path / "out", 2, workers=0)

@@ -41,7 +41,9 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
         "MINUTES": "0.5",
         "CROP": "16",
         "BATCH": "2",
+        "DEAD_LEAVES": "2",
         "EXTRA": f"--work {tmp_path / 'work'} --validation-count 1 --validation-packed-px 32 "
+        "--dead-leaves-side-px 256 "
         "--benchmark-steps 1 --inference-megapixels 0.2 --check-width 4 --check-steps 2 "
         "--validate-every 2",
     }
@@ -54,7 +56,12 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert list(results["stages"]) == ["self_check", "throughput", "training", "inference"]
+    stages = ["self_check", "throughput", "dead_leaves", "training", "inference"]
+    assert list(results["stages"]) == stages
+    assert results["stages"]["dead_leaves"]["images"] == 2
+    # The run trained on the photos and the images drawn beside them.
+    trained_on = json.loads((tmp_path / "work" / "train" / "photos.json").read_text())
+    assert {"dead-leaves-s0-000.png", "dead-leaves-s0-001.png", "smooth-0.png"} <= set(trained_on)
     assert results["stages"]["throughput"]["data_path_crops_per_second"] > 0
     assert results["stages"]["training"]["validation"]["target"] == "un-mosaiced"  # no LibRaw
     assert results["stages"]["inference"]["frames_per_second"] > 0

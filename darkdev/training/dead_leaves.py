@@ -13,12 +13,20 @@ down in linear light: the antialiasing a lens and sensor give.
 
 from __future__ import annotations
 
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 from darkdev.errors import ParameterError
+from darkdev.files import write_atomic
+from darkdev.training import photos as photo_files
 from darkdev.training.unprocessing import libraw_gamma, linear_from_uint8
 
 UNCOVERED_FRACTION = 1e-4  # stop when this share of the canvas is still bare (then backfill)
+PALETTE_SIZE = 100_000  # colours drawn from the training photos for a folder's leaves
 
 
 def leaf_radii(
@@ -107,3 +115,73 @@ def photo_palette(photos: list[np.ndarray], rng: np.random.Generator, count: int
         photo = photos[photo_index]
         colours[index] = photo[rng.integers(photo.shape[0]), rng.integers(photo.shape[1]), :3]
     return colours
+
+
+def _write_image(
+    path: Path, seed: int, index: int, side_px: int, palette: np.ndarray, radius_min_px: float
+) -> float:
+    """Write one image (a worker process's task); returns the seconds it took."""
+    import imageio.v3 as imageio  # core dependency; lazy so importing this module stays cheap
+
+    start = time.perf_counter()
+    rng = np.random.default_rng([seed, 2, index])
+    image = dead_leaves_image(rng, side_px, palette, radius_min_px=radius_min_px)
+    buffer = io.BytesIO()
+    imageio.imwrite(buffer, image, extension=".png")
+    write_atomic(path, buffer.getvalue())
+    return time.perf_counter() - start
+
+
+def write_training_folder(
+    photos: str | Path | None,
+    out: str | Path,
+    count: int,
+    seed: int = 0,
+    side_px: int = 1024,
+    radius_min_px: float = 1.0,
+    link_photos: bool = True,
+    workers: int = 1,
+    report: Callable[[Path, float], None] | None = None,
+) -> list[Path]:
+    """Write `count` dead-leaves PNGs into `out` (kept where present), coloured from the training
+    split of `photos` (never its validation photos), and with link_photos link every photo of
+    `photos` beside them, so `out` trains on both. Images are independent, so `workers`
+    processes draw them at once; report(path, seconds) follows each new one. Returns the
+    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: they never validate."""
+    if count < 0 or workers < 1:
+        raise ParameterError(f"need count >= 0 and workers >= 1, got {count}, {workers}")
+    folder = photo_files.photo_folder(photos)
+    names = photo_files.list_photo_names(folder)
+    training = photo_files.load_photos(folder, names=photo_files.split_names(names)[0])
+    palette = photo_palette(
+        [p.pixels for p in training], np.random.default_rng([seed, 1]), PALETTE_SIZE
+    )
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    if link_photos:
+        for name in names:
+            if not (out / name).exists():
+                (out / name).symlink_to((folder / name).resolve())
+    paths = [out / f"{photo_files.DEAD_LEAVES_PREFIX}s{seed}-{i:03d}.png" for i in range(count)]
+    tasks = [
+        (path, seed, index, side_px, palette, radius_min_px)
+        for index, path in enumerate(paths)
+        if not path.exists()
+    ]
+    if workers == 1 or len(tasks) < 2:
+        for task in tasks:
+            seconds = _write_image(*task)
+            if report:
+                report(task[0], seconds)
+        return paths
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds CUDA
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+        futures = {pool.submit(_write_image, *task): task[0] for task in tasks}
+        for future in as_completed(futures):
+            seconds = future.result()
+            if report:
+                report(futures[future], seconds)
+    return paths

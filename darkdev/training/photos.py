@@ -29,6 +29,9 @@ MAX_PHOTO_SIDE_PX = 2048  # photos are box-downscaled to this long side once (le
 PACK_SUFFIX = ".pack.jpg"
 PACK_SIDE_PX = MAX_PHOTO_SIDE_PX
 PACK_QUALITY = 92
+# Synthetic images (scripts/make_dead_leaves.py) share a training folder with the photographs
+# but never validate: the photo splits measure photographs, and detail has its own split.
+DEAD_LEAVES_PREFIX = "dead-leaves-"
 
 
 @dataclass
@@ -146,12 +149,19 @@ def load_photos(
     return photos
 
 
+def is_synthetic(name: str) -> bool:
+    return Path(name).name.startswith(DEAD_LEAVES_PREFIX)
+
+
 def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """split_photos() on file names alone, so each side loads only its own photos."""
-    validation = [n for n in names if is_validation_photo(n)]
+    """split_photos() on file names alone, so each side loads only its own photos. A synthetic
+    image on the validation side of the hash is left out of both (training stays as it was)."""
+    validation = [n for n in names if is_validation_photo(n) and not is_synthetic(n)]
     training = [n for n in names if not is_validation_photo(n)]
-    if not validation and len(training) > 1:
-        validation = [training.pop()]
+    photographs = [n for n in training if not is_synthetic(n)]
+    if not validation and len(photographs) > 1:
+        validation = [photographs[-1]]
+        training.remove(photographs[-1])
     if not training and len(validation) > 1:
         training = [validation.pop()]
     return training, validation

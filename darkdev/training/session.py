@@ -4,6 +4,7 @@ what comes back: at most 8 files of 16 MiB). scripts/train_on_gpu.sh runs it:
 1. self-check (first minute): a few training steps of a tiny network with the real data path on
    the device, a validation, a sharded export and its reload; any error stops the session;
 2. throughput: crops/s of the data path alone and of whole training steps of the model;
+   meanwhile the CPUs draw dead-leaves images to train on beside the photos (dead_leaves.py);
 3. training for a fixed number of minutes; every validation that improves exports the weights
    (fp16, safetensors shards under 16 MiB) into the output folder, so a call cut at its limit
    still brings back the latest;
@@ -17,8 +18,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from darkdev import weights
 from darkdev.ensemble import GPU_ENSEMBLE_SIZE
 from darkdev.files import write_atomic
 from darkdev.models import build_model
-from darkdev.training import checkpoints, photos, synthetic, throughput
+from darkdev.training import checkpoints, dead_leaves, photos, synthetic, throughput
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
 from darkdev.training.loop import train
@@ -58,6 +61,11 @@ class SessionPlan:
     validation_count: int = 8
     validation_packed_px: int | None = None
     init_from: str | None = None
+    # Dead-leaves images drawn on the machine's CPUs while the self-check runs, trained on beside
+    # the photos (they travel as code, not as 64 MiB of images); 0: photos only.
+    dead_leaves: int = 40
+    dead_leaves_side_px: int = 1024
+    ema_decay: float = 0.0
     later_sgn_lr_scale: float = 1.0  # e.g. 10 for an RMCN grown from an LTS (TrainConfig)
     check_width: int = 8
     check_steps: int = 4
@@ -104,6 +112,7 @@ def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
         log_every=50,
         init_from=plan.init_from,
         later_sgn_lr_scale=plan.later_sgn_lr_scale,
+        ema_decay=plan.ema_decay,
     )
     values.update(changes)
     return TrainConfig(**values)
@@ -175,6 +184,21 @@ def measure(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
     }
 
 
+def draw_dead_leaves(plan: SessionPlan, folder: Path) -> dict[str, Any]:
+    """The training folder: the pack's photos linked beside plan.dead_leaves new images."""
+    start = time.perf_counter()
+    workers = max(1, (os.cpu_count() or 1) - 2)  # two cores stay with the self-check
+    paths = dead_leaves.write_training_folder(
+        plan.photos, folder, plan.dead_leaves, side_px=plan.dead_leaves_side_px, workers=workers
+    )
+    return {
+        "images": len(paths),
+        "side_px": plan.dead_leaves_side_px,
+        "workers": workers,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
 def run_session(plan: SessionPlan) -> dict[str, Any]:
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,11 +218,20 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
         print(f"{name}: {json.dumps(stages[name])}", flush=True)
 
     check_start(plan)
-    stage("self_check", self_check(plan, device))
-    stage("throughput", measure(plan, device))
+    training_photos = plan.photos
+    with ThreadPoolExecutor(1) as background:
+        drawing = None
+        if plan.dead_leaves:
+            training_photos = str(Path(plan.work) / "photos")
+            drawing = background.submit(draw_dead_leaves, plan, Path(training_photos))
+        stage("self_check", self_check(plan, device))
+        stage("throughput", measure(plan, device))
+        if drawing is not None:
+            stage("dead_leaves", drawing.result())
     elapsed_minutes = (time.perf_counter() - session_start) / 60
     config = _config(
         plan,
+        photos=training_photos,
         out=str(Path(plan.work) / "train"),
         max_minutes=max(plan.minutes - elapsed_minutes, 0.2),
         export_dir=str(out),
