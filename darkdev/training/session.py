@@ -38,6 +38,7 @@ from darkdev.training.config import TrainConfig
 from darkdev.training.loop import train
 
 RESULTS_NAME = "results.json"
+MAX_DRAWING_WORKERS = 14
 
 
 @dataclass
@@ -187,7 +188,9 @@ def measure(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
 def draw_dead_leaves(plan: SessionPlan, folder: Path) -> dict[str, Any]:
     """The training folder: the pack's photos linked beside plan.dead_leaves new images."""
     start = time.perf_counter()
-    workers = max(1, (os.cpu_count() or 1) - 2)  # two cores stay with the self-check
+    # Two cores stay with the self-check; at most 14 drawers (a container may show the host's).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(MAX_DRAWING_WORKERS, (cores or 1) - 2))
     paths = dead_leaves.write_training_folder(
         plan.photos, folder, plan.dead_leaves, side_px=plan.dead_leaves_side_px, workers=workers
     )
