@@ -113,6 +113,10 @@ def test_training_folder_links_photos_beside_deterministic_images(tmp_path):
     assert reported == []
     names = photos.list_photo_names(tmp_path / "out")
     assert len(names) == 7
+    # With the run's photo cache, the palette's photos are decoded once and kept there.
+    write_training_folder(source, tmp_path / "cached", 1, side_px=32, cache_dir=tmp_path / "c")
+    training_photos = photos.split_names([f"photo-{i}.png" for i in range(4)])[0]
+    assert len(list((tmp_path / "c").glob("*.npy"))) == len(training_photos) == 3
 
 
 def test_dead_leaves_train_but_never_validate():

@@ -142,17 +142,21 @@ def write_training_folder(
     link_photos: bool = True,
     workers: int = 1,
     report: Callable[[Path, float], None] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> list[Path]:
     """Write `count` dead-leaves PNGs into `out` (kept where present), coloured from the training
     split of `photos` (never its validation photos), and with link_photos link every photo of
     `photos` beside them, so `out` trains on both. Images are independent, so `workers`
     processes draw them at once; report(path, seconds) follows each new one. Returns the
-    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: they never validate."""
+    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: they never validate. cache_dir:
+    the training run's photo cache (photos.load_photos), so the photos are decoded once."""
     if count < 0 or workers < 1:
         raise ParameterError(f"need count >= 0 and workers >= 1, got {count}, {workers}")
     folder = photo_files.photo_folder(photos)
     names = photo_files.list_photo_names(folder)
-    training = photo_files.load_photos(folder, names=photo_files.split_names(names)[0])
+    training = photo_files.load_photos(
+        folder, names=photo_files.split_names(names)[0], cache_dir=cache_dir
+    )
     palette = photo_palette(
         [p.pixels for p in training], np.random.default_rng([seed, 1]), PALETTE_SIZE
     )

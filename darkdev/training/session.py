@@ -32,7 +32,7 @@ from darkdev import weights
 from darkdev.ensemble import GPU_ENSEMBLE_SIZE
 from darkdev.files import write_atomic
 from darkdev.models import build_model
-from darkdev.training import checkpoints, dead_leaves, photos, synthetic, throughput
+from darkdev.training import batches, checkpoints, dead_leaves, photos, synthetic, throughput
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
 from darkdev.training.loop import train
@@ -77,6 +77,12 @@ class SessionPlan:
     @property
     def export_stem(self) -> str:
         return self.export_name or f"{self.model}-w{self.width}-{self.cfa}"
+
+
+def _photo_cache(plan: SessionPlan) -> Path:
+    """Where the session's runs (work/check, work/train) keep decoded photos: the throughput
+    stage and the dead-leaves palette share it, so each photo is decoded once."""
+    return batches.photo_cache_dir(TrainConfig(out=str(Path(plan.work) / "train")))
 
 
 def _write_results(out: Path, results: dict[str, Any]) -> None:
@@ -169,8 +175,9 @@ def self_check(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
 def measure(plan: SessionPlan, device: torch.device) -> dict[str, Any]:
     """crops/s of the data path alone and of whole training steps of the planned model."""
     names = photos.list_photo_names(plan.photos)
+    chosen = photos.split_names(names)[0]
     bank = synthetic.PhotoBank(
-        photos.load_photos(plan.photos, names=photos.split_names(names)[0]), device
+        photos.load_photos(plan.photos, names=chosen, cache_dir=_photo_cache(plan)), device
     )
     data_rate = throughput.data_path_crops_per_second(bank, plan.cfa, plan.crop, plan.batch)
     step = throughput.training_crops_per_second(
@@ -192,7 +199,12 @@ def draw_dead_leaves(plan: SessionPlan, folder: Path) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(MAX_DRAWING_WORKERS, (cores or 1) - 2))
     paths = dead_leaves.write_training_folder(
-        plan.photos, folder, plan.dead_leaves, side_px=plan.dead_leaves_side_px, workers=workers
+        plan.photos,
+        folder,
+        plan.dead_leaves,
+        side_px=plan.dead_leaves_side_px,
+        workers=workers,
+        cache_dir=_photo_cache(plan),
     )
     return {
         "images": len(paths),
