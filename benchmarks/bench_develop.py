@@ -4,6 +4,7 @@
     python benchmarks/bench_develop.py --sizes 12 --tile-sizes 128 256 512   # memory vs tile size
     python benchmarks/bench_develop.py --sizes 12 --cfa xtrans               # an X-Trans raw
     python benchmarks/bench_develop.py --sizes 12 --precisions full auto     # float32 vs half
+    python benchmarks/bench_develop.py --sizes 12 --ensembles 1 2            # views averaged
 
 Each measurement runs in a fresh child process so its peak RSS is its own. Compare numbers as
 ratios within one run: shared machines are noisy.
@@ -16,6 +17,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -45,7 +47,13 @@ def make_raw(path: Path, height: int, width: int, cfa: str) -> None:
 
 
 def child(
-    raw_path: str, model: str, device: str, tile_size: int, threads: int, precision: str
+    raw_path: str,
+    model: str,
+    device: str,
+    tile_size: int,
+    threads: int,
+    precision: str,
+    ensemble: str,
 ) -> dict:
     """One frame, stage by stage, in this process."""
     import torch
@@ -65,6 +73,7 @@ def child(
             device=device,
             tile_size_px=tile_size,
             precision=precision,
+            ensemble=None if ensemble == "auto" else int(ensemble),
         )
     )
     start = time.perf_counter()
@@ -81,8 +90,10 @@ def child(
     write_s = time.perf_counter() - start
     stages = {"decode": decode_s, **result.seconds, "render": render_s, "write": write_s}
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    views = re.search(r"(\d+)-view ensemble", result.model)
     return {
         "model": result.model,
+        "views": int(views.group(1)) if views else 1,
         "stages_s": stages,
         "total_s": sum(stages.values()),
         "peak_rss_gib": peak_kib / 2**20,
@@ -106,11 +117,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cfa", choices=("bayer", "xtrans"), default="bayer")
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, full, half")
-    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ensembles", nargs="+", default=["auto"], help="views: auto (develop's), 1, 2, 4, 8"
+    )
+    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        raw_path, model, device, tile_size, threads, precision = arguments.child
-        record = child(raw_path, model, device, int(tile_size), int(threads), precision)
+        raw_path, model, device, tile_size, threads, precision, ensemble = arguments.child
+        record = child(raw_path, model, device, int(tile_size), int(threads), precision, ensemble)
         print(json.dumps(record))
         return
     devices = arguments.devices
@@ -123,7 +137,7 @@ def main() -> None:
         f"python {platform.python_version()}, threads {arguments.threads}, {arguments.cfa} raws"
     )
     header = (
-        f"{'size':>5} {'device':>6} {'tile':>5} {'prec.':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
+        f"{'size':>5} {'device':>6} {'tile':>5} {'prec.':>5} {'views':>5} {'model':>28} {'decode':>7} {'pack':>6} {'rimef':>6} "
         f"{'network':>8} {'colour':>6} {'render':>7} {'write':>6} {'total s':>8} {'peak GiB':>9}"
     )
     print(header)
@@ -131,8 +145,8 @@ def main() -> None:
         for megapixels in arguments.sizes:
             raw_path = Path(folder) / f"synthetic_{megapixels}mp.dng"
             make_raw(raw_path, *SIZES[megapixels], arguments.cfa)
-            for device, tile_size, precision in itertools.product(
-                devices, arguments.tile_sizes, arguments.precisions
+            for device, tile_size, precision, ensemble in itertools.product(
+                devices, arguments.tile_sizes, arguments.precisions, arguments.ensembles
             ):
                 command = [
                     sys.executable,
@@ -144,6 +158,7 @@ def main() -> None:
                     str(tile_size),
                     str(arguments.threads),
                     precision,
+                    ensemble,
                 ]
                 completed = subprocess.run(command, capture_output=True, text=True)
                 if completed.returncode != 0:
@@ -156,7 +171,7 @@ def main() -> None:
                 stages = record["stages_s"]
                 print(
                     f"{megapixels:>4}MP {device:>6} {tile_size:>5} {precision:>5} "
-                    f"{record['model'][:28]:>28} "
+                    f"{record['views']:>5} {record['model'][:28]:>28} "
                     f"{stages['decode']:7.2f} {stages['pack']:6.2f} {stages['rimef']:6.2f} "
                     f"{stages['network']:8.2f} {stages.get('colour', 0.0):6.2f} "
                     f"{stages['render']:7.2f} {stages['write']:6.2f} "

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from darkdev import cfa, rimef
-from darkdev.ensemble import GPU_ENSEMBLE_SIZE, check_ensemble_size, ensemble_output
+from darkdev.ensemble import check_ensemble_size, default_ensemble_size, ensemble_output
 from darkdev.errors import ParameterError
 from darkdev.exposure import estimate_ratio
 from darkdev.inference import (
@@ -54,7 +54,7 @@ class DevelopOptions:
     dark_frame_path: Path | None = None  # a dark raw subtracted from every frame
     profile_path: Path | None = None  # a camera profile: master dark at the frame's ISO
     # Views of the raw the network's outputs are averaged over (ensemble.py); None: auto,
-    # GPU_ENSEMBLE_SIZE on a CUDA device (cheap there), 1 elsewhere (N times the network time).
+    # by device and precision (ensemble.default_ensemble_size; N times the network time).
     ensemble: int | None = None
     # 'as-shot' (the file's; grey world when it records none), 'auto', 'daylight' or 'R,G,B'.
     white_balance: str = AS_SHOT
@@ -181,12 +181,14 @@ class Developer:
 
     def _run_network(self, network, frame: RawFrame, packed, params, on_tile):
         """(visible (H, W, 3) image, label) of the network on a frame, over its ensemble views."""
-        from darkdev.inference import autocast_dtype, run_network
+        from darkdev.inference import autocast_dtype, native_half_dtype, run_network
 
         self._device = self._select_device()
+        half_dtype = autocast_dtype(self._device, self.options.precision)
         size = self.options.ensemble
         if size is None:
-            size = GPU_ENSEMBLE_SIZE if self._device.type == "cuda" else 1
+            native = half_dtype is not None and half_dtype == native_half_dtype(self._device)
+            size = default_ensemble_size(self._device.type, native)
         amplified = network_input(
             packed,
             frame.layout.kind,
@@ -218,7 +220,6 @@ class Developer:
         image = ensemble_output(amplified, frame.layout.kind, size, run)
         image = cfa.place_output(image, frame.layout, frame.height, frame.width)
         label = network.label + (f", {size}-view ensemble" if size > 1 else "")
-        half_dtype = autocast_dtype(self._device, self.options.precision)
         if half_dtype is not None:
             label += f", {str(half_dtype).removeprefix('torch.')}"
         return image, label

@@ -131,9 +131,11 @@ def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:
 CATALOGUE_COLUMNS = ("name (--model)", "network", "all ISO", "high ISO", "detail", "12 MP")
 CATALOGUE_NOTE = (
     "all ISO, high ISO: PSNR dB / SSIM on synthetic validation crops of held-out photos, in "
-    "the checkpoint's --colour auto mode ('-': scored on older sets, see the manifest); detail: "
-    "the same on dead leaves at high ISO, where smeared fine detail shows ('-': not scored). "
-    "12 MP: seconds to develop a 12 MP raw on 2 CPU cores. --model takes the name or the "
+    "the checkpoint's --colour auto mode, one view ('-': scored on older sets, see the "
+    "manifest); detail: the same on dead leaves at high ISO, where smeared fine detail shows "
+    "('-': not scored). 12 MP: seconds to develop a 12 MP raw on 2 CPU cores with develop's "
+    "defaults (2 views averaged where the CPU computes bfloat16, about +0.1 dB: README). "
+    "--model takes the name or the "
     "architecture (any case; the architecture picks the checkpoint for the raw's sensor). "
     "auto picks per device the best-scoring checkpoint, on a CPU one that develops 12 MP in "
     f"{CPU_SECONDS_TARGET:g} s or less."

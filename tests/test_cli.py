@@ -303,16 +303,34 @@ def test_choice_enums_match_the_library():
 
 def test_ensemble_averages_views_and_says_so(tmp_path, tiny_weights):
     raw = write_raw(tmp_path / "a.dng")
-    single = darkdev("develop", raw, "-o", tmp_path / "one.png", "--ratio", "20", "--json")
+    single = darkdev(
+        "develop", raw, "-o", tmp_path / "one.png", "--ratio", "20", "--ensemble", "1", "--json"
+    )
     paired = darkdev(
         "develop", raw, "-o", tmp_path / "two.png", "--ratio", "20", "--ensemble", "2", "--json"
     )
     assert single.returncode == 0 and paired.returncode == 0, paired.stderr
-    assert "ensemble" not in json.loads(single.stdout)["model"]  # a CPU runs one view by default
+    assert "ensemble" not in json.loads(single.stdout)["model"]
     assert "2-view ensemble" in json.loads(paired.stdout)["model"]
     one = decode_image((tmp_path / "one.png").read_bytes()).astype(float)
     two = decode_image((tmp_path / "two.png").read_bytes()).astype(float)
     assert one.shape == two.shape and 0 < np.abs(one - two).mean() < 0.1 * 255
+
+
+def test_default_ensemble_follows_the_cpus_native_precision(tmp_path, tiny_weights):
+    import torch
+
+    from darkdev.inference import native_half_dtype
+
+    raw = write_raw(tmp_path / "a.dng")
+    default = darkdev("develop", raw, "-o", tmp_path / "a.png", "--ratio", "20", "--json")
+    full = darkdev(
+        "develop", raw, "-o", tmp_path / "b.png", "--ratio", "20", "--precision", "full", "--json"
+    )
+    assert default.returncode == 0 and full.returncode == 0, default.stderr
+    native = native_half_dtype(torch.device("cpu")) is not None
+    assert ("2-view ensemble" in json.loads(default.stdout)["model"]) == native
+    assert "ensemble" not in json.loads(full.stdout)["model"]  # float32 on a CPU: one view
 
 
 def test_ensemble_size_refused_before_any_file_is_read(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from darkdev import cfa
-from darkdev.ensemble import VIEWS, ensemble_output, unview, view
+from darkdev.ensemble import VIEWS, default_ensemble_size, ensemble_output, unview, view
 from darkdev.errors import ParameterError, ShapeError
 
 KINDS = ("bayer", "xtrans")
@@ -83,3 +83,11 @@ def test_bad_sizes_and_shapes_are_named():
         ensemble_output(packed, "bayer", 3, block_mean_network("bayer"))
     with pytest.raises(ShapeError, match=r"\(9, h, w\)"):
         ensemble_output(packed, "xtrans", 2, block_mean_network("xtrans"))
+
+
+def test_default_size_by_device_and_native_half_precision():
+    assert default_ensemble_size("cuda", runs_native_half=True) == 8
+    assert default_ensemble_size("cuda", runs_native_half=False) == 8
+    assert default_ensemble_size("cpu", runs_native_half=True) == 2
+    assert default_ensemble_size("cpu", runs_native_half=False) == 1
+    assert default_ensemble_size("mps", runs_native_half=False) == 1
