@@ -105,10 +105,8 @@ def ensemble_output(
         return run(packed)
     mosaic = cfa.unpack(packed, cfa.CfaLayout(kind, 0, 0))
     height, width = mosaic.shape
-    period = cfa.PERIOD[kind]
-    # A view's CFA phase depends on the frame's size modulo the period only: a small map says it.
-    small = (2 * period + height % period, 2 * period + width % period)
-    colours = np.tile(CANONICAL[kind], (3, 3))[: small[0], : small[1]]
+    # The mosaic is whole periods (unpack), so a two-period map shows each view's CFA phase.
+    colours = np.tile(CANONICAL[kind], (2, 2))
     total = np.zeros((height, width, 3), dtype=np.float32)
     weight = np.zeros((height, width), dtype=np.float32)
     for name in VIEWS[:size]:
