@@ -110,19 +110,33 @@ def ensemble_output(
     total = np.zeros((height, width, 3), dtype=np.float32)
     weight = np.zeros((height, width), dtype=np.float32)
     for name in VIEWS[:size]:
-        viewed = np.ascontiguousarray(view(name, mosaic))
         layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
-        output = run(cfa.pack(viewed, layout))
-        placed = cfa.place_output(output, layout, *viewed.shape)  # edges replicated
-        rows = slice(layout.offset_rows, layout.offset_rows + output.shape[0])
-        columns = slice(layout.offset_cols, layout.offset_cols + output.shape[1])
-        covered = np.full(viewed.shape, EDGE_WEIGHT, dtype=np.float32)
-        covered[rows, columns] = 1.0
-        for edge in (placed[: rows.start], placed[rows.stop :]):
-            edge *= EDGE_WEIGHT
-        for edge in (placed[rows, : columns.start], placed[rows, columns.stop :]):
-            edge *= EDGE_WEIGHT
-        total += unview(name, placed)
-        weight += unview(name, covered)
+        viewed = cfa.pack(np.ascontiguousarray(view(name, mosaic)), layout)
+        output = run(viewed)
+        del viewed  # freed before the sums grow: a 42 MP frame's copies weigh GiBs
+        _add_view(view(name, total), view(name, weight), output, layout)
     total /= weight[..., None]
     return total
+
+
+def _add_view(
+    total: np.ndarray, weight: np.ndarray, output: np.ndarray, layout: cfa.CfaLayout
+) -> None:
+    """Add one view's (h, w, 3) output into the sums, both seen through that view (numpy views,
+    written in place): its packed region at weight 1, the edge outside its whole periods at
+    EDGE_WEIGHT, replicated as cfa.place_output pads, without a frame-sized padded copy."""
+    top, left = layout.offset_rows, layout.offset_cols
+    bottom, right = top + output.shape[0], left + output.shape[1]
+    total[top:bottom, left:right] += output
+    weight[top:bottom, left:right] += 1.0
+    # Rows above and below take the nearest output row; whole-height columns left and right
+    # the nearest output column (so corners take the corner pixels).
+    total[:top, left:right] += EDGE_WEIGHT * output[:1]
+    total[bottom:, left:right] += EDGE_WEIGHT * output[-1:]
+    pad_rows = ((top, total.shape[0] - bottom), (0, 0), (0, 0))
+    total[:, :left] += EDGE_WEIGHT * np.pad(output[:, :1], pad_rows, mode="edge")
+    total[:, right:] += EDGE_WEIGHT * np.pad(output[:, -1:], pad_rows, mode="edge")
+    for edge in (weight[:top, left:right], weight[bottom:, left:right]):
+        edge += EDGE_WEIGHT
+    for edge in (weight[:, :left], weight[:, right:]):
+        edge += EDGE_WEIGHT

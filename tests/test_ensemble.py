@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from darkdev import cfa
-from darkdev.ensemble import VIEWS, default_ensemble_size, ensemble_output, unview, view
+from darkdev.ensemble import (
+    CANONICAL,
+    EDGE_WEIGHT,
+    VIEWS,
+    default_ensemble_size,
+    ensemble_output,
+    unview,
+    view,
+)
 from darkdev.errors import ParameterError, ShapeError
 
 KINDS = ("bayer", "xtrans")
@@ -63,6 +71,41 @@ def test_each_view_lands_back_on_its_own_pixels(kind, size):
     edge = cfa.PERIOD[kind]  # edge replication outside a view's whole periods
     error = np.abs(output - ramp)[edge:-edge, edge:-edge]
     assert error.max() <= one_block + 1e-5
+
+
+def padded_reference(packed, kind, size, run):
+    """The plain way: each view's output padded to the frame (cfa.place_output), weighted by a
+    frame-sized coverage map, summed and divided."""
+    mosaic = cfa.unpack(packed, cfa.CfaLayout(kind, 0, 0))
+    colours = np.tile(CANONICAL[kind], (mosaic.shape[0] // cfa.PERIOD[kind], 1))
+    colours = np.tile(colours, (1, mosaic.shape[1] // cfa.PERIOD[kind]))
+    total, weight = np.zeros((*mosaic.shape, 3), np.float32), np.zeros(mosaic.shape, np.float32)
+    for name in VIEWS[:size]:
+        viewed = np.ascontiguousarray(view(name, mosaic))
+        layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
+        output = run(cfa.pack(viewed, layout))
+        covered = np.full(viewed.shape, EDGE_WEIGHT, np.float32)
+        top, left = layout.offset_rows, layout.offset_cols
+        covered[top : top + output.shape[0], left : left + output.shape[1]] = 1.0
+        total += unview(name, cfa.place_output(output, layout, *viewed.shape) * covered[..., None])
+        weight += unview(name, covered)
+    return total / weight[..., None]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("size", (2, 4, 8))
+def test_in_place_sums_equal_the_padded_reference_to_the_bit(kind, size):
+    """The edge strips written in place must equal padding every view to the frame."""
+    rng = np.random.default_rng(size)
+    packed = rng.random((cfa.CHANNELS[kind], 10, 14), dtype=np.float32)
+    block = cfa.BLOCK_SIZE[kind]
+
+    def run(viewed):  # position-dependent, so a misplaced edge strip shows
+        first = np.repeat(np.repeat(viewed[0], block, 0), block, 1)
+        return np.stack([first, 2 * first, first**2], axis=-1).astype(np.float32)
+
+    expected = padded_reference(packed, kind, size, run)
+    assert np.array_equal(ensemble_output(packed, kind, size, run), expected)
 
 
 def test_opposite_views_cancel_a_bayer_block_offset_exactly():
