@@ -31,7 +31,7 @@ ENSEMBLE_SIZES = (1, 2, 4, 8)
 # develop's default on CUDA, where a pass is cheap (+0.15 dB, +0.02 SSIM: README).
 GPU_ENSEMBLE_SIZE = 8
 # develop's default on a CPU running the network in native bfloat16 (AMX, AVX512-BF16): the
-# second view is most of the gain (+0.1 dB, +0.007 SSIM: README), a 12 MP frame stays ~10 s.
+# second view is most of the gain (+0.1 dB, +0.007 SSIM: README); 12 MP in 8.5 s on 2 cores.
 HALF_CPU_ENSEMBLE_SIZE = 2
 # Pixels a view only filled by edge replication (outside its whole CFA periods) count this much,
 # so they decide only where no view saw the pixel.
