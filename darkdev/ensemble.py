@@ -113,6 +113,12 @@ def ensemble_output(
         layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
         viewed = cfa.pack(np.ascontiguousarray(view(name, mosaic)), layout)
         output = run(viewed)
+        block = cfa.BLOCK_SIZE[kind]
+        expected = (viewed.shape[1] * block, viewed.shape[2] * block, 3)
+        if output.shape != expected:
+            raise ShapeError(
+                f"network output for view {name} must be {expected}, got {output.shape}"
+            )
         del viewed  # freed before the sums grow: a 42 MP frame's copies weigh GiBs
         _add_view(view(name, total), view(name, weight), output, layout)
     total /= weight[..., None]

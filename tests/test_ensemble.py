@@ -126,6 +126,9 @@ def test_bad_sizes_and_shapes_are_named():
         ensemble_output(packed, "bayer", 3, block_mean_network("bayer"))
     with pytest.raises(ShapeError, match=r"\(9, h, w\)"):
         ensemble_output(packed, "xtrans", 2, block_mean_network("xtrans"))
+    cropped = lambda viewed: block_mean_network("bayer")(viewed)[1:]  # noqa: E731
+    with pytest.raises(ShapeError, match=r"view identity must be \(16, 16, 3\), got \(15, 16, 3\)"):
+        ensemble_output(packed, "bayer", 2, cropped)
 
 
 def test_default_size_by_device_and_native_half_precision():
