@@ -107,13 +107,13 @@ def ensemble_output(
     height, width = mosaic.shape
     # The mosaic is whole periods (unpack), so a two-period map shows each view's CFA phase.
     colours = np.tile(CANONICAL[kind], (2, 2))
+    block = cfa.BLOCK_SIZE[kind]
     total = np.zeros((height, width, 3), dtype=np.float32)
     weight = np.zeros((height, width), dtype=np.float32)
     for name in VIEWS[:size]:
         layout = cfa.detect_layout(np.ascontiguousarray(view(name, colours)))
         viewed = cfa.pack(np.ascontiguousarray(view(name, mosaic)), layout)
         output = run(viewed)
-        block = cfa.BLOCK_SIZE[kind]
         expected = (viewed.shape[1] * block, viewed.shape[2] * block, 3)
         if output.shape != expected:
             raise ShapeError(
