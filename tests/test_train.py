@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import ANY
 
 import imageio.v3 as imageio
 import numpy as np
@@ -864,9 +865,18 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
     publish(tmp_path / "first", "first.safetensors", tmp_path / "weights")
     entry = publish(tmp_path / "second", "first.safetensors", tmp_path / "weights")
     started = entry.training["initialised_from"]
-    assert started["sha256"] == first["export"]["sha256"] and started["training"]["steps"] == 2
+    assert started["sha256"] == first["export"]["sha256"] and started["steps"] == 2
+    assert entry.training["lineage"]["runs"] == 2 and entry.training["lineage"]["complete"]
+    # A third link records the second one level deep: the manifest stays one size per entry.
+    third = tiny_config(tmp_path / "third", photo_folder, max_steps=0)
+    train(dataclasses.replace(third, init_from=str(tmp_path / "weights" / "first.safetensors")))
+    entry = publish(tmp_path / "third", "first.safetensors", tmp_path / "weights")
+    started = entry.training["initialised_from"]
+    assert "training" not in started and started["lineage"]["runs"] == 2
+    assert started["initialised_from"]["sha256"] == first["export"]["sha256"]
+    assert entry.training["lineage"] == {**started["lineage"], "runs": 3, "wall_time_s": ANY}
     with pytest.raises(ParameterError, match="init-from"):
-        train(tiny_config(tmp_path / "third", photo_folder, width=2, init_from=str(source)))
+        train(tiny_config(tmp_path / "narrow", photo_folder, width=2, init_from=str(source)))
     with pytest.raises(ParameterError, match="init-from"):
         train(tiny_config(tmp_path / "fourth", photo_folder, model="rmcn-2", init_from=str(source)))
 

@@ -1,7 +1,7 @@
 """Publishing a finished run: its best weights, or any validated step's (a run trained with
 --keep-validated-weights), copied into the checkpoints folder with a manifest entry whose every
 number is measured by code: the run's summary.json and log.jsonl, or scores on a validation folder
-(publish_scores), and the record of the entry it replaces.
+(publish_scores), the record of the entry it replaces, and its lineage (lineage).
 
 Nothing is half-written: the weights are staged beside their final name, verified and scored,
 then the manifest is replaced atomically and the staged file takes its name (`darkdev publish`).
@@ -21,6 +21,7 @@ from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import staged_file
 from darkdev.training.checkpoints import EXPORT_NAME, VALIDATED_DIR, validated_weights_path
 from darkdev.training.curves import LOG_NAME, read_log
+from darkdev.training.lineage import LINEAGE_KEY, SCORE_NAMES, earlier_checkpoint, lineage
 from darkdev.training.publish_scores import (
     COLOUR_CHOICES,
     read_split_sets,
@@ -31,8 +32,6 @@ from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 SUMMARY_NAME = "summary.json"
 STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
-# A validation's own scores (a run without the detail split has no _detail ones).
-SCORE_NAMES = ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso", "psnr_detail", "ssim_detail")
 SPEED_KEY = "cpu_2_cores_12mp_s"
 
 
@@ -113,13 +112,12 @@ def choose_weights(
 
 def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
     """Where a continued run started: the file, its hash and, if the manifest knows that hash,
-    the training and validation record of that earlier checkpoint (so the chain stays known)."""
-    record = dict(summary["initialised_from"])
+    how that checkpoint was made and scored (lineage.earlier_checkpoint: one level deep)."""
+    started_from = summary["initialised_from"]
     for entry in manifest.read_manifest(directory):
-        if entry.sha256 == record["sha256"]:
-            record["training"] = entry.training
-            record["validation"] = entry.validation
-    return record
+        if entry.sha256 == started_from["sha256"]:
+            return earlier_checkpoint(started_from, entry.training, entry.validation)
+    return earlier_checkpoint(started_from, None, None)
 
 
 def _training_record(
@@ -158,6 +156,7 @@ def _training_record(
         record["photo_count"] = len(config["photo_names"])
     if summary.get("initialised_from"):
         record["initialised_from"] = _initialisation_record(summary, directory)
+    record[LINEAGE_KEY] = lineage(record)
     return record
 
 

@@ -1,0 +1,88 @@
+"""A published checkpoint's lineage: the checkpoint its run started from, one level deep (file,
+hash, command, steps, wall time, scores, and the hash *it* started from), and the training summed
+over the whole chain of runs. A manifest entry so stays one size however often a network is
+continued; the chain can still be walked by hash through the entries' and runs' own records.
+
+Manifests written before this rule nested each earlier entry's whole record; `bounded` reads that
+form too and cuts it to this one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darkdev.training.validation import ALL_SPLITS, split_suffix
+
+LINEAGE_KEY = "lineage"
+# A validation's own scores: PSNR and SSIM of every split it has.
+SCORE_NAMES = tuple(f"{m}{split_suffix(s)}" for s in ALL_SPLITS for m in ("psnr", "ssim"))
+
+
+def published_step(training: dict[str, Any]) -> int:
+    """The step whose weights were published (records before the choice published the best)."""
+    return int(training.get("published_step", training.get("best_step", training["steps"])))
+
+
+def lineage(training: dict[str, Any]) -> dict[str, Any]:
+    """The chain of runs that made a checkpoint, this run included: how many runs, the steps
+    that led to the published weights (each run's published step), the runs' wall time, and
+    whether the chain is known back to a run that started from scratch (complete; if not,
+    unrecorded_start names the weights where the record stops)."""
+    if LINEAGE_KEY in training:
+        return training[LINEAGE_KEY]
+    own = {
+        "runs": 1,
+        "steps": published_step(training),
+        "wall_time_s": round(float(training["wall_time_s"]), 1),
+        "complete": True,
+    }
+    earlier = training.get("initialised_from")
+    if not earlier:
+        return own
+    if LINEAGE_KEY in earlier:
+        before = earlier[LINEAGE_KEY]
+    elif "training" in earlier:  # the nested form of manifests before bounding
+        before = lineage(earlier["training"])
+    else:  # started from weights the manifest had no record of
+        return {**own, "complete": False, "unrecorded_start": earlier.get("file")}
+    return {
+        **before,
+        "runs": own["runs"] + before["runs"],
+        "steps": own["steps"] + before["steps"],
+        "wall_time_s": round(own["wall_time_s"] + before["wall_time_s"], 1),
+    }
+
+
+def earlier_checkpoint(
+    started_from: dict[str, Any],
+    training: dict[str, Any] | None,
+    validation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What a new entry records of the checkpoint its run started from: the run summary's
+    file and hash and, where the manifest knew that hash (its training and validation
+    records), how it was made and how it scored, one level deep."""
+    record = {k: v for k, v in started_from.items() if k not in ("training", "validation")}
+    if training is None:
+        return record
+    record.update(command=training["command"], steps=training["steps"])
+    record.update(published_step=published_step(training), wall_time_s=training["wall_time_s"])
+    scores = validation or {}
+    record["validation"] = {n: scores[n] for n in (*SCORE_NAMES, "set") if n in scores}
+    started = training.get("initialised_from")
+    if started:
+        record["initialised_from"] = {k: started[k] for k in ("file", "sha256") if k in started}
+    record[LINEAGE_KEY] = lineage(training)
+    return record
+
+
+def bounded(training: dict[str, Any]) -> dict[str, Any]:
+    """A training record in the bounded form publish writes: initialised_from one level deep,
+    and the lineage of the whole chain. Reads the nested form as well; idempotent."""
+    record = dict(training)
+    earlier = training.get("initialised_from")
+    if earlier and "training" in earlier:
+        record["initialised_from"] = earlier_checkpoint(
+            earlier, earlier["training"], earlier.get("validation")
+        )
+    record[LINEAGE_KEY] = lineage(training)
+    return record
