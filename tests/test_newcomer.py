@@ -114,12 +114,33 @@ def test_models_table_shows_detail_scores_where_measured():
     assert catalogue_row(entry)[column] == "18.95/0.579"
 
 
-def test_models_table_fits_an_80_column_terminal_whole(tiny_weights, monkeypatch):
-    """Narrow terminals wrap the words of the network column; no name, word or number is cut."""
-    monkeypatch.setenv("COLUMNS", "80")
+@pytest.mark.parametrize("columns", [200, 96, 80, 60, 40])
+def test_models_shows_every_column_of_the_bundled_catalogue_at_any_width(
+    tmp_path, monkeypatch, columns
+):
+    """Names and numbers are never cut and no column is dropped: a terminal too narrow for the
+    table gets one block per checkpoint instead."""
+    from darkdev import manifest
+
+    (tmp_path / "manifest.json").write_bytes(
+        (ROOT / "darkdev/checkpoints/manifest.json").read_bytes()
+    )
+    monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", str(columns))
     text = darkdev("models").stdout.decode()
-    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80, text
-    assert " lts-w4-bayer " in text and "auto on" in text, text
+    lines = text.splitlines()
+    assert "…" not in text and max(len(line) for line in lines) <= columns, text
+    entries = manifest.read_manifest(tmp_path)
+    for entry in entries:
+        row = manifest.catalogue_row(entry, manifest.auto_devices(entry))
+        for cell in (row[0], *row[2:]):
+            assert any(f" {cell} " in f" {line} " for line in lines), (cell, text)
+        for word in row[1].split():
+            assert word in text, (word, text)
+    if columns >= 200:
+        assert "┃ high ISO" in text, text  # the table
+    if columns <= 60:
+        assert "┃" not in text and "\n  high ISO " in text, text  # the blocks
 
 
 def test_models_table_never_cuts_a_name_on_a_narrow_terminal(tiny_weights, monkeypatch):

@@ -40,28 +40,50 @@ def models(
         return
     from rich.table import Table
 
-    table = Table(
-        title=f"Bundled checkpoints ({manifest.weights_dir()})",
-        caption=manifest.CATALOGUE_NOTE,
-        caption_justify="left",
-    )
+    title = f"Bundled checkpoints ({manifest.weights_dir()})"
+    table = Table(title=title, caption=manifest.CATALOGUE_NOTE, caption_justify="left")
     rows = [manifest.catalogue_row(e, manifest.auto_devices(e)) for e in entries]
-    # The name is what --model takes: never cut, however narrow the terminal; nor is a word.
-    min_widths = [
-        max((len(word) for row in rows for word in row[i].split()), default=0)
-        for i in range(len(manifest.CATALOGUE_COLUMNS))
-    ]
+    # The name and numbers are never cut; the network column wraps by word, never inside one.
+    min_widths = []
     for index, column in enumerate(manifest.CATALOGUE_COLUMNS):
-        table.add_column(
-            column,
-            no_wrap=index == 0 or column in manifest.CATALOGUE_NUMBER_COLUMNS,
-            min_width=min_widths[index],
+        unbroken = index == 0 or column in manifest.CATALOGUE_NUMBER_COLUMNS
+        cells = (
+            [row[index] for row in rows]
+            if unbroken
+            else [w for r in rows for w in r[index].split()]
         )
+        min_widths.append(max([len(cell) for cell in cells] + [len(w) for w in column.split()]))
+        table.add_column(column, no_wrap=unbroken, min_width=min_widths[index])
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    # Each cell has a space either side and a rule after it, and the first a rule before it.
+    if sum(min_widths) + 3 * len(min_widths) + 1 <= console.width:
+        console.print(table)
+    else:  # rich would crop whole columns: one block per checkpoint instead
+        _print_catalogue_blocks(console, title, rows)
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
+
+
+def _print_catalogue_blocks(console: Console, title: str, rows: list[tuple[str, ...]]) -> None:
+    """`darkdev models` for a terminal too narrow for its table: each checkpoint's name on a
+    line, then its columns as label and value, the values wrapping by word."""
+    from rich.padding import Padding
+    from rich.table import Table
+
+    from darkdev import manifest
+
+    console.print(title, style="italic", highlight=False)
+    for row in rows:
+        console.print(row[0], style="bold", highlight=False)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for label, value in zip(manifest.CATALOGUE_COLUMNS[1:], row[1:], strict=True):
+            grid.add_row(label, value)
+        console.print(Padding(grid, (0, 0, 0, 2)))
+    console.print(manifest.CATALOGUE_NOTE, highlight=False)
 
 
 @app.command(cls=PlainHelpCommand)
