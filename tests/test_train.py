@@ -881,6 +881,13 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
         train(tiny_config(tmp_path / "fourth", photo_folder, model="rmcn-2", init_from=str(source)))
 
 
+def test_a_run_with_black_error_says_so_and_publishes_it(tmp_path, photo_folder):
+    summary = train(tiny_config(tmp_path / "run", photo_folder, max_steps=1, black_error_dn=0.5))
+    assert "black level off by N(0, 0.5) DN per colour" in summary["data"]
+    entry = publish(tmp_path / "run", "a.safetensors", tmp_path / "weights")
+    assert entry.training["black_error_dn"] == 0.5
+
+
 def test_init_from_a_narrower_checkpoint_widens_it(tmp_path, photo_folder):
     train(tiny_config(tmp_path / "narrow", photo_folder, max_steps=2))
     source = tmp_path / "narrow" / "best.safetensors"

@@ -79,6 +79,9 @@ class TrainConfig:
     # Training noise: K range [Kmin / w, Kmax * w] and log-sigma spread x w (None: the kind's
     # noise.NOISE_WIDENING). Validation keeps the kind's own ranges: the camera users have.
     noise_widening: float | None = None
+    # Training noise: each colour's black level off by N(0, this) DN (noise.NoiseRange), so the
+    # network learns what a camera's inexact black level does; validation keeps it exact.
+    black_error_dn: float = 0.0
     init_from: str | None = None  # start from these weights (same architecture), not random
     # Every improving validation also writes the weights as fp16 shards under 16 MiB here
     # (a GPU session's output folder: a call cut at its limit still brings back the latest).
@@ -139,6 +142,8 @@ class TrainConfig:
             math.isfinite(self.noise_widening) and self.noise_widening >= 1
         ):
             raise ParameterError(f"--noise-widening must be >= 1, got {self.noise_widening}")
+        if not (math.isfinite(self.black_error_dn) and self.black_error_dn >= 0):
+            raise ParameterError(f"--black-error-dn must be >= 0, got {self.black_error_dn}")
         check_precision(self.precision)
         if (self.sid_root is None) != (self.sid_list is None):
             raise ParameterError("--sid-root and --sid-list go together")
@@ -148,7 +153,9 @@ class TrainConfig:
 
     def augment(self) -> synthetic.AugmentConfig:
         return synthetic.AugmentConfig(
-            noise=NoiseRange(widening=self.noise_widening),
+            noise=NoiseRange(
+                widening=self.noise_widening, black_error_sigma_dn=self.black_error_dn
+            ),
             lam_max=self.lam_max,
             white_balance_input=self.white_balance_input,
             camera=self.synthetic_camera(),
@@ -245,6 +252,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=PRECISIONS,
         help="bf16 autocast where native (auto: CUDA, CPUs with AMX or AVX512-BF16), "
         "float32 (full) or bf16 anywhere (half)",
+    )
+    parser.add_argument(
+        "--black-error-dn",
+        type=float,
+        default=0.0,
+        help="train with each colour's black level off by a normal draw of this spread in DN "
+        "(a camera's inexact black, which the ratio amplifies); validation keeps it exact",
     )
     parser.add_argument(
         "--noise-widening",

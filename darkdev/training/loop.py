@@ -336,6 +336,8 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
     noise = "ELD noise" if camera is None else f"{camera.name}'s profile noise and colour"
     if config.noise_widening is not None:
         noise += f", ranges widened x{config.noise_widening:g}"
+    if config.black_error_dn > 0:
+        noise += f", black level off by N(0, {config.black_error_dn:g}) DN per colour"
     data = f"synthetic pairs made in torch from {config.photos} ({noise}, ratio 50-300, "
     data += "un-mosaiced targets; validation: "
     data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())

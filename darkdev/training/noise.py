@@ -1,9 +1,11 @@
 """The ELD physics-based noise model (Wei et al., CVPR 2020): parameters and their application.
 
-    noisy DN = black + K * Poisson(signal / K) + read + row + quantisation, clipped to 14 bit
+    noisy DN = black + K * Poisson(signal / K) + read + row + offset + quantisation, clipped to 14 bit
 
 K is the system gain (DN per electron; high ISO = high K); read noise is Gaussian or
-Tukey-lambda with a log-sigma linear in log K; row noise is one Gaussian offset per sensor row.
+Tukey-lambda with a log-sigma linear in log K; row noise is one Gaussian offset per sensor row;
+offset: a black level off by a fraction of a DN per colour (ELD's colour bias; zero unless a
+training run asks for it: the amplification multiplies it by the ratio).
 Parameters: darkdev/noise_params.json (ELD's Sony A7S II calibration, MIT), or a camera profile's
 noise_params (darkdev calibrate; training.camera). No calibrated X-Trans parameters exist; X-Trans
 uses the Sony ranges widened (NOISE_WIDENING, our decision).
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darkdev.errors import ParameterError
+from darkdev.errors import ParameterError, ShapeError
 from darkdev.training.unprocessing import BLACK_LEVEL_DN, WHITE_LEVEL_DN
 
 NOISE_PARAMS_PATH = Path(__file__).resolve().parent.parent / "noise_params.json"
@@ -43,8 +45,13 @@ class NoiseRange:
     gain_high_fraction: float = 1.0
     gaussian_read_probability: float = 0.2
     widening: float | None = None  # None: NOISE_WIDENING of the CFA kind
+    black_error_sigma_dn: float = 0.0  # spread of each colour's black level error (0: exact)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.black_error_sigma_dn) and self.black_error_sigma_dn >= 0):
+            raise ParameterError(
+                f"black_error_sigma_dn must be >= 0, got {self.black_error_sigma_dn}"
+            )
         if not 0 <= self.gain_low_fraction <= self.gain_high_fraction:
             raise ParameterError(
                 f"need 0 <= gain_low_fraction <= gain_high_fraction, got "
@@ -65,6 +72,8 @@ class NoiseSample:
     read_sigma_dn: float
     row_sigma_dn: float
     tukey_lambda: float | None  # None: Gaussian read noise
+    # What the sensor's black level lies above the one the developer subtracts, per colour (R, G, B).
+    black_offsets_dn: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def sample_noise(
@@ -97,7 +106,11 @@ def sample_noise(
     row_sigma = math.exp(log_sigma(params["R_scale"]))
     shapes = params["G_shape_tukey_lambda"]
     tukey = None if gaussian else float(shapes[rng.integers(len(shapes))])
-    return NoiseSample(math.exp(log_gain), read_sigma, row_sigma, tukey)
+    offsets = (0.0, 0.0, 0.0)
+    if noise_range.black_error_sigma_dn > 0:  # drawn last, and only then: other streams unchanged
+        red, green, blue = rng.normal(0.0, noise_range.black_error_sigma_dn, 3)
+        offsets = (float(red), float(green), float(blue))
+    return NoiseSample(math.exp(log_gain), read_sigma, row_sigma, tukey, offsets)
 
 
 class NumpySource:
@@ -147,9 +160,11 @@ def tukey_lambda_samples(source, like, shape: tuple[int, ...], lam: float):
     return (uniform**lam - (1 - uniform) ** lam) / lam
 
 
-def add_noise(clean_dark_dn, noise: NoiseSample, source):
+def add_noise(clean_dark_dn, noise: NoiseSample, source, colours=None):
     """Dark signal in DN above black (float32, (H, W)) -> noisy DN as float32 whole numbers, with
-    black, 14-bit quantisation and clipping (what the sensor would write)."""
+    black, 14-bit quantisation and clipping (what the sensor would write). colours: each site's
+    colour index (0 R, 1 G, 2 B; (H, W), numpy or torch as the signal), needed only for a sample
+    with black offsets."""
     gain = noise.system_gain_dn_per_electron
     signal = source.poisson(clean_dark_dn.clip(min=0) / gain) * gain  # shot noise
     shape = tuple(clean_dark_dn.shape)
@@ -160,4 +175,14 @@ def add_noise(clean_dark_dn, noise: NoiseSample, source):
         read = read * noise.read_sigma_dn
     row = source.normal(clean_dark_dn, (*shape[:-1], 1)) * noise.row_sigma_dn  # per sensor row
     values = BLACK_LEVEL_DN + signal + read + row
+    if any(noise.black_offsets_dn):
+        if colours is None or tuple(colours.shape) != shape:
+            raise ShapeError(
+                f"black offsets need each site's colour, a map of shape {shape}; got "
+                f"{None if colours is None else tuple(colours.shape)}"
+            )
+        offsets = np.asarray(noise.black_offsets_dn, dtype=np.float32)
+        if not isinstance(values, np.ndarray):  # torch reads a uint8 index as a mask
+            offsets, colours = values.new_tensor(offsets), colours.long()
+        values = values + offsets[colours]
     return values.round().clip(0, WHITE_LEVEL_DN)

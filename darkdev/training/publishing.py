@@ -150,6 +150,8 @@ def _training_record(
         record["precision"] = config["precision"]
     if config.get("noise_widening") is not None:
         record["noise_widening"] = config["noise_widening"]
+    if config.get("black_error_dn"):
+        record["black_error_dn"] = config["black_error_dn"]
     if summary.get("invocations"):  # runs before the history recorded only the last command
         record["invocations"] = summary["invocations"]
     if config.get("photo_names"):

@@ -238,7 +238,9 @@ def make_item(
     scale = unprocessing.WHITE_LEVEL_DN - unprocessing.BLACK_LEVEL_DN
     generator = torch.Generator(device=device)
     generator.manual_seed(plan.tensor_seed)
-    noisy_dn = add_noise(mosaic * (scale / plan.ratio), plan.noise, TorchSource(generator))
+    noisy_dn = add_noise(
+        mosaic * (scale / plan.ratio), plan.noise, TorchSource(generator), colours[0]
+    )
     normalised = ((noisy_dn - unprocessing.BLACK_LEVEL_DN) / scale).clamp(0.0, 1.0)
     packed = normalised.reshape(-1)[index]
     params = rimef.RimefParams(ratio=plan.ratio, lam=plan.lam)
