@@ -50,9 +50,10 @@ def models(
         cells = (
             [row[index] for row in rows]
             if unbroken
-            else [w for r in rows for w in r[index].split()]
+            else [word for row in rows for word in row[index].split()]
         )
-        min_widths.append(max([len(cell) for cell in cells] + [len(w) for w in column.split()]))
+        header_words = [len(word) for word in column.split()]
+        min_widths.append(max([len(cell) for cell in cells] + header_words))
         table.add_column(column, no_wrap=unbroken, min_width=min_widths[index])
     for row in rows:
         table.add_row(*row)
