@@ -33,7 +33,7 @@ from darkdev.training.validation import (
     validation_side_px,
 )
 
-LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # linear sRGB
+LUMINANCE = unprocessing.XYZ_FROM_SRGB[1]  # Y of linear sRGB: what keep_luminance holds
 
 
 def balanced(output: np.ndarray, mean_linear: np.ndarray, keep_luminance: bool) -> np.ndarray:
