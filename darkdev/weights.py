@@ -163,8 +163,15 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     try:
         # weights_only=True: never unpickle arbitrary objects from a user-supplied file.
         document = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as error:
-        raise WeightsError(f"{path}: refused or unreadable torch checkpoint ({error})") from error
+    except pickle.UnpicklingError as error:
+        # torch's own text runs to many lines and suggests weights_only=False: never that.
+        raise WeightsError(
+            f"{path}: refused: not a safetensors file nor a torch checkpoint of plain tensors "
+            "(torch files load with weights_only=True)"
+        ) from error
+    except (RuntimeError, OSError, EOFError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(f"{path}: unreadable torch checkpoint ({reason})") from error
     if not isinstance(document, dict) or "state_dict" not in document:
         raise WeightsError(f"{path}: expected a dict with 'state_dict', 'architecture', 'cfa_kind'")
     metadata = {
@@ -226,7 +233,7 @@ def network_from_state(
     _check_finite(path, state)
     if expected_cfa_kind is not None and meta.cfa_kind != expected_cfa_kind:
         raise WeightsError(
-            f"{path}: checkpoint is for {meta.cfa_kind} sensors, the raw is {expected_cfa_kind}"
+            f"{path}: checkpoint is for {meta.cfa_kind} sensors, not {expected_cfa_kind}"
         )
     try:
         model = build_model(meta.architecture, meta.cfa_kind, **meta.arguments)

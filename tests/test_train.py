@@ -751,6 +751,38 @@ def run_darkdev(*arguments, **environment):
     )
 
 
+def test_evaluate_and_train_refuse_bad_checkpoints_in_one_line(
+    tmp_path, validated_run, tiny_weights, photo_folder, monkeypatch
+):
+    out, _ = validated_run
+    bayer, xtrans = (tiny_weights / f"lts-w4-{kind}.safetensors" for kind in ("bayer", "xtrans"))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    evaluate_arguments = ["--cfa", "bayer", "--validation-set", out, "--threads", "1"]
+    for arguments, code, problem in (
+        ([bayer, xtrans], 2, f"{xtrans}: checkpoint is for xtrans sensors, the validation set"),
+        ([bayer, tmp_path / "absent.safetensors"], 1, "absent.safetensors: weights file not found"),
+        ([junk], 1, f"{junk}: refused: not a safetensors file nor a torch checkpoint of plain"),
+    ):
+        result = run_darkdev("evaluate", *arguments, *evaluate_arguments)
+        assert result.returncode == code and result.stdout == "", result.stderr
+        assert result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
+    debugged = run_darkdev("evaluate", junk, *evaluate_arguments, "--debug")
+    assert debugged.returncode != 0 and "Traceback" in debugged.stderr
+    # Every checkpoint is checked before any scoring starts.
+    monkeypatch.setattr("darkdev.training.evaluation.score_classical", pytest.fail)
+    with pytest.raises(ParameterError, match="xtrans sensors"):
+        evaluate([bayer, xtrans], read_validation_sets([out], "bayer"), "bayer", threads=1)
+    run = tmp_path / "run"
+    result = run_darkdev(
+        "train", "--cfa", "bayer", "--init-from", xtrans, "--photos", photo_folder, "--out", run
+    )
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1
+    assert f"{xtrans}: checkpoint is for xtrans sensors, not bayer" in result.stderr
+    assert not any(run.rglob("*"))  # no run files left behind
+
+
 def test_publish_command(tmp_path, validated_run):
     out, _ = validated_run
     directory = tmp_path / "weights"

@@ -32,7 +32,10 @@ def train(context: typer.Context) -> None:
     from darkdev.training.cli import main as train_main
 
     discard_progress_if_stdout_closed()
-    raise typer.Exit(train_main(list(context.args)))
+    arguments = list(context.args)
+    with _one_line_errors("--debug" in arguments):
+        code = train_main(arguments)
+    raise typer.Exit(code)
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
@@ -41,7 +44,10 @@ def evaluate(context: typer.Context) -> None:
     from darkdev.training.cli import evaluate_main
 
     discard_progress_if_stdout_closed()
-    raise typer.Exit(evaluate_main(list(context.args)))
+    arguments = list(context.args)
+    with _one_line_errors("--debug" in arguments):
+        code = evaluate_main(arguments)
+    raise typer.Exit(code)
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)

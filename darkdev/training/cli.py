@@ -122,6 +122,7 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sheet-split", default="high_iso", help="validation split of the sheet")
     parser.add_argument("--sheet-rows", type=int, default=3)
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
     return parser
 
 

@@ -275,12 +275,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks (darkdev train).")
     return parser
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     arguments = _parser().parse_args(argv)
-    values = {k.replace("-", "_"): v for k, v in vars(arguments).items()}
+    values = {k.replace("-", "_"): v for k, v in vars(arguments).items() if k != "debug"}
     command = "python -m darkdev.train " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )

@@ -215,14 +215,21 @@ def evaluate(
     for validation in validations.values():
         if validation.kind != cfa_kind:
             raise ParameterError(f"validation set is {validation.kind}, asked for {cfa_kind}")
+    # Every checkpoint is read and checked before minutes of scoring, not after.
+    networks = [(checkpoint, *load_model(Path(checkpoint))) for checkpoint in checkpoints]
+    for checkpoint, _, metadata in networks:
+        if metadata["cfa_kind"] != cfa_kind:
+            raise ParameterError(
+                f"{checkpoint}: checkpoint is for {metadata['cfa_kind']} sensors, "
+                f"the validation set (--cfa) is {cfa_kind}"
+            )
     torch.set_num_threads(threads)
     rows = [
         EvaluationRow(CLASSICAL_LABEL, None, split, *score_classical(v), len(v))
         for split, v in validations.items()
     ]
     device = torch.device("cpu")
-    for checkpoint in checkpoints:
-        model, metadata = load_model(Path(checkpoint), expected_cfa_kind=cfa_kind)
+    for checkpoint, model, metadata in networks:
         label = f"{metadata['architecture']} {json.dumps(metadata['arguments'])} ({checkpoint})"
         for split, validation in validations.items():
             psnr_db, ssim_value = score_model(
