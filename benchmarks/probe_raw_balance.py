@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from darkdev import cfa, metrics, rimef, weights
+from darkdev.colour import XYZ_FROM_LINEAR_SRGB
 from darkdev.network_input import network_input
 from darkdev.training import synthetic, unprocessing
 from darkdev.training.evaluation import held_out_photos, predict
@@ -33,7 +34,7 @@ from darkdev.training.validation import (
     validation_side_px,
 )
 
-LUMINANCE = unprocessing.XYZ_FROM_SRGB[1]  # Y of linear sRGB: what keep_luminance holds
+LUMINANCE = XYZ_FROM_LINEAR_SRGB[1]  # Y of linear sRGB: what keep_luminance holds
 
 
 def balanced(output: np.ndarray, mean_linear: np.ndarray, keep_luminance: bool) -> np.ndarray:

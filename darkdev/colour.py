@@ -14,6 +14,15 @@ import numpy as np
 from darkdev.errors import ShapeError
 from darkdev.filters import box_smooth, resize_linear
 
+# Linear sRGB (D65) -> XYZ as the LibRaw in rawpy builds rgb_cam from a camera's cam_xyz
+# (to 5e-8; dcraw's 6-digit xyz_rgb is 4e-5 off): unprocessing and calibration invert that build.
+XYZ_FROM_LINEAR_SRGB = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
 GUIDE_RADIUS_FULL_PX = 12  # box radius at full resolution, applied twice (chosen on validation)
 EPSILON = 1e-3
 

@@ -112,12 +112,12 @@ def test_profile_carries_camera_and_eld_noise_params(shoot):
     assert np.asarray(cam["color_matrix"]).shape == (3, 4)
     # LibRaw reports no rgb_xyz_matrix for these DNGs: derived from color_matrix, it must be
     # the DNG's ColorMatrix1 up to the row scale LibRaw normalises away.
-    from darkdev.calibration.profile import SRGB_TO_XYZ
+    from darkdev.colour import XYZ_FROM_LINEAR_SRGB
     from darkdev.dng import CAMERA_MATRICES
 
     def normalised(matrix) -> np.ndarray:
         matrix = np.reshape(matrix, (3, 3)).astype(float)
-        return matrix / (matrix @ SRGB_TO_XYZ).sum(axis=1, keepdims=True)
+        return matrix / (matrix @ XYZ_FROM_LINEAR_SRGB).sum(axis=1, keepdims=True)
 
     derived = normalised(cam["dng_color_matrix_x10000"])
     assert np.allclose(derived, normalised(CAMERA_MATRICES["Sony ILCE-7RM3"]), atol=2e-3)

@@ -68,6 +68,7 @@ from darkdev.calibration.fits import (
     interpolate_in_log,
 )
 from darkdev.calibration.frames import CHANNEL_NAMES
+from darkdev.colour import XYZ_FROM_LINEAR_SRGB
 from darkdev.errors import OutputError
 from darkdev.files import write_atomic
 
@@ -205,12 +206,6 @@ def _finite(value):
     return value
 
 
-# LibRaw's xyz_rgb: linear sRGB -> XYZ (D65), from which it builds rgb_cam out of cam_xyz.
-SRGB_TO_XYZ = np.array(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-)
-
-
 def xyz_to_camera(matrices: dict) -> tuple[np.ndarray, str]:
     """(3, 3) XYZ -> camera matrix and where it came from.
 
@@ -222,7 +217,9 @@ def xyz_to_camera(matrices: dict) -> tuple[np.ndarray, str]:
     if np.any(reported):
         return reported, "libraw rgb_xyz_matrix"
     camera_from_srgb = np.linalg.inv(np.asarray(matrices["color_matrix"], dtype=np.float64)[:, :3])
-    return camera_from_srgb @ np.linalg.inv(SRGB_TO_XYZ), "derived from libraw color_matrix"
+    return camera_from_srgb @ np.linalg.inv(
+        XYZ_FROM_LINEAR_SRGB
+    ), "derived from libraw color_matrix"
 
 
 def build_document(result: CalibrationResult, master_darks: dict | None) -> dict:

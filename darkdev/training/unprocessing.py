@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from darkdev import cfa, dng
+from darkdev.colour import XYZ_FROM_LINEAR_SRGB
 from darkdev.errors import ParameterError, ShapeError
 
 BLACK_LEVEL_DN = 512
@@ -20,14 +21,6 @@ WHITE_LEVEL_DN = 16383  # 14-bit raw, as the Sony A7S II writes
 CAMERA_FOR_KIND = {"bayer": ("Sony", "ILCE-7SM2"), "xtrans": ("Fujifilm", "X-T2")}
 MATRIX_FOR_KIND = {"bayer": "Sony ILCE-7SM2", "xtrans": "Fujifilm X-T2"}
 PATTERN_FOR_KIND = {"bayer": cfa.BAYER_CANONICAL, "xtrans": cfa.XTRANS_CANONICAL}
-# Linear sRGB (D65) -> XYZ, the constant LibRaw's cam_xyz_coeff uses.
-XYZ_FROM_SRGB = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ]
-)
 
 
 def _where(condition, when_true, when_false):
@@ -99,7 +92,7 @@ def camera_from_rgb_matrix(
     if len(camera_from_xyz_x10000) != 9:
         raise ParameterError(f"a colour matrix has 9 values, got {len(camera_from_xyz_x10000)}")
     camera_from_xyz = np.array(camera_from_xyz_x10000, float).reshape(3, 3)
-    camera_from_srgb = camera_from_xyz / 1e4 @ XYZ_FROM_SRGB
+    camera_from_srgb = camera_from_xyz / 1e4 @ XYZ_FROM_LINEAR_SRGB
     return camera_from_srgb / camera_from_srgb.sum(axis=1, keepdims=True)
 
 
