@@ -6,6 +6,8 @@ on_start / on_tile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperCommand, TyperGroup
@@ -80,3 +82,57 @@ class ProgressDisplay:
     def file_done(self) -> None:
         self.display.advance(self.files)
         self.display.update(self.tiles, visible=False)
+
+
+def print_table_or_blocks(
+    console: Console,
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    *,
+    caption: str = "",
+    unbroken: frozenset[str] = frozenset(),
+    block_heading: Callable[[tuple[str, ...]], str] | None = None,
+    right_aligned: frozenset[str] = frozenset(),
+) -> None:
+    """A table whose `unbroken` cells are never cut (the others wrap by word, never inside one),
+    or, on a terminal too narrow for that (rich would crop whole columns to "…"), one block per
+    row: its heading (block_heading(row), default its first cell), then the other cells as label
+    and value lines."""
+    from rich.padding import Padding
+    from rich.table import Table
+
+    minimum_widths = []
+    for index, column in enumerate(columns):
+        cells = [row[index] for row in rows]
+        pieces = cells if column in unbroken else [word for cell in cells for word in cell.split()]
+        minimum_widths.append(
+            max([len(piece) for piece in pieces] + [len(w) for w in column.split()])
+        )
+    # Each cell has a space either side and a rule after it, and the first a rule before it.
+    if sum(minimum_widths) + 3 * len(columns) + 1 <= console.width:
+        table = Table(title=title, caption=caption or None, caption_justify="left")
+        for column, width in zip(columns, minimum_widths, strict=True):
+            table.add_column(
+                column,
+                no_wrap=column in unbroken,
+                min_width=width,
+                justify="right" if column in right_aligned else "left",
+            )
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    console.print(title, style="italic", highlight=False)
+    for row in rows:
+        console.print(
+            block_heading(row) if block_heading else row[0], style="bold", highlight=False
+        )
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for label, value in zip(columns[1:], row[1:], strict=True):
+            grid.add_row(label, value)
+        console.print(Padding(grid, (0, 0, 0, 2)))
+    if caption:
+        console.print(caption, highlight=False)

@@ -304,3 +304,26 @@ def test_cli_develop_batch_with_profile_and_dark_frame(shoot, tmp_path):
     )
     assert not_dark.returncode == 2 and b"not a dark frame" in not_dark.stderr
     assert not (tmp_path / "out3").exists()
+
+
+@pytest.mark.parametrize("columns", [200, 80, 60, 40])
+def test_calibration_table_never_cuts_a_number(shoot, columns):
+    """calibrate's table at any terminal width: every number whole, no line too wide; a terminal
+    too narrow for the table gets one block per ISO."""
+    import io
+
+    from rich.console import Console
+
+    from darkdev.cli.tools import _calibration_rows, print_calibration_table
+
+    document = json.loads((shoot["folder"] / "mycamera.json").read_text())
+    rows = _calibration_rows(document)
+    output = io.StringIO()
+    print_calibration_table(Console(file=output, width=columns, color_system=None), document)
+    text = output.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= columns, text
+    words = text.split()
+    assert all(word in words for row in rows for cell in row for word in cell.split()), text
+    assert ("┃" in text) == (columns >= 80), text  # the table where it fits, else blocks
+    if columns < 80:
+        assert all(f"ISO {row[0]}" in text for row in rows), text

@@ -20,7 +20,7 @@ from darkdev.cli import (
     errors,
 )
 from darkdev.errors import DarkdevError
-from darkdev.terminal import PlainHelpCommand
+from darkdev.terminal import PlainHelpCommand, print_table_or_blocks
 
 
 @app.command(cls=PlainHelpCommand)
@@ -38,53 +38,19 @@ def models(
     if json_output:
         print(json.dumps([entry.__dict__ for entry in entries], indent=2))
         return
-    from rich.table import Table
-
     title = f"Bundled checkpoints ({manifest.weights_dir()})"
-    table = Table(title=title, caption=manifest.CATALOGUE_NOTE, caption_justify="left")
     rows = [manifest.catalogue_row(e, manifest.auto_devices(e)) for e in entries]
     # The name and numbers are never cut; the network column wraps by word, never inside one.
-    min_widths = []
-    for index, column in enumerate(manifest.CATALOGUE_COLUMNS):
-        unbroken = index == 0 or column in manifest.CATALOGUE_NUMBER_COLUMNS
-        cells = (
-            [row[index] for row in rows]
-            if unbroken
-            else [word for row in rows for word in row[index].split()]
-        )
-        header_words = [len(word) for word in column.split()]
-        min_widths.append(max([len(cell) for cell in cells] + header_words))
-        table.add_column(column, no_wrap=unbroken, min_width=min_widths[index])
-    for row in rows:
-        table.add_row(*row)
-    console = Console()
-    # Each cell has a space either side and a rule after it, and the first a rule before it.
-    if sum(min_widths) + 3 * len(min_widths) + 1 <= console.width:
-        console.print(table)
-    else:  # rich would crop whole columns: one block per checkpoint instead
-        _print_catalogue_blocks(console, title, rows)
+    print_table_or_blocks(
+        Console(),
+        title,
+        manifest.CATALOGUE_COLUMNS,
+        rows,
+        caption=manifest.CATALOGUE_NOTE,
+        unbroken=manifest.CATALOGUE_NUMBER_COLUMNS | {manifest.CATALOGUE_COLUMNS[0]},
+    )
     if not entries:
         Console().print("No trained checkpoints are bundled: develop uses the classical pipeline.")
-
-
-def _print_catalogue_blocks(console: Console, title: str, rows: list[tuple[str, ...]]) -> None:
-    """`darkdev models` for a terminal too narrow for its table: each checkpoint's name on a
-    line, then its columns as label and value, the values wrapping by word."""
-    from rich.padding import Padding
-    from rich.table import Table
-
-    from darkdev import manifest
-
-    console.print(title, style="italic", highlight=False)
-    for row in rows:
-        console.print(row[0], style="bold", highlight=False)
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True)
-        grid.add_column()
-        for label, value in zip(manifest.CATALOGUE_COLUMNS[1:], row[1:], strict=True):
-            grid.add_row(label, value)
-        console.print(Padding(grid, (0, 0, 0, 2)))
-    console.print(manifest.CATALOGUE_NOTE, highlight=False)
 
 
 @app.command(cls=PlainHelpCommand)

@@ -22,6 +22,7 @@ from darkdev.cli import (
     errors,
 )
 from darkdev.errors import DarkdevError, OneLineParser, ParameterError
+from darkdev.terminal import print_table_or_blocks
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -102,46 +103,65 @@ def _calibrate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _calibration_table(document: dict):
-    from rich.table import Table
+CALIBRATION_COLUMNS = (
+    "ISO",
+    "darks",
+    "pairs",
+    "black R G B G2",
+    "read σ",
+    "Tukey λ/scale",
+    "fit",
+    "row σ",
+    "K",
+)
+CALIBRATION_CAPTION = (
+    "DN of this camera after black; K in DN per electron; fit: better read-noise fit"
+)
 
-    camera = document["camera"]
-    table = Table(
-        title=f"{camera['make']} {camera['model']}",
-        caption="DN of this camera after black; K in DN per electron; fit: better read-noise fit",
-    )
-    for column in (
-        "ISO",
-        "darks",
-        "pairs",
-        "black R G B G2",
-        "read σ",
-        "Tukey λ/scale",
-        "fit",
-        "row σ",
-        "K",
-    ):
-        table.add_column(column, justify="right")
+
+def _calibration_rows(document: dict) -> list[tuple[str, ...]]:
+    """One row per ISO of the profile, in CALIBRATION_COLUMNS order."""
 
     def number(value, digits: int = 3) -> str:
         return "-" if value is None else f"{value:.{digits}g}"
 
+    rows: list[tuple[str, ...]] = []
     for entry in document["isos"]:
         errors_dn = entry["black_level_error_dn"]
-        table.add_row(
-            str(entry["iso"]),
-            str(entry["dark_frames"]),
-            str(entry["flat_pairs"]),
-            "-" if errors_dn is None else " ".join(f"{v:+.1f}" for v in errors_dn.values()),
-            number(entry["read_sigma_dn"]),
-            "-"
-            if entry["tukey_lambda"] is None
-            else f"{entry['tukey_lambda']:+.2f} / {entry['tukey_scale_dn']:.3g}",
-            {"gaussian": "Gauss", "tukey-lambda": "Tukey"}.get(entry["read_noise_better_fit"], "-"),
-            number(entry["row_sigma_dn"]),
-            number(entry["system_gain_dn_per_electron"]),
+        rows.append(
+            (
+                str(entry["iso"]),
+                str(entry["dark_frames"]),
+                str(entry["flat_pairs"]),
+                "-" if errors_dn is None else " ".join(f"{v:+.1f}" for v in errors_dn.values()),
+                number(entry["read_sigma_dn"]),
+                "-"
+                if entry["tukey_lambda"] is None
+                else f"{entry['tukey_lambda']:+.2f} / {entry['tukey_scale_dn']:.3g}",
+                {"gaussian": "Gauss", "tukey-lambda": "Tukey"}.get(
+                    entry["read_noise_better_fit"], "-"
+                ),
+                number(entry["row_sigma_dn"]),
+                number(entry["system_gain_dn_per_electron"]),
+            )
         )
-    return table
+    return rows
+
+
+def print_calibration_table(console: Console, document: dict) -> None:
+    """The profile's ISOs as a table, or one block per ISO on a terminal too narrow for it."""
+    camera = document["camera"]
+    # Numbers are never cut; the four black levels and Tukey's two numbers wrap by word.
+    print_table_or_blocks(
+        console,
+        f"{camera['make']} {camera['model']}",
+        CALIBRATION_COLUMNS,
+        _calibration_rows(document),
+        caption=CALIBRATION_CAPTION,
+        unbroken=frozenset(CALIBRATION_COLUMNS) - {"black R G B G2", "Tukey λ/scale"},
+        block_heading=lambda row: f"ISO {row[0]}",
+        right_aligned=frozenset(CALIBRATION_COLUMNS),
+    )
 
 
 @contextlib.contextmanager
@@ -185,8 +205,7 @@ def _calibrate(arguments: list[str]) -> int:
             document = write_profile(result, output, overwrite=options.overwrite)
             plots = write_plots(result, output) if options.plot and not plot_problem else []
     console = Console()
-    console.width = max(console.width, 100)  # the table's nine columns need it, even in a pipe
-    console.print(_calibration_table(document))
+    print_calibration_table(console, document)
     gain_line = document["fits"]["log_k_vs_log_iso"]
     if gain_line:
         fixed = " (slope assumed: one ISO with flats)" if gain_line["slope_fixed"] else ""
