@@ -1,4 +1,5 @@
-"""Compare finished training runs on one fixed validation set (the README's experiment table).
+"""Compare finished training runs on one fixed validation set (docs/training-history.md,
+earliest experiments).
 
     python benchmarks/compare_runs.py runs/x10-* --validation runs/x10-lts-beta1/validation-bayer-all_iso.npz
 

@@ -6,7 +6,7 @@ Each input is a flat packed raw: green at --level, red and blue at a neutral-gre
 (Sony-like daylight) times 2**stops, for stops in -1..1. A network that turned raw colour into
 sRGB colour moves its output's log2(R/G) and log2(B/G) with the input's (slope near 1 in linear
 light); a colour-blind one gives the same grey whatever the input (slope near 0). This is how
-the X-Trans LTS before 2026-12-05 was found colour-blind (README, X-Trans).
+the X-Trans LTS before 2026-12-05 was found colour-blind (docs/training-history.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Networks trained for minutes rather than days learn luminance long before colour (ours come out
 nearly grey). LibRaw's development of the same amplified raw has the right colours but heavy
 chroma noise; smoothed over ~25 px its chroma is clean. Measured on the synthetic validation
-crops (README): +3.3 dB PSNR over the network's own colour for the Bayer LTS-w16 checkpoint.
+crops (docs/training-history.md): +3.3 dB PSNR over the network's own colour for the Bayer
+LTS-w16 checkpoint of that time.
 numpy only.
 """
 

@@ -1,11 +1,12 @@
 """Geometric self-ensemble: the network run on flips and turns of the raw, its outputs averaged.
 
 A denoiser's errors differ between mirrored views of one scene, so the mean of several views
-has less of them (the README gives the measured gain). Each view is taken of the mosaic, not of
-the packed image, and re-packed from its canonical phase (a flipped RGGB mosaic is GBRG until its
-first row is skipped; X-Trans likewise), so the network always sees the CFA it learnt. The first
-four views keep sensor rows as rows, so row noise stays row noise; the last four turn rows into
-columns, a noise the networks never saw, and come last for that reason.
+has less of them (docs/training-history.md gives the measured gain). Each view is taken of the
+mosaic, not of the packed image, and re-packed from its canonical phase (a flipped RGGB mosaic
+is GBRG until its first row is skipped; X-Trans likewise), so the network always sees the CFA
+it learnt. The first four views keep sensor rows as rows, so row noise stays row noise; the
+last four turn rows into columns, a noise the networks never saw, and come last for that
+reason.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ VIEWS = (
     "rotate_270",
 )
 ENSEMBLE_SIZES = (1, 2, 4, 8)
-# develop's default on CUDA, where a pass is cheap (+0.15 dB, +0.02 SSIM: README).
+# develop's default on CUDA, where a pass is cheap (+0.15 dB, +0.02 SSIM:
+# docs/training-history.md).
 GPU_ENSEMBLE_SIZE = 8
 # develop's default on a CPU running the network in native bfloat16 (AMX, AVX512-BF16): the
-# second view is most of the gain (+0.1 dB, +0.007 SSIM: README); 12 MP in 8.5 s on 2 cores.
+# second view is most of the gain (+0.1 dB, +0.007 SSIM: docs/training-history.md); 12 MP in
+# 8.5 s on 2 cores.
 HALF_CPU_ENSEMBLE_SIZE = 2
 # Pixels a view only filled by edge replication (outside its whole CFA periods) count this much,
 # so they decide only where no view saw the pixel.

@@ -72,8 +72,8 @@ def ssim(reference: np.ndarray, test: np.ndarray) -> float:
 def chroma(image: np.ndarray) -> float:
     """Mean absolute deviation of R, G, B from their per-pixel mean in an (H, W, 3) image.
 
-    0 for a grey image; how the README tells a network that has learnt colour from one that
-    has not.
+    0 for a grey image; how docs/training-history.md tells a network that has learnt colour
+    from one that has not.
     """
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ShapeError(f"chroma needs an (H, W, 3) image, got {image.shape}")

@@ -6,9 +6,10 @@
 #   nohup scripts/train_bundled.sh > runs/bundled.log 2>&1 &
 #
 # Environment: PHOTOS (default ~/.cache/darkdev/photos), BAYER_MINUTES (45), XTRANS_MINUTES (30),
-# THREADS (2), MODEL (lts), WIDTH (16), LR (3e-4), TV_WEIGHT (0.1, chosen by the sweep in the
-# README; the paper's is 1), PUBLISH (1), INIT_BAYER / INIT_XTRANS (a checkpoint to start from:
-# the shipped ones continue the previous shipped ones, see darkdev/checkpoints/manifest.json).
+# THREADS (2), MODEL (lts), WIDTH (16), LR (3e-4), TV_WEIGHT (0.1, chosen by the sweep in
+# docs/training-history.md; the paper's is 1), PUBLISH (1), INIT_BAYER / INIT_XTRANS (a
+# checkpoint to start from: the shipped ones continue the previous shipped ones, see
+# darkdev/checkpoints/manifest.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One resumable training stage: scripts/train_stage.sh RUN_DIR [darkdev.train arguments...]
 # Skips a finished stage (RUN_DIR/summary.json), resumes an interrupted one (RUN_DIR/last.pt).
-# The experiments behind the README's comparisons are runs of this script (see README).
+# The experiments in docs/training-history.md are runs of this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi

@@ -53,9 +53,10 @@ def compute_loss(
 ) -> torch.Tensor:
     """SPEC.md Eq. 14-16: L1 over every supervised output + beta * TV of the final output.
 
-    Our additions, measured in the README: lowpass_weight > 0 adds that weight times the L1
-    between 8x8 block means of the final output and of the target; ssim_weight > 0 adds that
-    weight times 1 - SSIM of the final output (SSIM is where the held-out benchmark lags most).
+    Our additions, measured in docs/training-history.md: lowpass_weight > 0 adds that weight
+    times the L1 between 8x8 block means of the final output and of the target; ssim_weight > 0
+    adds that weight times 1 - SSIM of the final output (SSIM is where the held-out benchmark
+    lags most).
     """
     if not outputs:
         raise ShapeError("model returned no outputs")
