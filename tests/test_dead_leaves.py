@@ -134,6 +134,10 @@ def test_dead_leaves_train_but_never_validate():
     assert 150 < len([n for n in training if n in leaves]) < 190
     # Only synthetic images besides one photograph: that photograph validates.
     assert photos.split_names(["photo-0.jpg", "photo-1.jpg"] + leaves[:5])[1] != []
+    # A folder of dead leaves alone (runs/val-dl's) holds out its own, by the same hash.
+    training, validation = photos.split_names(leaves)
+    assert validation == [n for n in leaves if photos.is_validation_photo(n)]
+    assert 10 < len(validation) < 50 and training == [n for n in leaves if n not in validation]
 
 
 def test_training_folder_refuses_bad_counts(tmp_path):

@@ -154,9 +154,14 @@ def is_synthetic(name: str) -> bool:
 
 
 def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """split_photos() on file names alone, so each side loads only its own photos. A synthetic
-    image on the validation side of the hash is left out of both (training stays as it was)."""
-    validation = [n for n in names if is_validation_photo(n) and not is_synthetic(n)]
+    """split_photos() on file names alone, so each side loads only its own photos. Beside
+    photographs, a synthetic image on the validation side of the hash is left out of both
+    (training stays as it was, and photographs alone validate); a folder of synthetic images
+    only (a dead-leaves validation folder) validates on its own held-out ones."""
+    any_photograph = any(not is_synthetic(n) for n in names)
+    validation = [
+        n for n in names if is_validation_photo(n) and not (any_photograph and is_synthetic(n))
+    ]
     training = [n for n in names if not is_validation_photo(n)]
     photographs = [n for n in training if not is_synthetic(n)]
     if not validation and len(photographs) > 1:
