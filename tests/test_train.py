@@ -448,6 +448,31 @@ def test_evaluate_builds_both_splits_from_photos(tmp_path, photo_folder, tiny_we
         read_validation_sets([tmp_path], "bayer")
 
 
+def test_evaluate_saves_the_sets_it_builds(tmp_path, photo_folder, tiny_weights):
+    checkpoint = str(tiny_weights / "lts-w4-bayer.safetensors")
+    arguments = [checkpoint, "--cfa", "bayer", "--count", "1", "--threads", "1"]
+    arguments += ["--validation-packed-px", "32"]
+    built, scored = tmp_path / "built.md", tmp_path / "scored.md"
+    sets = tmp_path / "sets"
+    from_photos = [*arguments, "--photos", str(photo_folder), "--save-validation-set", str(sets)]
+    assert evaluate_main([*from_photos, "--out", str(built)]) == 0
+    assert sorted(p.name for p in sets.iterdir()) == [
+        f"validation-bayer-{split}.npz" for split in ("all_iso", "detail", "high_iso")
+    ]
+    assert evaluate_main([*arguments, "--validation-set", str(sets), "--out", str(scored)]) == 0
+    assert scored.read_text() == built.read_text()  # the saved sets score as they were built
+    before = {p.name: p.read_bytes() for p in sets.iterdir()}
+    with pytest.raises(ParameterError, match="validation-bayer-all_iso.npz: exists"):
+        evaluate_main(from_photos)
+    assert {p.name: p.read_bytes() for p in sets.iterdir()} == before
+    without_detail = tmp_path / "two"
+    evaluate_main([*arguments, "--photos", str(photo_folder), "--no-detail-validation",
+                   "--save-validation-set", str(without_detail)])  # fmt: skip
+    assert len(list(without_detail.iterdir())) == 2
+    with pytest.raises(ParameterError, match="go with --photos"):
+        evaluate_main([*arguments, "--validation-set", str(sets), "--save-validation-set", "x"])
+
+
 def test_cli_arguments_and_validation():
     config = parse_args(
         [

@@ -36,7 +36,7 @@ from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
-from darkdev.training.validation import ALL_SPLITS, split_suffix
+from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
@@ -101,6 +101,18 @@ def _evaluate_parser() -> argparse.ArgumentParser:
         default=None,
         help="a run folder (its validation-CFA-SPLIT.npz) or one npz; repeatable",
     )
+    parser.add_argument(
+        "--save-validation-set",
+        default=None,
+        metavar="DIR",
+        help="with --photos: also write the sets built as DIR/validation-CFA-SPLIT.npz, to "
+        "score on with --validation-set DIR later (runs/val79 is this of the 79 photos)",
+    )
+    parser.add_argument(
+        "--no-detail-validation",
+        action="store_true",
+        help="with --photos: leave the detail split (dead leaves coloured from them) out",
+    )
     parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lam", type=float, default=0.0, help="RIMEF lambda of the input")
@@ -130,12 +142,25 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     """Evaluation's command line (python -m darkdev.evaluate, darkdev evaluate)."""
     arguments = _evaluate_parser().parse_args(argv)
     check_ensemble_size(arguments.ensemble)  # before minutes of validation sets are built
+    if arguments.validation_set and (
+        arguments.save_validation_set or arguments.no_detail_validation
+    ):
+        raise ParameterError(
+            "--save-validation-set and --no-detail-validation go with --photos, not "
+            "--validation-set"
+        )
     if arguments.validation_set:
         validations = evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
     else:
         validations = evaluation.held_out_validation_sets(
-            arguments.photos, arguments.cfa, arguments.count, arguments.validation_packed_px
+            arguments.photos,
+            arguments.cfa,
+            arguments.count,
+            arguments.validation_packed_px,
+            tuple(SPLITS) if arguments.no_detail_validation else ALL_SPLITS,
         )
+        if arguments.save_validation_set:  # before scoring: the sets outlive a failed run
+            evaluation.save_validation_sets(validations, arguments.save_validation_set)
     if arguments.highlight_rich:
         validations = {s: evaluation.highlight_rich(v) for s, v in validations.items()}
     rows = evaluation.evaluate(

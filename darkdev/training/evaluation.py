@@ -26,6 +26,7 @@ from darkdev.training.validation import (
     ValidationSet,
     build_split,
     load_validation_set,
+    save_validation_set,
     validation_set_path,
 )
 
@@ -160,15 +161,34 @@ def held_out_photos(photos: str | Path | None) -> list[photo_files.Photo]:
 
 
 def held_out_validation_sets(
-    photos: str | Path | None, cfa_kind: str, count: int, packed_px: int | None = None
+    photos: str | Path | None,
+    cfa_kind: str,
+    count: int,
+    packed_px: int | None = None,
+    splits: tuple[str, ...] = ALL_SPLITS,
 ) -> dict[str, ValidationSet]:
-    """Every split's fixed crops of the held-out photos (the detail split's dead leaves
-    coloured from them)."""
+    """Each split's fixed crops of the held-out photos (the detail split's dead leaves
+    coloured from them): the sets a training run of that photo folder builds."""
     held_out = held_out_photos(photos)
     return {
         split: build_split(held_out, cfa_kind, split, count, packed_px=packed_px)
-        for split in ALL_SPLITS
+        for split in splits
     }
+
+
+def save_validation_sets(validations: dict[str, ValidationSet], directory: str | Path) -> None:
+    """Write each split as DIRECTORY/validation-CFA-SPLIT.npz, for --validation-set later;
+    refuses to replace a set (the scores recorded against it would lose their meaning)."""
+    paths = {
+        split: validation_set_path(Path(directory), v.kind, split)
+        for split, v in validations.items()
+    }
+    for path in paths.values():
+        if path.exists():
+            raise ParameterError(f"{path}: exists; keep it, or remove it to build it again")
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for split, path in paths.items():
+        save_validation_set(validations[split], path)
 
 
 def read_validation_sets(paths: list[str | Path], cfa_kind: str) -> dict[str, ValidationSet]:
