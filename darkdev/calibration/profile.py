@@ -217,9 +217,8 @@ def xyz_to_camera(matrices: dict) -> tuple[np.ndarray, str]:
     if np.any(reported):
         return reported, "libraw rgb_xyz_matrix"
     camera_from_srgb = np.linalg.inv(np.asarray(matrices["color_matrix"], dtype=np.float64)[:, :3])
-    return camera_from_srgb @ np.linalg.inv(
-        XYZ_FROM_LINEAR_SRGB
-    ), "derived from libraw color_matrix"
+    camera_from_xyz = camera_from_srgb @ np.linalg.inv(XYZ_FROM_LINEAR_SRGB)
+    return camera_from_xyz, "derived from libraw color_matrix"
 
 
 def build_document(result: CalibrationResult, master_darks: dict | None) -> dict:
