@@ -1,17 +1,15 @@
 """Files and streams: the one atomic writer every output, checkpoint and sheet goes through,
-the writer of images to standard output, and reproducible .npz archives."""
+and the writer of images to standard output."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import tempfile
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from darkdev.errors import DiskFullError, OutputError, OutputExistsError
 
@@ -133,22 +131,3 @@ def write_stream(stream: BinaryIO | None, payload: bytes, name: str = "<stdout>"
                 f"{name}: broken pipe (the reader closed it before the whole image was written)"
             ) from error
         raise _output_error(Path(name), "write failed", error) from error
-
-
-def npz_bytes(arrays: Mapping[str, Any], compress: bool = False) -> bytes:
-    """An .npz archive (np.load reads it) whose bytes depend on the arrays alone: entries in the
-    given order, each dated 1980-01-01 where np.savez writes the time of writing, so the same
-    data always has the same SHA-256 (manifests and profiles record it)."""
-    import numpy as np
-
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
-        for name, value in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = method
-            entry.external_attr = 0o644 << 16  # what np.savez's entries carry
-            archive.writestr(entry, member.getvalue())
-    return buffer.getvalue()

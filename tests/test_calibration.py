@@ -141,22 +141,6 @@ def test_master_dark_holds_the_fixed_pattern(shoot):
     assert shoot["profile"].master_dark_offset(1600) is None
 
 
-def test_the_same_calibration_writes_the_same_master_darks(shoot, tmp_path, monkeypatch):
-    """Its SHA-256, recorded in the profile, depends on the darks alone, not on when they were
-    written."""
-    import time
-
-    monkeypatch.setattr(time, "time", lambda: 2.0e9)
-    document = write_profile(shoot["result"], tmp_path / "again.json")
-    assert master_darks_path(tmp_path / "again.json").read_bytes() == (
-        master_darks_path(shoot["profile"].path).read_bytes()
-    )
-    assert (
-        document["master_darks"]["sha256"]
-        == json.loads(shoot["profile"].path.read_text())["master_darks"]["sha256"]
-    )
-
-
 def test_tampered_master_darks_are_refused(shoot, tmp_path):
     source = shoot["profile"].path
     copy = tmp_path / source.name

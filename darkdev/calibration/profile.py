@@ -43,13 +43,14 @@ dng.DngMetadata, so synthetic raws develop with this camera's colour in LibRaw.
 camera_profile.CameraProfile.noise_at_iso(iso, reference_14bit=True).noise_sample_fields(...)
 gives the fields of darkdev.training.noise.NoiseSample for one ISO.
 
-mycamera.darks.npz (a compressed .npz, read with allow_pickle=False): format_version (int),
+mycamera.darks.npz (np.savez_compressed, read with allow_pickle=False): format_version (int),
   camera (str), iso_<ISO>: (H, W) float16 master dark minus the file's black level, in DN.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 from datetime import datetime, timezone
@@ -69,7 +70,7 @@ from darkdev.calibration.fits import (
 from darkdev.calibration.frames import CHANNEL_NAMES
 from darkdev.colour import XYZ_FROM_LINEAR_SRGB
 from darkdev.errors import OutputError
-from darkdev.files import npz_bytes, write_atomic
+from darkdev.files import write_atomic
 
 FORMAT = "darkdev camera profile"
 FORMAT_VERSION = 1
@@ -262,14 +263,14 @@ def encode_master_darks(result: CalibrationResult) -> bytes | None:
     }
     if not arrays:
         return None
-    return npz_bytes(
-        {
-            "format_version": np.array(MASTER_DARKS_VERSION),
-            "camera": np.array(result.camera.describe()),
-            **arrays,
-        },
-        compress=True,
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        format_version=np.array(MASTER_DARKS_VERSION),
+        camera=np.array(result.camera.describe()),
+        **arrays,
     )
+    return buffer.getvalue()
 
 
 def write_profile(result: CalibrationResult, path: str | Path, overwrite: bool = False) -> dict:

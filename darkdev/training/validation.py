@@ -19,6 +19,7 @@ hold no LibRaw target and no classical baseline, and scores use the un-mosaiced 
 from __future__ import annotations
 
 import dataclasses
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 
 from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
-from darkdev.files import npz_bytes, write_atomic
+from darkdev.files import write_atomic
 from darkdev.network_input import network_input
 from darkdev.training import synthetic, unprocessing
 from darkdev.training.camera import SyntheticCamera
@@ -227,26 +228,25 @@ def _to_uint16(images: list[np.ndarray]) -> np.ndarray:
 
 
 def save_validation_set(validation: ValidationSet, path: Path) -> None:
-    """npz with images as uint16 (what LibRaw writes), atomically replaced; the same set always
-    writes the same bytes (a manifest's set_sha256 identifies a rebuilt set)."""
+    """npz with images as uint16 (what LibRaw writes), atomically replaced."""
     optional: dict[str, Any] = {
         name: _to_uint16(images)
         for name, images in (("libraw", validation.libraw), ("classical", validation.classical))
         if images is not None
     }
-    payload = npz_bytes(
-        {
-            "kind": validation.kind,
-            "split": validation.split,
-            "names": np.array(validation.names),
-            "ratios": np.array(validation.ratios),
-            "gains": np.array(validation.gains),
-            "noisy_packed": np.stack(validation.noisy_packed),
-            "unmosaiced": _to_uint16(validation.unmosaiced),
-            **optional,
-        }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        kind=validation.kind,
+        split=validation.split,
+        names=np.array(validation.names),
+        ratios=np.array(validation.ratios),
+        gains=np.array(validation.gains),
+        noisy_packed=np.stack(validation.noisy_packed),
+        unmosaiced=_to_uint16(validation.unmosaiced),
+        **optional,
     )
-    write_atomic(path, payload)
+    write_atomic(path, buffer.getvalue())
 
 
 def load_validation_set(path: Path) -> ValidationSet:
