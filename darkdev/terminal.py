@@ -99,6 +99,7 @@ def print_table_or_blocks(
     or, on a terminal too narrow for that (rich would crop whole columns to "…"), one block per
     row: its heading (block_heading(row), default its first cell), then the other cells as label
     and value lines."""
+    from rich.cells import cell_len
     from rich.padding import Padding
     from rich.table import Table
 
@@ -107,7 +108,7 @@ def print_table_or_blocks(
         cells = [row[index] for row in rows]
         pieces = cells if column in unbroken else [word for cell in cells for word in cell.split()]
         minimum_widths.append(
-            max([len(piece) for piece in pieces] + [len(w) for w in column.split()])
+            max([cell_len(piece) for piece in pieces] + [cell_len(w) for w in column.split()])
         )
     # Each cell has a space either side and a rule after it, and the first a rule before it.
     if sum(minimum_widths) + 3 * len(columns) + 1 <= console.width:

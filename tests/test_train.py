@@ -473,6 +473,29 @@ def test_evaluate_saves_the_sets_it_builds(tmp_path, photo_folder, tiny_weights)
         evaluate_main([*arguments, "--validation-set", str(sets), "--save-validation-set", "x"])
 
 
+def test_evaluate_refuses_before_it_scores(tmp_path, photo_folder, tiny_weights, monkeypatch):
+    """A sheet it cannot write, a saved set it would replace, an unreadable set: refused before
+    minutes of building or scoring, in one line."""
+    checkpoint = str(tiny_weights / "lts-w4-bayer.safetensors")
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    (sets / "validation-bayer-high_iso.npz").write_bytes(b"not an npz")
+    monkeypatch.setattr("darkdev.training.evaluation.build_split", pytest.fail)
+    monkeypatch.setattr("darkdev.training.evaluation.score_classical", pytest.fail)
+    arguments = [checkpoint, "--cfa", "bayer", "--photos", str(photo_folder), "--count", "1"]
+    with pytest.raises(ParameterError, match="validation-bayer-high_iso.npz: exists"):
+        evaluate_main([*arguments, "--save-validation-set", str(sets)])
+    with pytest.raises(ParameterError, match="validation-bayer-high_iso.npz: not a readable"):
+        evaluate_main([checkpoint, "--cfa", "bayer", "--validation-set", str(sets)])
+    with pytest.raises(ParameterError, match="sheet.tif: write a .png or .jpg sheet"):
+        evaluate_main([*arguments, "--sheet", str(tmp_path / "sheet.tif")])
+    with pytest.raises(ParameterError, match="evaluate: unrecognized arguments: --colour"):
+        evaluate_main([*arguments, "--colour", "network"])
+    # --debug shows tracebacks; it is not part of what trained a run's weights.
+    command = parse_args(["--cfa", "bayer", "--debug", "--out", "runs/x"]).command
+    assert command == "python -m darkdev.train --cfa bayer --out runs/x"
+
+
 def test_cli_arguments_and_validation():
     config = parse_args(
         [

@@ -32,6 +32,7 @@ import torch
 
 from darkdev.ensemble import check_ensemble_size
 from darkdev.errors import OneLineParser, ParameterError
+from darkdev.files import write_atomic
 from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m darkdev.evaluate",
+    parser = OneLineParser(
+        prog="darkdev evaluate",
         description="PSNR/SSIM of checkpoints and the classical pipeline on the validation "
         "splits (all ISO, high ISO; detail: dead leaves coloured from them) of held-out photos.",
     )
@@ -142,25 +143,10 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     """Evaluation's command line (python -m darkdev.evaluate, darkdev evaluate)."""
     arguments = _evaluate_parser().parse_args(argv)
     check_ensemble_size(arguments.ensemble)  # before minutes of validation sets are built
-    if arguments.validation_set and (
-        arguments.save_validation_set or arguments.no_detail_validation
-    ):
-        raise ParameterError(
-            "--save-validation-set and --no-detail-validation go with --photos, not "
-            "--validation-set"
-        )
-    if arguments.validation_set:
-        validations = evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
-    else:
-        validations = evaluation.held_out_validation_sets(
-            arguments.photos,
-            arguments.cfa,
-            arguments.count,
-            arguments.validation_packed_px,
-            tuple(SPLITS) if arguments.no_detail_validation else ALL_SPLITS,
-        )
-        if arguments.save_validation_set:  # before scoring: the sets outlive a failed run
-            evaluation.save_validation_sets(validations, arguments.save_validation_set)
+    sheet_format = _sheet_format(arguments.sheet)
+    validations = _validation_sets(arguments)
+    if arguments.sheet and arguments.sheet_split not in validations:
+        raise ParameterError(f"--sheet-split {arguments.sheet_split!r}: no such validation split")
     if arguments.highlight_rich:
         validations = {s: evaluation.highlight_rich(v) for s, v in validations.items()}
     rows = evaluation.evaluate(
@@ -182,19 +168,11 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     table = evaluation.markdown_table(rows, arguments.cfa, setting)
     print(table)
     if arguments.out:
-        Path(arguments.out).write_text(table)
+        write_atomic(arguments.out, table.encode())
     if arguments.sheet:
-        from darkdev.files import write_atomic
-        from darkdev.render import encode_jpeg, encode_png, format_for
+        from darkdev.render import encode_jpeg, encode_png
         from darkdev.training.crop_sheet import crop_sheet
 
-        sheet_format = format_for(arguments.sheet, None)  # by extension; refuses unknown ones
-        if sheet_format not in ("png", "jpg"):
-            raise ParameterError(f"--sheet {arguments.sheet}: write a .png or .jpg sheet")
-        if arguments.sheet_split not in validations:
-            raise ParameterError(
-                f"--sheet-split {arguments.sheet_split!r}: no such validation split"
-            )
         sheet = crop_sheet(
             arguments.checkpoints, validations[arguments.sheet_split], arguments.sheet_rows
         )
@@ -202,6 +180,38 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         write_atomic(arguments.sheet, encoded)
         print(f"crop sheet: {arguments.sheet}")
     return 0
+
+
+def _sheet_format(sheet: str | None) -> str | None:
+    """The --sheet file's format by its extension, refused before any scoring starts."""
+    if sheet is None:
+        return None
+    from darkdev.render import format_for
+
+    sheet_format = format_for(sheet, None)  # refuses unknown extensions
+    if sheet_format not in ("png", "jpg"):
+        raise ParameterError(f"--sheet {sheet}: write a .png or .jpg sheet")
+    return sheet_format
+
+
+def _validation_sets(arguments: argparse.Namespace) -> dict[str, evaluation.ValidationSet]:
+    """The sets read from --validation-set, or built from --photos (and saved where asked)."""
+    if arguments.validation_set:
+        if arguments.save_validation_set or arguments.no_detail_validation:
+            raise ParameterError(
+                "--save-validation-set and --no-detail-validation go with --photos, not "
+                "--validation-set"
+            )
+        return evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
+    splits = tuple(SPLITS) if arguments.no_detail_validation else ALL_SPLITS
+    if arguments.save_validation_set:  # refused before minutes of building, not after
+        evaluation.check_free(arguments.save_validation_set, arguments.cfa, splits)
+    validations = evaluation.held_out_validation_sets(
+        arguments.photos, arguments.cfa, arguments.count, arguments.validation_packed_px, splits
+    )
+    if arguments.save_validation_set:  # before scoring: the sets outlive a failed run
+        evaluation.save_validation_sets(validations, arguments.save_validation_set)
+    return validations
 
 
 def _publish_parser() -> argparse.ArgumentParser:

@@ -282,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     arguments = _parser().parse_args(argv)
     values = {k.replace("-", "_"): v for k, v in vars(arguments).items() if k != "debug"}
-    command = "python -m darkdev.train " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
+    given = argv if argv is not None else sys.argv[1:]
+    # --debug only changes how errors are shown: not part of what trained the weights.
+    command = "python -m darkdev.train " + " ".join(shlex.quote(a) for a in given if a != "--debug")
     return TrainConfig(**values, command=command)

@@ -148,8 +148,9 @@ def write_training_folder(
     split of `photos` (never its validation photos), and with link_photos link every photo of
     `photos` beside them, so `out` trains on both. Images are independent, so `workers`
     processes draw them at once; report(path, seconds) follows each new one. Returns the
-    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: they never validate. cache_dir:
-    the training run's photo cache (photos.load_photos), so the photos are decoded once."""
+    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: beside photos they never
+    validate. cache_dir: the training run's photo cache (photos.load_photos), so the photos are
+    decoded once."""
     if count < 0 or workers < 1:
         raise ParameterError(f"need count >= 0 and workers >= 1, got {count}, {workers}")
     folder = photo_files.photo_folder(photos)

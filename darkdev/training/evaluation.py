@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from darkdev import metrics
-from darkdev.errors import ParameterError, ShapeError
+from darkdev.errors import OutputError, ParameterError, ShapeError
 from darkdev.models import STRIDE
 from darkdev.training import photos as photo_files
 from darkdev.training.validation import (
@@ -176,19 +176,29 @@ def held_out_validation_sets(
     }
 
 
-def save_validation_sets(validations: dict[str, ValidationSet], directory: str | Path) -> None:
-    """Write each split as DIRECTORY/validation-CFA-SPLIT.npz, for --validation-set later;
-    refuses to replace a set (the scores recorded against it would lose their meaning)."""
-    paths = {
-        split: validation_set_path(Path(directory), v.kind, split)
-        for split, v in validations.items()
-    }
-    for path in paths.values():
+def check_free(directory: str | Path, cfa_kind: str, splits: tuple[str, ...]) -> None:
+    """Refuse to replace a saved set (the scores recorded against it would lose their meaning)."""
+    for split in splits:
+        path = validation_set_path(Path(directory), cfa_kind, split)
         if path.exists():
             raise ParameterError(f"{path}: exists; keep it, or remove it to build it again")
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    for split, path in paths.items():
-        save_validation_set(validations[split], path)
+
+
+def save_validation_sets(validations: dict[str, ValidationSet], directory: str | Path) -> None:
+    """Write each split as DIRECTORY/validation-CFA-SPLIT.npz, for --validation-set later;
+    never replaces one (check_free)."""
+    kinds = {v.kind for v in validations.values()}
+    for kind in kinds:
+        check_free(directory, kind, tuple(s for s, v in validations.items() if v.kind == kind))
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = error.strerror or error
+        raise OutputError(f"{directory}: cannot make the folder ({problem})") from error
+    for split, validation in validations.items():
+        save_validation_set(
+            validation, validation_set_path(Path(directory), validation.kind, split)
+        )
 
 
 def read_validation_sets(paths: list[str | Path], cfa_kind: str) -> dict[str, ValidationSet]:

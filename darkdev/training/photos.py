@@ -30,7 +30,8 @@ PACK_SUFFIX = ".pack.jpg"
 PACK_SIDE_PX = MAX_PHOTO_SIDE_PX
 PACK_QUALITY = 92
 # Synthetic images (scripts/make_dead_leaves.py) share a training folder with the photographs
-# but never validate: the photo splits measure photographs, and detail has its own split.
+# but never validate there: the photo splits measure photographs, and detail has its own split.
+# A folder of synthetic images alone (runs/val-dl's) validates on its own held-out ones.
 DEAD_LEAVES_PREFIX = "dead-leaves-"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,14 @@ def load_validation_set(path: Path) -> ValidationSet:
             return None
         return [image.astype(np.float32) / 65535.0 for image in archive[name]]
 
-    with np.load(path) as archive:
+    try:
+        return _read_validation_set(path, images)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise ParameterError(f"{path}: not a readable validation set ({error})") from error
+
+
+def _read_validation_set(path: Path, images) -> ValidationSet:
+    with np.load(path, allow_pickle=False) as archive:
         return ValidationSet(
             str(archive["kind"]),
             str(archive["split"]),
