@@ -808,7 +808,7 @@ def test_evaluate_and_train_refuse_bad_checkpoints_in_one_line(
     junk.write_bytes(b"not a checkpoint at all")
     evaluate_arguments = ["--cfa", "bayer", "--validation-set", out, "--threads", "1"]
     for arguments, code, problem in (
-        ([bayer, xtrans], 2, f"{xtrans}: checkpoint is for xtrans sensors, the validation set"),
+        ([bayer, xtrans], 1, f"{xtrans}: checkpoint is for xtrans sensors, the validation set"),
         ([bayer, tmp_path / "absent.safetensors"], 1, "absent.safetensors: weights file not found"),
         ([junk], 1, f"{junk}: refused: not a safetensors file nor a torch checkpoint of plain"),
     ):
@@ -819,7 +819,7 @@ def test_evaluate_and_train_refuse_bad_checkpoints_in_one_line(
     assert debugged.returncode != 0 and "Traceback" in debugged.stderr
     # Every checkpoint is checked before any scoring starts.
     monkeypatch.setattr("darkdev.training.evaluation.score_classical", pytest.fail)
-    with pytest.raises(ParameterError, match="xtrans sensors"):
+    with pytest.raises(WeightsError, match="xtrans sensors"):
         evaluate([bayer, xtrans], read_validation_sets([out], "bayer"), "bayer", threads=1)
     run = tmp_path / "run"
     result = run_darkdev(

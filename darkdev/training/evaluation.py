@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from darkdev import metrics
-from darkdev.errors import OutputError, ParameterError, ShapeError
+from darkdev.errors import OutputError, ParameterError, ShapeError, WeightsError
 from darkdev.models import STRIDE
 from darkdev.training import photos as photo_files
 from darkdev.training.validation import (
@@ -249,7 +249,7 @@ def evaluate(
     networks = [(checkpoint, *load_model(Path(checkpoint))) for checkpoint in checkpoints]
     for checkpoint, _, metadata in networks:
         if metadata["cfa_kind"] != cfa_kind:
-            raise ParameterError(
+            raise WeightsError(
                 f"{checkpoint}: checkpoint is for {metadata['cfa_kind']} sensors, "
                 f"the validation set (--cfa) is {cfa_kind}"
             )
