@@ -461,6 +461,19 @@ def test_evaluate_saves_the_sets_it_builds(tmp_path, photo_folder, tiny_weights)
     ]
     assert evaluate_main([*arguments, "--validation-set", str(sets), "--out", str(scored)]) == 0
     assert scored.read_text() == built.read_text()  # the saved sets score as they were built
+    # The very crops a training run of that folder builds for itself.
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(
+        out=str(run), photos=str(photo_folder), validation_count=1, validation_packed_px=32
+    )
+    by_run = validation_sets(config)
+    for split, validation in read_validation_sets([sets], "bayer").items():
+        assert validation.names == by_run[split].names and validation.ratios == by_run[split].ratios
+        for saved, built_by_run in zip(
+            validation.noisy_packed, by_run[split].noisy_packed, strict=True
+        ):
+            assert np.array_equal(saved, built_by_run)
     before = {p.name: p.read_bytes() for p in sets.iterdir()}
     with pytest.raises(ParameterError, match="validation-bayer-all_iso.npz: exists"):
         evaluate_main(from_photos)
