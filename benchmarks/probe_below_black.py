@@ -21,15 +21,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from darkdev import cfa  # noqa: E402
 from darkdev.filters import box_smooth  # noqa: E402
-from darkdev.training import synthetic, unprocessing  # noqa: E402
+from darkdev.training import unprocessing  # noqa: E402
 from darkdev.training.evaluation import held_out_photos  # noqa: E402
-from darkdev.training.validation import SPLITS, VALIDATION_SEED, validation_side_px  # noqa: E402
+from darkdev.training.validation import SPLITS, validation_pairs, validation_side_px  # noqa: E402
 
 SCALE_DN = unprocessing.WHITE_LEVEL_DN - unprocessing.BLACK_LEVEL_DN
 
@@ -42,15 +41,10 @@ def psnr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
 def crops(photos: str, kind: str, split: str, count: int):
     """(ratio, noisy packed below black kept, clean long exposure packed) per crop, normalised
     to white."""
-    bank = synthetic.PhotoBank(held_out_photos(photos), "cpu")
     side_px = validation_side_px(kind)
     block = cfa.BLOCK_SIZE[kind]
     index = cfa.pack_index(kind, side_px // block, side_px // block)  # type: ignore[arg-type]
-    for item in range(count):
-        rng = np.random.default_rng([VALIDATION_SEED, item])
-        plan = synthetic.plan_item(rng, bank, kind, side_px, SPLITS[split], photo=item % len(bank))
-        with torch.no_grad():
-            pair = synthetic.make_item(bank, kind, side_px, plan, SPLITS[split])
+    for _, plan, pair in validation_pairs(held_out_photos(photos), kind, split, count):
         noisy = (pair.noisy_dn.numpy() - unprocessing.BLACK_LEVEL_DN) / SCALE_DN
         clean = (pair.clean_dn.numpy() - unprocessing.BLACK_LEVEL_DN) / SCALE_DN
         yield plan.ratio, np.minimum(noisy, 1.0).reshape(-1)[index], clean.reshape(-1)[index]

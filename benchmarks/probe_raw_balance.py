@@ -25,14 +25,9 @@ import torch
 from darkdev import cfa, metrics, rimef, weights
 from darkdev.colour import XYZ_FROM_LINEAR_SRGB
 from darkdev.network_input import network_input
-from darkdev.training import synthetic, unprocessing
+from darkdev.training import unprocessing
 from darkdev.training.evaluation import held_out_photos, predict
-from darkdev.training.validation import (
-    SPLITS,
-    VALIDATION_SEED,
-    libraw_development,
-    validation_side_px,
-)
+from darkdev.training.validation import SPLITS, libraw_development, validation_pairs
 
 LUMINANCE = XYZ_FROM_LINEAR_SRGB[1]  # Y of linear sRGB: what keep_luminance holds
 
@@ -59,18 +54,10 @@ def raw_mean(dn: np.ndarray, kind: str, gains, ratio: float, black_error_dn: flo
 
 def probe(model, white_balance_input: bool, kind: str, split: str, photos, count: int, errors):
     """{black error: [PSNR rows (network, raw means, raw chroma, oracle) per crop]}."""
-    bank = synthetic.PhotoBank(photos, "cpu")
-    side_px = validation_side_px(kind)
     block = cfa.BLOCK_SIZE[kind]
     scale = unprocessing.WHITE_LEVEL_DN - unprocessing.BLACK_LEVEL_DN
     rows: dict[float, list[list[float]]] = {error: [] for error in errors}
-    for index in range(count):
-        rng = np.random.default_rng([VALIDATION_SEED, index])
-        plan = synthetic.plan_item(
-            rng, bank, kind, side_px, SPLITS[split], photo=index % len(photos)
-        )
-        with torch.no_grad():
-            pair = synthetic.make_item(bank, kind, side_px, plan, SPLITS[split])
+    for _, plan, pair in validation_pairs(photos, kind, split, count):
         dn, clean_dn = pair.noisy_dn.numpy(), pair.clean_dn.numpy()
         target = libraw_development(clean_dn, kind, plan.gains, None)
         oracle = unprocessing.inverse_libraw_gamma(target).reshape(-1, 3).mean(0)

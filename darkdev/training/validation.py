@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,34 @@ def libraw_development(
     return raw.develop_with_libraw(frame, amplified)
 
 
+def validation_pairs(
+    photos: list,
+    kind: str,
+    split: str = "all_iso",
+    count: int = 16,
+    seed: int = VALIDATION_SEED,
+    packed_px: int | None = None,
+    camera: SyntheticCamera | None = None,
+) -> Iterator[tuple[str, synthetic.ItemPlan, synthetic.PairTensors]]:
+    """(photo name, plan, pair) of each fixed validation crop, from the seeds every run's sets
+    use (photo index % len(photos)); what the sets keep, and what probes read below black."""
+    import torch
+
+    if not photos:
+        raise ParameterError("no validation photos")
+    if split not in SPLITS:
+        raise ParameterError(f"unknown validation split {split!r}; choose {', '.join(SPLITS)}")
+    augment = dataclasses.replace(SPLITS[split], camera=camera)
+    bank = synthetic.PhotoBank(photos, "cpu")
+    side_px = validation_side_px(kind, packed_px)
+    for index in range(count):
+        rng = np.random.default_rng([seed, index])
+        plan = synthetic.plan_item(rng, bank, kind, side_px, augment, photo=index % len(photos))
+        with torch.no_grad():
+            pair = synthetic.make_item(bank, kind, side_px, plan, augment)
+        yield bank.names[plan.photo], plan, pair
+
+
 def build_validation_set(
     photos: list,
     kind: str,
@@ -157,25 +186,12 @@ def build_validation_set(
 ) -> ValidationSet:
     """Fixed crops (fixed seeds, photo index % len(photos)) with LibRaw targets when available;
     camera: whose noise and colour (None: the kind's modelled camera)."""
-    import torch
-
-    if not photos:
-        raise ParameterError("no validation photos")
-    if split not in SPLITS:
-        raise ParameterError(f"unknown validation split {split!r}; choose {', '.join(SPLITS)}")
-    augment = dataclasses.replace(SPLITS[split], camera=camera)
-    bank = synthetic.PhotoBank(photos, "cpu")
-    side_px = validation_side_px(kind, packed_px)
     with_libraw = libraw_available()
     result = ValidationSet(
         kind, split, [], [], [], [], [], [] if with_libraw else None, [] if with_libraw else None
     )
-    for index in range(count):
-        rng = np.random.default_rng([seed, index])
-        plan = synthetic.plan_item(rng, bank, kind, side_px, augment, photo=index % len(photos))
-        with torch.no_grad():
-            pair = synthetic.make_item(bank, kind, side_px, plan, augment)
-        result.names.append(bank.names[plan.photo])
+    for name, plan, pair in validation_pairs(photos, kind, split, count, seed, packed_px, camera):
+        result.names.append(name)
         result.ratios.append(plan.ratio)
         result.gains.append(plan.gains)
         result.noisy_packed.append(pair.noisy_packed.numpy())
