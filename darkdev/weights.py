@@ -170,7 +170,8 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             "(torch files load with weights_only=True)"
         ) from error
     except (RuntimeError, OSError, EOFError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error).strip()  # torch's messages run to many lines: the first says it
+        reason = text.splitlines()[0] if text else type(error).__name__
         raise WeightsError(f"{path}: unreadable torch checkpoint ({reason})") from error
     if not isinstance(document, dict) or "state_dict" not in document:
         raise WeightsError(f"{path}: expected a dict with 'state_dict', 'architecture', 'cfa_kind'")

@@ -267,18 +267,20 @@ def save_validation_set(validation: ValidationSet, path: Path) -> None:
 
 
 def load_validation_set(path: Path) -> ValidationSet:
-    def images(archive, name: str) -> list[np.ndarray] | None:
-        if name not in archive:
-            return None
-        return [image.astype(np.float32) / 65535.0 for image in archive[name]]
-
+    """A saved set; a file that is not one is refused in one line naming it."""
     try:
-        return _read_validation_set(path, images)
+        return _read_validation_set(path)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise ParameterError(f"{path}: not a readable validation set ({error})") from error
 
 
-def _read_validation_set(path: Path, images) -> ValidationSet:
+def _uint16_images(archive, name: str) -> list[np.ndarray] | None:
+    if name not in archive:
+        return None
+    return [image.astype(np.float32) / 65535.0 for image in archive[name]]
+
+
+def _read_validation_set(path: Path) -> ValidationSet:
     with np.load(path, allow_pickle=False) as archive:
         return ValidationSet(
             str(archive["kind"]),
@@ -287,7 +289,7 @@ def _read_validation_set(path: Path, images) -> ValidationSet:
             [float(r) for r in archive["ratios"]],
             [(float(r), float(g), float(b)) for r, g, b in archive["gains"]],
             list(archive["noisy_packed"]),
-            images(archive, "unmosaiced") or [],
-            images(archive, "libraw"),
-            images(archive, "classical"),
+            _uint16_images(archive, "unmosaiced") or [],
+            _uint16_images(archive, "libraw"),
+            _uint16_images(archive, "classical"),
         )
