@@ -36,6 +36,7 @@ def main() -> None:
     import torch
 
     from darkdev.models import parameter_count
+    from darkdev.network_input import InputConvention
     from darkdev.training.evaluation import highlight_rich, predict, score_classical, score_images
     from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
@@ -65,11 +66,12 @@ def main() -> None:
         summary = json.loads((run_path / "summary.json").read_text())
         config = summary["config"]
         model, meta = load_model(run_path / "best.safetensors", expected_cfa_kind=validation.kind)
-        balanced = meta["white_balance_input"]
-        outputs = [predict(model, x, device) for x in validation.network_inputs(balanced)]
+        convention = InputConvention.from_metadata(meta)
+        balanced = convention.white_balance
+        outputs = [predict(model, x, device) for x in validation.network_inputs(convention)]
         psnr_db, ssim_value = score_images(validation.targets, outputs)
         hdr_outputs = [
-            predict(model, x, device) for x in bright.network_inputs(balanced, lam=1.0, alpha=1.0)
+            predict(model, x, device) for x in bright.network_inputs(convention, lam=1.0, alpha=1.0)
         ]
         hdr_psnr, hdr_ssim = score_images(bright.targets, hdr_outputs)
         print(

@@ -27,6 +27,7 @@ def main() -> None:
 
     import torch
 
+    from darkdev.network_input import InputConvention
     from darkdev.training.evaluation import score_colour_modes
     from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
@@ -36,7 +37,7 @@ def main() -> None:
     validation = load_validation_set(arguments.validation)
     if validation.classical is None:
         raise SystemExit(f"{arguments.validation}: made without LibRaw, so no classical guide")
-    scores = score_colour_modes(model, validation, meta["white_balance_input"])
+    scores = score_colour_modes(model, validation, InputConvention.from_metadata(meta))
     print(
         f"{meta['architecture']} w{meta['arguments'].get('width')} {validation.kind}, {len(validation)} crops"
     )

@@ -49,6 +49,7 @@ def main() -> None:
     import torch
 
     from darkdev.metrics import psnr, ssim
+    from darkdev.network_input import InputConvention
     from darkdev.training.evaluation import predict
     from darkdev.training.validation import load_validation_set
     from darkdev.weights import load_model
@@ -62,7 +63,7 @@ def main() -> None:
     for path in arguments.validation:
         validation = load_validation_set(path)
         scores: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
-        inputs = validation.network_inputs(meta["white_balance_input"])
+        inputs = validation.network_inputs(InputConvention.from_metadata(meta))
         for packed, target in zip(inputs, validation.targets, strict=True):
             output = predict(model, packed, torch.device("cpu"))
             for mode in modes:

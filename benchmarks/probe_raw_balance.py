@@ -24,7 +24,7 @@ import torch
 
 from darkdev import cfa, metrics, rimef, weights
 from darkdev.colour import XYZ_FROM_LINEAR_SRGB
-from darkdev.network_input import network_input
+from darkdev.network_input import InputConvention, network_input
 from darkdev.training import unprocessing
 from darkdev.training.evaluation import held_out_photos, predict
 from darkdev.training.validation import SPLITS, libraw_development, validation_pairs
@@ -52,7 +52,7 @@ def raw_mean(dn: np.ndarray, kind: str, gains, ratio: float, black_error_dn: flo
     return unprocessing.rgb_from_camera_matrix(kind) @ camera
 
 
-def probe(model, white_balance_input: bool, kind: str, split: str, photos, count: int, errors):
+def probe(model, convention: InputConvention, kind: str, split: str, photos, count: int, errors):
     """{black error: [PSNR rows (network, raw means, raw chroma, oracle) per crop]}."""
     block = cfa.BLOCK_SIZE[kind]
     scale = unprocessing.WHITE_LEVEL_DN - unprocessing.BLACK_LEVEL_DN
@@ -64,9 +64,9 @@ def probe(model, white_balance_input: bool, kind: str, split: str, photos, count
         pack = cfa.pack_index(kind, dn.shape[0] // block, dn.shape[1] // block)  # type: ignore[arg-type]
         for error in errors:
             shifted = (dn - unprocessing.BLACK_LEVEL_DN - error) / scale
-            packed = np.clip(shifted, 0.0, 1.0).reshape(-1)[pack].astype(np.float32)
+            packed = np.minimum(shifted, 1.0).reshape(-1)[pack].astype(np.float32)
             params = rimef.RimefParams(ratio=plan.ratio, lam=0.0)
-            inputs = network_input(packed, kind, plan.gains, white_balance_input, params)  # type: ignore[arg-type]
+            inputs = network_input(packed, kind, plan.gains, convention, params)  # type: ignore[arg-type]
             output = predict(model, inputs, torch.device("cpu"))
             predicted = raw_mean(dn, kind, plan.gains, plan.ratio, error)
             developments = [
@@ -95,7 +95,7 @@ def main() -> None:
     photos = held_out_photos(Path(options.photos).expanduser())
     rows = probe(
         model,
-        bool(metadata["white_balance_input"]),
+        InputConvention.from_metadata(metadata),
         options.cfa,
         options.split,
         photos,

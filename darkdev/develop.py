@@ -19,7 +19,7 @@ from darkdev.inference import (
     check_precision,
     validate_tiling,
 )
-from darkdev.network_input import network_input
+from darkdev.network_input import InputConvention, network_input
 from darkdev.raw import RawFrame, develop_with_libraw
 from darkdev.render import orient
 from darkdev.white_balance import (
@@ -121,7 +121,7 @@ def other_camera_warning(tuned_for: dict | None, frame: RawFrame) -> list[str]:
 class LoadedNetwork:
     model: Any
     label: str
-    white_balance_input: bool  # feed it white-balanced packed raw, as it was trained
+    convention: InputConvention  # how to feed it: as it was trained
     colour: str  # the colour mode --colour auto uses with it
     tuned_for: dict | None = None  # the camera `darkdev finetune` tuned it for
 
@@ -155,9 +155,7 @@ class Developer:
         if options.weights_path is not None:
             model, meta = weights.load_checkpoint(options.weights_path, expected_cfa_kind=cfa_kind)
             label = f"{meta.architecture} ({Path(options.weights_path).name})"
-            network = LoadedNetwork(
-                model, label, meta.white_balance_input, "network", meta.tuned_for
-            )
+            network = LoadedNetwork(model, label, meta.input_convention, "network", meta.tuned_for)
         elif options.model.lower() != CLASSICAL:
             if options.model.lower() == AUTO:
                 # The best bundled network for this device (on a CPU: one fast enough).
@@ -166,9 +164,9 @@ class Developer:
                 entry = manifest.require_entry(options.model, cfa_kind)
             if entry is not None:
                 model, meta = weights.load_entry(entry)
-                # A network trained on white-balanced input must see white-balanced input.
+                # A network must see its input prepared as in training (meta's convention).
                 label = f"{entry.architecture} ({entry.file})"
-                network = LoadedNetwork(model, label, meta.white_balance_input, entry.colour)
+                network = LoadedNetwork(model, label, meta.input_convention, entry.colour)
         self._networks[cfa_kind] = network
         return network
 
@@ -193,7 +191,7 @@ class Developer:
             packed,
             frame.layout.kind,
             frame.camera_whitebalance,
-            network.white_balance_input,
+            network.convention,
             params,
         )
         passes = iter(range(size))
@@ -274,7 +272,8 @@ class Developer:
             image, label = self._run_network(network, frame, packed, params, on_tile)
             seconds["network"] = time.perf_counter() - start
             colour = network.colour if options.colour == "auto" else options.colour
-            if white_balance != AS_SHOT and colour == "network" and not network.white_balance_input:
+            balanced = network.convention.white_balance
+            if white_balance != AS_SHOT and colour == "network" and not balanced:
                 warnings.append(
                     f"{network.label} was not trained on white-balanced input: "
                     "--white-balance does not change its colour (--colour guided does)"

@@ -25,15 +25,15 @@ def robust_level(packed: np.ndarray) -> float:
     """
     if packed.ndim != 3:
         raise ShapeError(f"packed raw must be (C, H, W), got {packed.shape}")
-    luminance = packed.mean(axis=0)
-    step = max(1, int(np.sqrt(luminance.size / 250_000)))  # subsample: the statistic is robust
-    sample = luminance[::step, ::step]
+    step = max(1, int(np.sqrt(packed[0].size / 250_000)))  # subsample: the statistic is robust
+    # Clipped at black, as this level was tuned (develop's output brightness stays as it was).
+    sample = np.maximum(packed[:, ::step, ::step], 0.0).mean(axis=0)
     body = sample[sample <= np.percentile(sample, HIGHLIGHT_PERCENTILE)]
     return float(body.mean()) if body.size else 0.0
 
 
 def estimate_ratio(packed: np.ndarray, target_level: float = TARGET_MEAN) -> float:
-    """(C, H, W) packed raw in [0, 1] -> amplification ratio, clamped to [1, 300]."""
+    """(C, H, W) packed raw in [-black, 1] -> amplification ratio, clamped to [1, 300]."""
     level = robust_level(packed)
     if level <= 0:
         return MAX_RATIO

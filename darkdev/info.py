@@ -34,7 +34,7 @@ def camera_name(make: str, model: str) -> str:
 
 
 def describe(frame: RawFrame) -> dict[str, Any]:
-    packed = cfa.pack(frame.mosaic, frame.layout)
+    packed = np.maximum(cfa.pack(frame.mosaic, frame.layout), 0.0)  # levels as LibRaw reads them
     period = frame.layout.period
     pattern = frame.colour_map[:period, :period]
     letters = np.array(list("RGBG"))[pattern]

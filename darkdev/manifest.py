@@ -160,6 +160,8 @@ def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
     network = f"{architecture}, {entry.cfa_kind}, {entry.colour} colour"
     if entry.training.get("white_balance_input"):
         network += ", white-balanced input (follows --white-balance)"
+    if entry.training.get("below_black_input"):
+        network += ", input kept below black"
     if auto_on:
         network += f"; auto on {auto_on}"
     seconds = entry.speed.get("cpu_2_cores_12mp_s")

@@ -2,27 +2,80 @@
 
 One rule for `develop` (numpy, one frame) and training (numpy validation crops, torch batches on
 the training device): a network must see in use exactly what it saw in training.
+
+Packed raw arrives as darkdev decodes it: black subtracted, normalised, clipped at white but not
+at black, so read noise leaves values below zero. A network trained on input clipped at black
+(every network before `--below-black-input`) gets it clipped here, bit for bit as it trained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from darkdev import cfa, rimef
+
+# The floor of a below-black network's amplified input: read noise amplified by ratio 300 sits
+# well above it, a cold pixel or a wrong black level cannot swamp the network.
+BELOW_BLACK_FLOOR = -1.0
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    """How a network's input was prepared in training; it travels with the weights.
+
+    white_balance: the packed raw was multiplied by the as-shot white balance gains.
+    below_black: values below black were kept (amplified, floored at BELOW_BLACK_FLOOR) rather
+    than clipped at zero, so the input's local means are unbiased in the dark.
+    """
+
+    white_balance: bool = False
+    below_black: bool = False
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> InputConvention:
+        """From a checkpoint's metadata or a run's config (absent keys: false)."""
+        return cls(
+            bool(metadata.get("white_balance_input", False)),
+            bool(metadata.get("below_black_input", False)),
+        )
+
+    def describe(self) -> str:
+        """A few words for catalogues and logs."""
+        parts = ["white-balanced" if self.white_balance else "camera-balance"]
+        parts.append("kept below black" if self.below_black else "clipped at black")
+        return ", ".join(parts)
+
+
+def _is_torch(array: object) -> bool:
+    return type(array).__module__.startswith("torch")  # no torch import on the numpy-only path
+
+
+def _at_least(values, floor: float):
+    return values.clamp(min=floor) if _is_torch(values) else np.maximum(values, floor)
 
 
 def network_input(
     packed,
     kind: cfa.CfaKind,
     gains: Sequence[float],
-    white_balance_input: bool,
+    convention: InputConvention,
     params: rimef.RimefParams,
 ):
-    """(..., C, h, w) packed raw in [0, 1] -> float32 network input in [0, 1] (numpy or torch).
+    """(..., C, h, w) packed raw in [-black, 1] -> float32 network input (numpy or torch).
 
-    gains: the file's as-shot camera white balance (R, G, B), used when the checkpoint was
-    trained on white-balanced input (its `white_balance_input` flag).
+    The input is in [0, 1] for a network trained clipped at black, in [BELOW_BLACK_FLOOR, 1]
+    for one trained below black. gains: the file's as-shot camera white balance (R, G, B), used
+    when the network was trained on white-balanced input.
     """
-    if white_balance_input:
+    if not isinstance(convention, InputConvention):
+        raise TypeError(f"convention must be an InputConvention, got {convention!r}")
+    if not convention.below_black:
+        packed = _at_least(packed, 0.0)
+    if convention.white_balance:
         packed = cfa.white_balance(packed, kind, gains)
-    return rimef.amplify(packed, params)
+    amplified = rimef.amplify(packed, params)
+    return _at_least(amplified, BELOW_BLACK_FLOOR) if convention.below_black else amplified

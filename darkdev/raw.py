@@ -60,11 +60,15 @@ class CameraInfo:
 
 @dataclass
 class RawFrame:
-    """A decoded raw: the visible mosaic normalised to [0, 1] after per-channel black level."""
+    """A decoded raw: the visible mosaic normalised after per-channel black level, 1 at white.
+
+    Values below black stay negative (read noise around black; a dark frame's offset): a network
+    trained on them sees them, every other reader clips at zero as LibRaw does.
+    """
 
     source: str  # file name used in messages
     data: bytes = field(repr=False)  # the raw file, kept so LibRaw can develop it again
-    mosaic: np.ndarray = field(repr=False)  # (H, W) float32 in [0, 1]
+    mosaic: np.ndarray = field(repr=False)  # (H, W) float32 in [-black, 1]
     colour_map: np.ndarray = field(repr=False)  # (H, W) LibRaw colour indices
     layout: CfaLayout
     black_level_per_channel: tuple[int, ...]
@@ -284,7 +288,7 @@ def _frame(raw: rawpy.RawPy, data: bytes, source: str, first_ifd: dict[int, obje
         )
     black_map = np.asarray(black_levels, dtype=np.float32)[colour_map]
     mosaic = (visible.astype(np.float32) - black_map) / (white_level - black_map)
-    np.clip(mosaic, 0.0, 1.0, out=mosaic)
+    np.minimum(mosaic, 1.0, out=mosaic)  # below black is kept: see RawFrame
     whitebalance, whitebalance_source = choose_white_balance(
         raw.camera_whitebalance,
         raw.daylight_whitebalance,
@@ -356,8 +360,8 @@ def develop_with_libraw(
 def visible_dn(frame: RawFrame) -> np.ndarray:
     """The visible mosaic in raw digital numbers: (H, W) uint16, black not subtracted, unclipped.
 
-    Decodes frame.data again: RawFrame keeps only the normalised mosaic, clipped at black, which
-    hides what dark-frame work needs (values below the black level).
+    Decodes frame.data again: RawFrame keeps only the normalised mosaic, clipped at white, which
+    hides what dark-frame work needs (the raw values themselves).
     """
     with open_libraw(frame.data, frame.source) as raw:
         return np.array(raw.raw_image_visible, dtype=np.uint16)  # a copy: LibRaw frees its buffer

@@ -1,6 +1,6 @@
 """RIMEF: the raw illumination map estimation function (paper Sec. 3.4, SPEC.md).
 
-    T(p) = max over packed channels of x(p)       (optionally box-smoothed, radius r)
+    T(p) = max(0, max over packed channels of x(p))   (optionally box-smoothed, radius r)
     M(p) = max(ratio / (1 + lam * ratio * T(p)) ** alpha, lower_bound)
     x_in = min(x * M, 1)
 
@@ -90,14 +90,16 @@ def _at_most_one(values):
 
 
 def illumination_map(packed, smooth_radius_px: int = 0):
-    """T: (..., C, H, W) packed raw in [0, 1] -> (..., H, W) max over channels (numpy or torch)."""
+    """T: (..., C, H, W) packed raw in [-black, 1] -> (..., H, W) max over channels, at least 0
+    (numpy or torch): read noise below black is no illumination, and T < 0 could make
+    1 + lam * ratio * T negative."""
     if packed.ndim < 3:
         raise ShapeError(f"packed raw must be (C, H, W) or (N, C, H, W), got {tuple(packed.shape)}")
     if _is_torch(packed):
         if smooth_radius_px > 0:
             raise ParameterError("smoothed RIMEF illumination is only implemented for numpy input")
-        return packed.amax(dim=-3)
-    illumination = packed.max(axis=-3)
+        return packed.amax(dim=-3).clamp(min=0.0)
+    illumination = np.maximum(packed.max(axis=-3), 0.0)
     if smooth_radius_px > 0:
         illumination = box_smooth(illumination, smooth_radius_px)
     return illumination
@@ -128,7 +130,8 @@ def gain_map(packed, params: RimefParams):
 
 
 def amplify(packed, params: RimefParams):
-    """x_in = min(x * M, 1) for a (..., C, H, W) packed raw in [0, 1]; float32 numpy or torch."""
+    """x_in = min(x * M, 1) for a (..., C, H, W) packed raw in [-black, 1]; float32 numpy or
+    torch (values below black are amplified too: network_input decides whether to keep them)."""
     gain_values = gain_map(packed, params)
     if _is_torch(packed):
         return _at_most_one(packed * gain_values.unsqueeze(-3))

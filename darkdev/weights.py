@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from darkdev.errors import WeightsError
 from darkdev.files import write_atomic
 from darkdev.manifest import CheckpointEntry, weights_dir
+from darkdev.network_input import InputConvention
 
 if TYPE_CHECKING:
     from darkdev.cfa import CfaKind
@@ -32,10 +33,15 @@ class CheckpointMeta:
     architecture: str
     arguments: dict[str, Any]
     cfa_kind: CfaKind
-    # The network was trained on packed raw multiplied by the as-shot white balance gains, so
-    # it must be fed the same (the input convention travels with the weights).
+    # How the network's input was prepared in training (network_input.InputConvention): it
+    # must be fed the same, so the convention travels with the weights.
     white_balance_input: bool = False
+    below_black_input: bool = False
     tuned_for: dict[str, Any] | None = None  # the camera `darkdev finetune` tuned it for
+
+    @property
+    def input_convention(self) -> InputConvention:
+        return InputConvention(self.white_balance_input, self.below_black_input)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain fields (the training code's interface); tuned_for only when there is one."""
@@ -52,6 +58,8 @@ class CheckpointMeta:
             "cfa_kind": self.cfa_kind,
             "white_balance_input": json.dumps(bool(self.white_balance_input)),
         }
+        if self.below_black_input:  # absent means false: older files stay byte-identical
+            strings["below_black_input"] = "true"
         if self.tuned_for is not None:
             strings[TUNED_FOR_KEY] = json.dumps(self.tuned_for, sort_keys=True)
         return strings
@@ -63,6 +71,7 @@ class CheckpointMeta:
             arguments = json.loads(metadata.get("arguments", "{}"))
             cfa_kind = metadata["cfa_kind"]
             white_balance_input = json.loads(metadata.get("white_balance_input", "false"))
+            below_black_input = json.loads(metadata.get("below_black_input", "false"))
             tuned_for = json.loads(metadata[TUNED_FOR_KEY]) if TUNED_FOR_KEY in metadata else None
         except (KeyError, json.JSONDecodeError) as error:
             raise WeightsError(
@@ -70,14 +79,23 @@ class CheckpointMeta:
             ) from error
         if cfa_kind not in ("bayer", "xtrans"):
             raise WeightsError(f"{path}: unknown CFA kind {cfa_kind!r} in the checkpoint")
-        if not isinstance(white_balance_input, bool):
-            raise WeightsError(f"{path}: white_balance_input must be true or false")
+        for name, value in (
+            ("white_balance_input", white_balance_input),
+            ("below_black_input", below_black_input),
+        ):
+            if not isinstance(value, bool):
+                raise WeightsError(f"{path}: {name} must be true or false, got {value!r}")
         if not isinstance(arguments, dict):
             raise WeightsError(f"{path}: checkpoint arguments must be a JSON object")
         if tuned_for is not None and not isinstance(tuned_for, dict):
             raise WeightsError(f"{path}: {TUNED_FOR_KEY} must be a JSON object")
         return cls(
-            architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input, tuned_for
+            architecture,
+            arguments,
+            cast("CfaKind", cfa_kind),
+            white_balance_input=white_balance_input,
+            below_black_input=below_black_input,
+            tuned_for=tuned_for,
         )
 
 
@@ -90,11 +108,18 @@ def sha256_of(path: Path) -> str:
 
 
 def checkpoint_metadata(
-    architecture: str, arguments: dict[str, Any], cfa_kind: str, white_balance_input: bool = False
+    architecture: str,
+    arguments: dict[str, Any],
+    cfa_kind: str,
+    convention: InputConvention = InputConvention(),
 ) -> dict[str, str]:
-    """The safetensors metadata that lets a network be rebuilt from its file alone."""
+    """The safetensors metadata that lets a network be rebuilt, and fed, from its file alone."""
     return CheckpointMeta(
-        architecture, arguments, cast("CfaKind", cfa_kind), white_balance_input
+        architecture,
+        arguments,
+        cast("CfaKind", cfa_kind),
+        white_balance_input=convention.white_balance,
+        below_black_input=convention.below_black,
     ).to_strings()
 
 
@@ -132,14 +157,11 @@ def save_checkpoint(
     arguments: dict[str, Any],
     cfa_kind: str,
     half_precision: bool = True,
-    white_balance_input: bool = False,
+    convention: InputConvention = InputConvention(),
 ) -> str:
-    """Write a safetensors checkpoint atomically; returns its sha256.
-
-    white_balance_input: the network was trained on packed raw multiplied by the as-shot white
-    balance gains, so it must be fed the same (the input convention travels with the weights).
-    """
-    metadata = checkpoint_metadata(architecture, arguments, cfa_kind, white_balance_input)
+    """Write a safetensors checkpoint atomically; returns its sha256. convention: how the
+    network's input was prepared in training (it must be fed the same)."""
+    metadata = checkpoint_metadata(architecture, arguments, cfa_kind, convention)
     return write_safetensors_atomically(path, export_state(model, half_precision), metadata)
 
 
@@ -180,6 +202,7 @@ def _read_torch_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "arguments": json.dumps(document.get("arguments", {})),
         "cfa_kind": str(document.get("cfa_kind", "")),
         "white_balance_input": json.dumps(bool(document.get("white_balance_input", False))),
+        "below_black_input": json.dumps(bool(document.get("below_black_input", False))),
     }
     return document["state_dict"], metadata
 

@@ -45,7 +45,7 @@ def grey_world_gains(
 ) -> Gains | None:
     """Gains that make the mean of each CFA colour equal, over 8x8 blocks without clipped pixels.
 
-    mosaic: (H, W) normalised raw in [0, 1]; colour_map: (H, W) LibRaw colour indices (0 R,
+    mosaic: (H, W) normalised raw in [-black, 1], read clipped at 0 as LibRaw reads it; colour_map: (H, W) LibRaw colour indices (0 R,
     1 G, 2 B, 3 second G); clipped_above: the normalised level above which a pixel is clipped
     (clip_level).
     None when no block is usable or a colour has no signal.
@@ -63,7 +63,7 @@ def grey_world_gains(
 
     values, colours = blocks(mosaic), blocks(np.where(colour_map == 3, 1, colour_map))
     unclipped = values.max(axis=1) <= clipped_above
-    values, colours = values[unclipped], colours[unclipped]
+    values, colours = np.maximum(values[unclipped], 0.0), colours[unclipped]
     means = []
     for colour in range(3):
         chosen = colours == colour

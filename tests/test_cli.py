@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from darkdev.network_input import InputConvention
 from tests.conftest import file_hash, write_raw
 from tests.images import decode_image
 
@@ -227,7 +228,7 @@ def test_white_balanced_checkpoints_get_white_balanced_input(tmp_path, tiny_weig
         assert meta.white_balance_input is False
         entry.sha256 = weights.save_checkpoint(
             tiny_weights / entry.file, model, "lts", {"width": 4}, entry.cfa_kind,
-            half_precision=False, white_balance_input=True,
+            half_precision=False, convention=InputConvention(white_balance=True),
         )  # fmt: skip
     manifest.write_manifest(entries, tiny_weights)
     assert (

@@ -12,6 +12,7 @@ from pathlib import Path
 import imageio.v3 as imageio
 import pytest
 
+from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import MAX_SHARD_BYTES, load_sharded
 from tests.test_training_data import smooth_photo
 
@@ -91,13 +92,14 @@ def test_session_keeps_the_starting_networks_input_convention(tmp_path):
     from darkdev.training.session import _config, parse_plan
     from darkdev.weights import save_checkpoint
 
-    for balanced in (True, False):
-        path = tmp_path / f"start-{balanced}.safetensors"
+    conventions = [InputConvention(balanced, below) for balanced in (0, 1) for below in (0, 1)]
+    for number, convention in enumerate(conventions):
+        path = tmp_path / f"start-{number}.safetensors"
         model = build_model("lts", "bayer", 4)
-        save_checkpoint(path, model, "lts", {"width": 4}, "bayer", white_balance_input=balanced)
+        save_checkpoint(path, model, "lts", {"width": 4}, "bayer", convention=convention)
         plan = parse_plan(["--out", "x", "--model", "lts", "--init-from", str(path)])
-        assert _config(plan).white_balance_input is balanced
-    assert _config(parse_plan(["--out", "x"])).white_balance_input is False
+        assert _config(plan).input_convention == convention
+    assert _config(parse_plan(["--out", "x"])).input_convention == InputConvention()
 
 
 def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):

@@ -101,6 +101,7 @@ def test_models_table_says_which_networks_follow_white_balance():
 
     assert "white-balanced input" in network_column({"white_balance_input": True})
     assert "white-balanced" not in network_column({"white_balance_input": False})
+    assert "below black" not in network_column({"white_balance_input": True})
 
 
 def test_models_table_shows_detail_scores_where_measured():

@@ -267,5 +267,4 @@ def test_fuzz_header_mangled_raws(mutations):
         frame = decode(bytes(data), "fuzz.DNG")
     except DarkdevError:
         return
-    assert np.isfinite(frame.mosaic).all()
-    assert frame.mosaic.min() >= 0 and frame.mosaic.max() <= 1
+    assert np.isfinite(frame.mosaic).all() and frame.mosaic.max() <= 1  # below black is kept

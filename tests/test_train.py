@@ -18,6 +18,7 @@ import torch
 from darkdev import manifest, weights
 from darkdev.errors import ParameterError, ShapeError, WeightsError
 from darkdev.models import build_model
+from darkdev.network_input import InputConvention
 from darkdev.training import photos as photo_files
 from darkdev.training import synthetic
 from darkdev.training.batches import BatchSource, Prefetcher, validation_sets
@@ -237,6 +238,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, photo_folder):
         "arguments": {"width": 4},
         "cfa_kind": "bayer",
         "white_balance_input": False,
+        "below_black_input": False,
     }
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]
@@ -981,6 +983,32 @@ def test_a_run_with_black_error_says_so_and_publishes_it(tmp_path, photo_folder)
     assert entry.training["black_error_dn"] == 0.5
 
 
+def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder, capsys):
+    """--below-black-input: the checkpoint says it (develop and evaluate feed it so), the run's
+    own sets keep values below black, publishing records it, and an old clipped set is refused."""
+    arguments = ["--below-black-input", "--white-balance-input"]
+    assert parse_args(arguments).input_convention == InputConvention(True, True)
+    run = tmp_path / "run"
+    config = tiny_config(run, photo_folder, max_steps=1, white_balance_input=True)
+    summary = train(dataclasses.replace(config, below_black_input=True))
+    assert "input white-balanced, kept below black" in summary["data"]
+    _, meta = weights.load_checkpoint(run / "best.safetensors")
+    assert meta.input_convention == InputConvention(True, True)
+    entry = publish(run, "below.safetensors", tmp_path / "weights")
+    assert entry.training["below_black_input"] is True
+    assert "input kept below black" in manifest.catalogue_row(entry)[1]
+    sets = read_validation_sets([run], "bayer")
+    assert all(v.below_black for v in sets.values())
+    old = tmp_path / "old"
+    old.mkdir()
+    with np.load(run / "validation-bayer-all_iso.npz") as archive:
+        fields = {key: archive[key] for key in archive.files if key != "below_black"}
+    np.savez(old / "validation-bayer-all_iso.npz", **fields)
+    checkpoint = str(tmp_path / "weights" / "below.safetensors")
+    with pytest.raises(ParameterError, match="below black.*all_iso validation set was saved"):
+        evaluate_main([checkpoint, "--cfa", "bayer", "--validation-set", str(old)])
+
+
 def test_init_from_a_narrower_checkpoint_widens_it(tmp_path, photo_folder):
     train(tiny_config(tmp_path / "narrow", photo_folder, max_steps=2))
     source = tmp_path / "narrow" / "best.safetensors"
@@ -1028,10 +1056,10 @@ def test_validation_of_lambda_range_runs_is_linear(tmp_path, photo_folder):
             for a, b in zip(validation.noisy_packed, sets[0.0][split].noisy_packed, strict=True)
         )
         linear = [
-            np.minimum(packed * ratio, 1.0)
+            np.clip(packed * ratio, 0.0, 1.0)
             for packed, ratio in zip(validation.noisy_packed, validation.ratios, strict=True)
         ]
-        inputs = validation.network_inputs(white_balance_input=False)
+        inputs = validation.network_inputs(InputConvention())
         assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(inputs, linear, strict=True))
 
 
@@ -1040,7 +1068,9 @@ def test_sharded_export_round_trips_and_verifies(tmp_path):
     model = build_model("lts", "bayer", 4)  # 244 kB in float16, the largest tensor 74 kB
     describe = dict(architecture="lts", arguments={"width": 4}, cfa_kind="bayer")
     limit = 100 * 1024
-    index_path = export_sharded(model, tmp_path, limit, **describe, white_balance_input=True)
+    index_path = export_sharded(
+        model, tmp_path, limit, **describe, convention=InputConvention(white_balance=True)
+    )
     index = json.loads(index_path.read_text())
     assert len(index["shards"]) > 1
     for record in index["shards"]:

@@ -13,7 +13,7 @@ import torch
 
 from darkdev import cfa, dng, metrics, raw, rimef
 from darkdev.errors import ParameterError, ShapeError
-from darkdev.network_input import network_input
+from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention, network_input
 from darkdev.training import noise, photos, sid, synthetic, unprocessing, validation
 from tests.conftest import write_raw
 
@@ -58,13 +58,16 @@ def test_tone_curve_inverse_numpy_and_torch():
 @pytest.mark.parametrize("kind", ["bayer", "xtrans"])
 def test_network_input_is_one_rule_for_numpy_and_torch(kind):
     rng = np.random.default_rng(0)
-    packed = rng.random((cfa.CHANNELS[kind], 16, 18)).astype(np.float32) * 0.02
+    packed = (rng.random((cfa.CHANNELS[kind], 16, 18)).astype(np.float32) - 0.2) * 0.02
     params = rimef.RimefParams(ratio=80, lam=0.5, alpha=0.8)
     gains = (2.1, 1.0, 1.6)
     for balanced in (False, True):
-        expected = network_input(packed, kind, gains, balanced, params)
-        got = network_input(torch.from_numpy(packed), kind, gains, balanced, params)
-        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
+        for below_black in (False, True):
+            convention = InputConvention(balanced, below_black)
+            expected = network_input(packed, kind, gains, convention, params)
+            got = network_input(torch.from_numpy(packed), kind, gains, convention, params)
+            np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6, atol=1e-7)
+            assert (expected.min() < 0) == below_black and np.isfinite(expected).all()
     mosaic = rng.random((36, 48)).astype(np.float32)
     packed_numpy = cfa.pack(mosaic, cfa.CfaLayout(kind, 0, 0))
     index = cfa.pack_index(kind, *packed_numpy.shape[1:])
@@ -82,6 +85,11 @@ def test_batch_shapes_ranges_and_determinism_per_seed(kind, crop):
     assert batch.inputs.dtype == batch.targets.dtype == torch.float32
     for tensor in (batch.inputs, batch.targets):
         assert tensor.min() >= 0 and tensor.max() <= 1
+    kept = synthetic.AugmentConfig(input_convention=InputConvention(below_black=True))
+    below = synthetic.synthetic_batch(bank, kind, crop, 3, seed=4, step=7, augment=kept)
+    assert -1 <= below.inputs.min() < 0 and below.inputs.max() <= 1
+    assert torch.equal(below.inputs.clamp(min=0), batch.inputs)  # the same draws, unclipped
+    assert torch.equal(below.targets, batch.targets)
     assert all(50 <= plan.ratio <= 300 for plan in batch.plans)
     again = synthetic.synthetic_batch(bank, kind, crop, 3, seed=4, step=7)
     assert torch.equal(batch.inputs, again.inputs) and torch.equal(batch.targets, again.targets)
@@ -107,24 +115,56 @@ def test_targets_agree_with_libraw(kind):
         assert metrics.psnr(developed[inner], target[inner]) > floor_db
 
 
-def test_input_is_what_develop_feeds_the_network():
-    """decode -> pack -> network_input of the noisy raw written as a DNG gives the batch input."""
+@pytest.mark.parametrize("below_black", [False, True])
+def test_input_is_what_develop_feeds_the_network(below_black):
+    """decode -> pack -> network_input of the noisy raw written as a DNG gives the batch input,
+    below black too: the decoder and the synthetic pairs keep the same values."""
     bank = synthetic.PhotoBank([smooth_photo()])
-    augment = synthetic.AugmentConfig()
+    convention = InputConvention(white_balance=True, below_black=below_black)
+    augment = synthetic.AugmentConfig(input_convention=convention)
     plan = synthetic.plan_item(np.random.default_rng(2), bank, "bayer", 64, augment)
     pair = synthetic.make_item(bank, "bayer", 64, plan, augment)
     meta = unprocessing.dng_metadata("bayer", (1 / plan.gains[0], 1.0, 1 / plan.gains[2]))
     frame = raw.decode(
         dng.dng_bytes(pair.noisy_dn.numpy().astype(np.uint16), cfa.BAYER_CANONICAL, meta), "noisy"
     )
-    expected = network_input(
-        cfa.pack(frame.mosaic, frame.layout),
-        "bayer",
-        plan.gains,
-        False,
-        rimef.RimefParams(plan.ratio),
-    )
+    packed = cfa.pack(frame.mosaic, frame.layout)
+    assert packed.min() < 0  # read noise below black survives decoding
+    np.testing.assert_allclose(packed, pair.noisy_packed.numpy(), atol=1e-7)
+    expected = network_input(packed, "bayer", plan.gains, convention, rimef.RimefParams(plan.ratio))
     np.testing.assert_allclose(pair.input.numpy(), expected, atol=1e-6)
+    assert (pair.input.min() < 0) == below_black
+
+
+def test_clipped_convention_feeds_exactly_what_clipped_data_gave():
+    """Networks trained on input clipped at black see, bit for bit, what they saw before the
+    data kept values below black: clipping moved from the data into network_input."""
+    rng = np.random.default_rng(5)
+    packed = (rng.random((4, 20, 22)).astype(np.float32) - 0.3) * 0.01
+    gains = (2.0, 1.0, 1.5)
+    for params in (rimef.RimefParams(200), rimef.RimefParams(150, lam=1.0, alpha=0.7)):
+        for balanced in (False, True):
+            clipped = np.clip(packed, 0.0, 1.0)
+            old = (
+                rimef.amplify(cfa.white_balance(clipped, "bayer", gains), params)
+                if balanced
+                else rimef.amplify(clipped, params)
+            )
+            new = network_input(packed, "bayer", gains, InputConvention(balanced), params)
+            assert np.array_equal(new, old)
+
+
+def test_below_black_input_is_floored_and_its_gain_ignores_negative_light():
+    packed = np.full((4, 8, 8), -0.02, dtype=np.float32)  # a cold pixel block, far below black
+    packed[:, 0, 0] = 0.001
+    convention = InputConvention(below_black=True)
+    params = rimef.RimefParams(300, lam=1.0, alpha=0.5)
+    amplified = network_input(packed, "bayer", (1.0, 1.0, 1.0), convention, params)
+    assert amplified.min() == BELOW_BLACK_FLOOR and np.isfinite(amplified).all()
+    assert np.all(rimef.illumination_map(packed) >= 0)
+    np.testing.assert_allclose(rimef.gain_map(packed, params)[1:, 1:], 300.0)  # T = 0: full ratio
+    with pytest.raises(TypeError, match="InputConvention"):
+        network_input(packed, "bayer", (1.0, 1.0, 1.0), True, params)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("source", ["numpy", "torch"])
@@ -248,14 +288,36 @@ def test_validation_sets_hold_libraw_targets_and_classical(tmp_path):
     assert loaded.split == "high_iso" and loaded.gains == made.gains
     np.testing.assert_allclose(loaded.targets[1], made.targets[1], atol=1 / 65535)
     assert np.array_equal(loaded.noisy_packed[0], made.noisy_packed[0])
-    linear = made.network_inputs(white_balance_input=False)
-    balanced = made.network_inputs(white_balance_input=True)
+    assert made.below_black and loaded.below_black and min(p.min() for p in made.noisy_packed) < 0
+
+
+def test_a_set_saved_clipped_at_black_scores_only_networks_trained_clipped(tmp_path):
+    made = validation.build_validation_set([smooth_photo()], "bayer", "high_iso", 1, packed_px=16)
+    path = tmp_path / "old.npz"
+    with np.load(_saved(made, tmp_path / "new.npz")) as archive:  # as sets were saved before
+        fields = {k: archive[k] for k in archive.files if k != "below_black"}
+    fields["noisy_packed"] = np.maximum(fields["noisy_packed"], 0.0)
+    np.savez(path, **fields)
+    old = validation.load_validation_set(path)
+    assert not old.below_black
+    clipped = InputConvention(white_balance=True)
+    pairs = zip(made.network_inputs(clipped), old.network_inputs(clipped), strict=True)
+    assert all(np.array_equal(new, before) for new, before in pairs)  # old sets' scores stand
+    with pytest.raises(ParameterError, match="saved clipped at black"):
+        old.network_inputs(InputConvention(below_black=True))
+
+
+def _saved(made, path):
+    validation.save_validation_set(made, path)
+    return path
+    linear = made.network_inputs(InputConvention())
+    balanced = made.network_inputs(InputConvention(white_balance=True))
     red_gain = made.gains[0][0]
     unclipped = linear[0][0] < 0.5 / red_gain
     np.testing.assert_allclose(
         balanced[0][0][unclipped], linear[0][0][unclipped] * red_gain, rtol=1e-4
     )
-    assert all(c.max() < 1.0 for c in made.network_inputs(False, lam=1.0, alpha=1.0))
+    assert all(c.max() < 1.0 for c in made.network_inputs(InputConvention(), lam=1.0, alpha=1.0))
     assert len(made.subset([1])) == 1 and made.subset([1]).names == [made.names[1]]
 
 

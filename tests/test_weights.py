@@ -19,9 +19,26 @@ def test_round_trip_rebuilds_architecture(tmp_path):
         "arguments": {"width": 2},
         "cfa_kind": "xtrans",
         "white_balance_input": False,
+        "below_black_input": False,
     }
     x = torch.rand(1, 9, 16, 16)
     assert torch.allclose(loaded(x), model.half().float()(x), atol=1e-5)
+
+
+def test_the_input_convention_travels_with_the_weights(tmp_path):
+    from darkdev.network_input import InputConvention
+
+    path = tmp_path / "m.safetensors"
+    model = build_model("lts", "bayer", 2)
+    for convention in (InputConvention(True, True), InputConvention(False, True)):
+        weights.save_checkpoint(path, model, "lts", {"width": 2}, "bayer", convention=convention)
+        assert weights.load_checkpoint(path)[1].input_convention == convention
+    weights.save_checkpoint(path, model, "lts", {"width": 2}, "bayer")
+    assert "below_black_input" not in weights.read_safetensors(path)[1]  # old files unchanged
+    state, metadata = weights.read_safetensors(path)
+    weights.write_safetensors_atomically(path, state, {**metadata, "below_black_input": '"yes"'})
+    with pytest.raises(WeightsError, match="below_black_input must be true or false"):
+        weights.load_checkpoint(path)
 
 
 def test_tampered_and_truncated_files_refused(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from darkdev.errors import ParameterError, RawDecodeError
+from darkdev.network_input import InputConvention
 from darkdev.raw import develop_with_libraw, read_raw
 from darkdev.white_balance import apply_white_balance, grey_world_gains, parse_white_balance
 from tests.conftest import write_raw
@@ -73,7 +74,7 @@ def test_develop_white_balance_reaches_a_white_balanced_network(tmp_path):
     checkpoint = tmp_path / "wb.safetensors"
     model = build_model("lts", "bayer", width=4)
     weights.save_checkpoint(
-        checkpoint, model, "lts", {"width": 4}, "bayer", white_balance_input=True
+        checkpoint, model, "lts", {"width": 4}, "bayer", convention=InputConvention(True)
     )
     raw = write_raw(tmp_path / "a.dng")
     network = ("--weights", checkpoint, "--colour", "network", "--precision", "full")

@@ -33,7 +33,7 @@ def subtract_offset(frame: raw.RawFrame, offset_dn: np.ndarray) -> raw.RawFrame:
     black_map = np.asarray(frame.black_level_per_channel, dtype=np.float32)[frame.colour_map]
     mosaic = (dn - offset_dn - black_map) / (frame.white_level - black_map)
     mosaic[dn >= frame.white_level] = 1.0  # clipped highlights stay clipped
-    np.clip(mosaic, 0.0, 1.0, out=mosaic)
+    np.minimum(mosaic, 1.0, out=mosaic)  # below black is kept, as raw.decode keeps it
     return replace(frame, mosaic=mosaic)
 
 

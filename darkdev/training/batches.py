@@ -59,7 +59,7 @@ class BatchSource:
                     self.config.sid_list or "",
                     Path(self.config.out) / "sid-cache",
                     self.config.crop,
-                    self.config.white_balance_input,
+                    self.config.input_convention,
                 )
         elif self._bank is None:
             self._bank = synthetic.PhotoBank(training_photos(self.config), self.device)

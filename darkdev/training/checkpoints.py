@@ -23,6 +23,7 @@ from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
 from darkdev.models import build_model
 from darkdev.models.growth import can_grow, grow_from_single, widen_from
+from darkdev.network_input import InputConvention
 from darkdev.training.config import TrainConfig
 
 CHECKPOINT_NAME = "last.pt"
@@ -107,7 +108,7 @@ def export_weights(model: torch.nn.Module, config: TrainConfig, path: Path) -> s
         config.model,
         {"width": config.width},
         config.cfa,
-        white_balance_input=config.white_balance_input,
+        convention=config.input_convention,
     )
 
 
@@ -143,7 +144,7 @@ def export_sharded(
     architecture: str,
     arguments: dict[str, Any],
     cfa_kind: str,
-    white_balance_input: bool = False,
+    convention: InputConvention = InputConvention(),
     half_precision: bool = True,
     stem: str = "best",
 ) -> Path:
@@ -153,7 +154,7 @@ def export_sharded(
     complete shards)."""
     directory = Path(directory)
     state = weights.export_state(model, half_precision)
-    metadata = weights.checkpoint_metadata(architecture, arguments, cfa_kind, white_balance_input)
+    metadata = weights.checkpoint_metadata(architecture, arguments, cfa_kind, convention)
     plan = _plan_shards(state, metadata, max_shard_bytes)
     records = []
     for number, names in enumerate(plan, start=1):

@@ -13,6 +13,7 @@ from darkdev.cfa import CHANNELS
 from darkdev.errors import ParameterError
 from darkdev.inference import PRECISIONS, check_precision, native_half_dtype
 from darkdev.models import STRIDE
+from darkdev.network_input import InputConvention
 from darkdev.training import synthetic
 from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import NoiseRange
@@ -72,6 +73,9 @@ class TrainConfig:
     validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
+    # Feed the network the values below black (amplified, floored at -1) instead of clipping
+    # them: a fifth of high-ISO input samples sit there (benchmarks/probe_below_black.py).
+    below_black_input: bool = False
     # bf16 autocast (float32 master weights): 'auto' where it is native (CUDA; CPUs with AMX or
     # AVX512-BF16: Bayer RMCN steps 0.44 -> 0.32 s, the same validation at equal steps),
     # 'full' float32 everywhere, 'half' bf16 anywhere (inference.PRECISIONS).
@@ -157,9 +161,13 @@ class TrainConfig:
                 widening=self.noise_widening, black_error_sigma_dn=self.black_error_dn
             ),
             lam_max=self.lam_max,
-            white_balance_input=self.white_balance_input,
+            input_convention=self.input_convention,
             camera=self.synthetic_camera(),
         )
+
+    @property
+    def input_convention(self) -> InputConvention:
+        return InputConvention(self.white_balance_input, self.below_black_input)
 
 
 def bfloat16_autocast(device, precision: str) -> bool:
@@ -246,6 +254,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
     parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
     parser.add_argument("--white-balance-input", action="store_true")
+    parser.add_argument(
+        "--below-black-input",
+        action="store_true",
+        help="keep the noisy values below black in the network's input (amplified, floored at "
+        "-1) instead of clipping them at zero",
+    )
     parser.add_argument(
         "--precision",
         default=defaults.precision,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from darkdev import cfa
+from darkdev.network_input import InputConvention
 from darkdev.training import unprocessing
 from darkdev.training.evaluation import predict
 from darkdev.training.validation import ValidationSet
@@ -20,6 +21,7 @@ from darkdev.training.validation import ValidationSet
 def amplified_input_preview(packed: np.ndarray, kind: str, gains, ratio: float) -> np.ndarray:
     """(C, h, w) noisy packed raw -> (h*s, w*s, 3) sRGB: the raw's own noise, amplified."""
     colours = cfa.channel_colours(kind)  # type: ignore[arg-type]
+    packed = np.maximum(packed, 0.0)  # as a raw developer shows it: clipped at black
     camera = np.stack([packed[colours == colour].mean(axis=0) for colour in range(3)])
     developed = unprocessing.develop_camera_rgb(np.minimum(camera * ratio, 1.0), kind, gains)
     block = cfa.BLOCK_SIZE[kind]
@@ -48,7 +50,7 @@ def crop_sheet(
     networks = []
     for checkpoint in checkpoints:
         model, metadata = load_model(Path(checkpoint), expected_cfa_kind=validation.kind)
-        inputs = validation.network_inputs(metadata["white_balance_input"])
+        inputs = validation.network_inputs(InputConvention.from_metadata(metadata))
         name, architecture = Path(checkpoint).stem, metadata["architecture"]
         label = name if name.startswith(architecture) else f"{architecture} {name}"
         networks.append((label, model, inputs))

@@ -20,6 +20,7 @@ import torch
 from darkdev import metrics
 from darkdev.errors import OutputError, ParameterError, ShapeError, WeightsError
 from darkdev.models import STRIDE
+from darkdev.network_input import InputConvention
 from darkdev.training import photos as photo_files
 from darkdev.training.validation import (
     ALL_SPLITS,
@@ -57,7 +58,7 @@ def score_model(
     model: torch.nn.Module,
     validation: ValidationSet,
     device: torch.device,
-    white_balance_input: bool = False,
+    convention: InputConvention = InputConvention(),
     lam: float = 0.0,
     alpha: float = 1.0,
     ensemble: int = 1,
@@ -65,7 +66,7 @@ def score_model(
     """Mean PSNR and SSIM of a model over a validation set; ensemble: views averaged (ensemble.py)."""
     was_training = model.training
     model.eval()
-    inputs = validation.network_inputs(white_balance_input, lam, alpha)
+    inputs = validation.network_inputs(convention, lam, alpha)
     if ensemble == 1:
         outputs = [predict(model, packed, device) for packed in inputs]
     else:
@@ -97,7 +98,7 @@ COLOUR_MODES = ("network", "guided")  # what `darkdev develop --colour` chooses 
 def score_colour_modes(
     model: torch.nn.Module,
     validation: ValidationSet,
-    white_balance_input: bool = False,
+    convention: InputConvention = InputConvention(),
     device: torch.device | None = None,
 ) -> dict[str, DevelopmentScore]:
     """The classical development, the network's own colour and guided colour (the network's
@@ -117,7 +118,7 @@ def score_colour_modes(
         )
     was_training = model.training
     model.eval()
-    inputs = validation.network_inputs(white_balance_input)
+    inputs = validation.network_inputs(convention)
     images: dict[str, list[np.ndarray]] = {name: [] for name in ("classical", *COLOUR_MODES)}
     for packed, classical in zip(inputs, validation.classical, strict=True):
         output = predict(model, packed, device or torch.device("cpu"))
@@ -253,6 +254,13 @@ def evaluate(
                 f"{checkpoint}: checkpoint is for {metadata['cfa_kind']} sensors, "
                 f"the validation set (--cfa) is {cfa_kind}"
             )
+        clipped = [split for split, v in validations.items() if not v.below_black]
+        if metadata.get("below_black_input") and clipped:
+            raise ParameterError(
+                f"{checkpoint}: trained on input kept below black, but the {cfa_kind} "
+                f"{', '.join(clipped)} validation set was saved clipped at black; rebuild it "
+                "with darkdev evaluate --save-validation-set"
+            )
     torch.set_num_threads(threads)
     rows = [
         EvaluationRow(CLASSICAL_LABEL, None, split, *score_classical(v), len(v))
@@ -262,8 +270,9 @@ def evaluate(
     for checkpoint, model, metadata in networks:
         label = f"{metadata['architecture']} {json.dumps(metadata['arguments'])} ({checkpoint})"
         for split, validation in validations.items():
+            convention = InputConvention.from_metadata(metadata)
             psnr_db, ssim_value = score_model(
-                model, validation, device, metadata["white_balance_input"], lam, alpha, ensemble
+                model, validation, device, convention, lam, alpha, ensemble
             )
             rows.append(
                 EvaluationRow(

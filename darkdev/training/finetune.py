@@ -23,6 +23,7 @@ import torch
 from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
+from darkdev.network_input import InputConvention
 from darkdev.training.batches import validation_sets
 from darkdev.training.camera import SyntheticCamera, camera_from_profile
 from darkdev.training.checkpoints import EXPORT_NAME
@@ -154,6 +155,7 @@ def train_config(
         validation_packed_px=options.validation_packed_px,
         lam_max=float(trained.get("lam_max", 0.0)),
         white_balance_input=bool(trained.get("white_balance_input", False)),
+        below_black_input=bool(trained.get("below_black_input", False)),
         init_from=str(manifest.weights_dir() / entry.file),
         photo_cache=options.photo_cache,
         camera=camera.to_dict(),
@@ -165,7 +167,7 @@ def score_weights(path: Path, validations: dict, cfa_kind: str, sha256: str | No
     model, metadata = weights.load_model(path, sha256, cfa_kind)
     device = torch.device("cpu")
     return {
-        split: score_model(model, validation, device, metadata["white_balance_input"])
+        split: score_model(model, validation, device, InputConvention.from_metadata(metadata))
         for split, validation in validations.items()
     }
 

@@ -247,7 +247,7 @@ def validate(run: Run) -> None:
 def validate_weights(run: Run) -> None:
     """validate's work on the weights the model holds now."""
     scores = {
-        split: score_model(run.model, v, run.device, run.config.white_balance_input)
+        split: score_model(run.model, v, run.device, run.config.input_convention)
         for split, v in run.validations.items()
     }
     selection = selection_score(run.config.select_by, scores)
@@ -280,7 +280,7 @@ def export_progress(run: Run) -> None:
         architecture=config.model,
         arguments={"width": config.width},
         cfa_kind=config.cfa,
-        white_balance_input=config.white_balance_input,
+        convention=config.input_convention,
         stem=config.export_name,
     )
     print(f"step {run.step}: best weights so far exported to {index}", flush=True)
@@ -339,7 +339,7 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
     if config.black_error_dn > 0:
         noise += f", black level off by N(0, {config.black_error_dn:g}) DN per colour"
     data = f"synthetic pairs made in torch from {config.photos} ({noise}, ratio 50-300, "
-    data += "un-mosaiced targets; validation: "
+    data += f"un-mosaiced targets; input {config.input_convention.describe()}; validation: "
     data += ", ".join(f"{len(v)} {split} crops" for split, v in validations.items())
     data += " of held-out photos"
     if DETAIL_SPLIT in validations:

@@ -18,6 +18,7 @@ import torch
 from darkdev import weights
 from darkdev.errors import DarkdevError, ParameterError
 from darkdev.manifest import CheckpointEntry
+from darkdev.network_input import InputConvention
 from darkdev.training.evaluation import (
     COLOUR_MODES,
     SPLIT_TITLES,
@@ -74,10 +75,10 @@ def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
 
 
 def score_splits(
-    model: torch.nn.Module, sets: dict[str, ValidationSet], white_balance_input: bool
+    model: torch.nn.Module, sets: dict[str, ValidationSet], convention: InputConvention
 ) -> Scores:
     return {
-        split: score_colour_modes(model, validation, white_balance_input)
+        split: score_colour_modes(model, validation, convention)
         for split, validation in sets.items()
     }
 
@@ -124,7 +125,7 @@ def describe_set(directory: Path, sets: dict[str, ValidationSet]) -> str:
 
 def scored_validation(
     model: torch.nn.Module,
-    white_balance_input: bool,
+    convention: InputConvention,
     sets: dict[str, ValidationSet],
     colour: str,
     directory: Path,
@@ -133,7 +134,7 @@ def scored_validation(
     """(the manifest entry's validation block, the chosen colour mode) from scoring the model
     on the sets. psnr/ssim are the chosen mode's (what develop's --colour auto gives), so is
     quality_psnr (their mean over both splits: what --model auto ranks by)."""
-    scores = score_splits(model, sets, white_balance_input)
+    scores = score_splits(model, sets, convention)
     chosen, reason = choose_colour(scores, colour)
     record: dict[str, Any] = {}
     for split in scores:
@@ -176,5 +177,5 @@ def rescore_previous(
     except DarkdevError as error:
         return f"not scored: {error}"
     mode = previous.colour if previous.colour in COLOUR_MODES else "network"
-    scores = score_splits(model, sets, meta.white_balance_input)
+    scores = score_splits(model, sets, meta.input_convention)
     return {"colour": mode, **{split: pair(s[mode]) for split, s in scores.items()}}

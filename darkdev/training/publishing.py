@@ -19,6 +19,7 @@ from typing import Any
 from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import staged_file
+from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import EXPORT_NAME, VALIDATED_DIR, validated_weights_path
 from darkdev.training.curves import LOG_NAME, read_log
 from darkdev.training.lineage import LINEAGE_KEY, SCORE_NAMES, earlier_checkpoint, lineage
@@ -144,6 +145,7 @@ def _training_record(
         "crop_packed_px": config["crop"],
         "batch": config["batch"],
         "white_balance_input": config["white_balance_input"],
+        "below_black_input": config.get("below_black_input", False),
         "lam_max": config["lam_max"],
     }
     if "precision" in config:  # runs before the setting trained in float32 on CPU, bf16 on CUDA
@@ -262,12 +264,12 @@ def _load_staged(staged: Path, source: Path, config: dict[str, Any]):
         model, meta = weights.network_from_state(source, state, meta)
     except WeightsError as error:
         raise WeightsError(str(error).replace(str(staged), str(source))) from None
-    found = (meta.architecture, meta.arguments, meta.cfa_kind, meta.white_balance_input)
+    found = (meta.architecture, meta.arguments, meta.cfa_kind, meta.input_convention)
     wanted = (
         config["model"],
         {"width": config["width"]},
         config["cfa"],
-        config["white_balance_input"],
+        InputConvention.from_metadata(config),
     )
     if found != wanted:
         raise WeightsError(f"{source}: holds {found}, the run trained {wanted}")
@@ -340,7 +342,7 @@ def publish(
                 f"{published.name!r}, validation_directory={str(validation_directory)!r})"
             )
             validation, chosen = scored_validation(
-                model, meta.white_balance_input, sets, colour, validation_directory, command
+                model, meta.input_convention, sets, colour, validation_directory, command
             )
         if previous is not None:
             validation["previous"] = _previous_record(previous, directory, sets)

@@ -32,6 +32,7 @@ from darkdev import weights
 from darkdev.ensemble import GPU_ENSEMBLE_SIZE
 from darkdev.files import write_atomic
 from darkdev.models import build_model
+from darkdev.network_input import InputConvention
 from darkdev.training import batches, checkpoints, dead_leaves, photos, synthetic, throughput
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
@@ -90,15 +91,19 @@ def _write_results(out: Path, results: dict[str, Any]) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _trained_white_balanced(checkpoint: str) -> bool:
-    """Whether a checkpoint's network was trained on white-balanced input (its metadata)."""
-    return weights.load_checkpoint(Path(checkpoint))[1].white_balance_input
+def _trained_convention(checkpoint: str | None) -> InputConvention:
+    """The input convention a checkpoint's network was trained on (its metadata)."""
+    if not checkpoint:
+        return InputConvention()
+    return weights.load_checkpoint(Path(checkpoint))[1].input_convention
 
 
 def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
+    convention = _trained_convention(plan.init_from)
     values: dict[str, Any] = dict(
         # A session continues a network on the input convention it was trained on.
-        white_balance_input=bool(plan.init_from) and _trained_white_balanced(plan.init_from),
+        white_balance_input=convention.white_balance,
+        below_black_input=convention.below_black,
         model=plan.model,
         cfa=plan.cfa,
         width=plan.width,

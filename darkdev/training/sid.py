@@ -12,7 +12,7 @@ import numpy as np
 
 from darkdev import cfa, rimef
 from darkdev.errors import ParameterError, ShapeError
-from darkdev.network_input import network_input
+from darkdev.network_input import InputConvention, network_input
 
 EXPOSURE_PATTERN = re.compile(r"_([0-9.]+)s\.[A-Za-z0-9]+$")
 MAX_SID_RATIO = 300.0
@@ -60,7 +60,7 @@ class SidDataset:
         list_file: str | Path,
         cache_dir: str | Path,
         crop_packed_px: int = 512,
-        white_balance_input: bool = False,
+        convention: InputConvention = InputConvention(),
     ) -> None:
         self.pairs = read_sid_list(root, list_file)
         if not self.pairs:
@@ -68,7 +68,7 @@ class SidDataset:
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.crop_packed_px = crop_packed_px
-        self.white_balance_input = white_balance_input
+        self.convention = convention
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -82,7 +82,8 @@ class SidDataset:
     ) -> tuple[np.ndarray, cfa.CfaKind, tuple[float, float, float]]:
         """(C, h, w) float32 packed short exposure (not amplified), CFA kind, WB gains."""
         pair = self.pairs[index]
-        path = self._cache_path(pair.short_path, "packed")
+        # "kept-black": caches written before values below black were kept hold them clipped.
+        path = self._cache_path(pair.short_path, "packed-kept-black")
         meta_path = path.with_suffix(".json")
         if path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
@@ -138,7 +139,7 @@ class SidDataset:
         if target_crop.shape[1:] != (crop * block, crop * block):
             raise ShapeError(f"{pair.long_path}: long exposure smaller than the short one")
         amplified = network_input(
-            input_crop, kind, gains, self.white_balance_input, rimef.RimefParams(ratio=pair.ratio)
+            input_crop, kind, gains, self.convention, rimef.RimefParams(ratio=pair.ratio)
         )
         # Flips and transposes of packed crops, as SID trains.
         if rng.random() < 0.5:

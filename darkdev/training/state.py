@@ -205,7 +205,7 @@ def rescore_best(run: Run) -> None:
         for split in missing:
             validation = run.validations[split]
             best.scores[split] = score_model(
-                model, validation, run.device, run.config.white_balance_input
+                model, validation, run.device, run.config.input_convention
             )
         print(f"best weights (step {best.step}) scored on {', '.join(missing)} too", flush=True)
     best.selection = selection_score(

@@ -8,8 +8,8 @@ For each item of a batch (SPEC.md, README "Training"):
    (white balance, rgb_cam, BT.709 curve): the un-mosaiced image itself, sharper than any
    demosaic of the clean raw (README measures it against LibRaw's LINEAR and AHD developments);
 4. input: the camera image mosaicked to the canonical CFA phase, darkened by the ratio, given
-   ELD noise, quantised, packed and amplified by RIMEF exactly as `develop` amplifies
-   (darkdev.network_input).
+   ELD noise, quantised, normalised (below black kept), packed and amplified by RIMEF exactly as
+   `develop` amplifies (darkdev.network_input).
 
 Every scalar choice comes from numpy's Generator([seed, step, item]) and every noise tensor
 from a torch Generator seeded by it, so a batch depends only on (seed, step, items) whatever the
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from darkdev import cfa, rimef
 from darkdev.errors import ParameterError, ShapeError
-from darkdev.network_input import network_input
+from darkdev.network_input import InputConvention, network_input
 from darkdev.training import unprocessing
 from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import NoiseRange, NoiseSample, TorchSource, add_noise, sample_noise
@@ -51,7 +51,8 @@ class AugmentConfig:
     blue_gain_max: float = 1.9
     noise: NoiseRange = field(default_factory=NoiseRange)
     lam_max: float = 0.0  # RIMEF lambda drawn in [0, lam_max] (0: SID's linear amplification)
-    white_balance_input: bool = False  # multiply the packed raw by the as-shot gains (SPEC.md)
+    # What the network sees: white-balanced or not, kept below black or clipped (SPEC.md).
+    input_convention: InputConvention = field(default_factory=InputConvention)
     camera: SyntheticCamera | None = None  # noise and colour (None: the kind's modelled camera)
 
     def __post_init__(self) -> None:
@@ -208,9 +209,9 @@ def _cfa_tables(kind: str, side_px: int, device: torch.device) -> tuple[torch.Te
 class PairTensors:
     """One pair on the device."""
 
-    input: torch.Tensor  # (C, h, w) float32 in [0, 1]: what the network sees
+    input: torch.Tensor  # (C, h, w) float32 in [0, 1] ([-1, 1] below black): what it sees
     target: torch.Tensor  # (3, h*s, w*s) float32 sRGB in [0, 1], un-mosaiced development
-    noisy_packed: torch.Tensor  # (C, h, w) noisy packed raw in [0, 1], before WB and RIMEF
+    noisy_packed: torch.Tensor  # (C, h, w) noisy packed raw in [-black, 1], before WB and RIMEF
     noisy_dn: torch.Tensor  # (h*s, w*s) float32 whole DN, black included
     clean_dn: torch.Tensor  # (h*s, w*s) float32 whole DN of the clean mosaic, black included
 
@@ -241,10 +242,11 @@ def make_item(
     noisy_dn = add_noise(
         mosaic * (scale / plan.ratio), plan.noise, TorchSource(generator), colours[0]
     )
-    normalised = ((noisy_dn - unprocessing.BLACK_LEVEL_DN) / scale).clamp(0.0, 1.0)
+    # Clipped at white only, as raw.decode normalises: network_input clips at black if need be.
+    normalised = ((noisy_dn - unprocessing.BLACK_LEVEL_DN) / scale).clamp(max=1.0)
     packed = normalised.reshape(-1)[index]
     params = rimef.RimefParams(ratio=plan.ratio, lam=plan.lam)
-    amplified = network_input(packed, kind, plan.gains, augment.white_balance_input, params)  # type: ignore[arg-type]
+    amplified = network_input(packed, kind, plan.gains, augment.input_convention, params)  # type: ignore[arg-type]
     clean_dn = (mosaic * scale).round() + unprocessing.BLACK_LEVEL_DN
     return PairTensors(amplified, target, packed, noisy_dn, clean_dn)
 

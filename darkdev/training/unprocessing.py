@@ -170,11 +170,11 @@ def to_digital_numbers(normalised: np.ndarray) -> np.ndarray:
 
 
 def from_digital_numbers(values):
-    """DN -> normalised mosaic, exactly as raw.decode normalises (float32, clipped)."""
+    """DN -> normalised mosaic, exactly as raw.decode normalises (float32, clipped at white)."""
     mosaic = (values.astype(np.float32) - np.float32(BLACK_LEVEL_DN)) / (
         np.float32(WHITE_LEVEL_DN) - np.float32(BLACK_LEVEL_DN)
     )
-    return np.clip(mosaic, 0.0, 1.0)
+    return np.minimum(mosaic, 1.0)
 
 
 def dng_metadata(

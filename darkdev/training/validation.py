@@ -31,7 +31,7 @@ import numpy as np
 from darkdev import cfa, rimef
 from darkdev.errors import ParameterError
 from darkdev.files import write_atomic
-from darkdev.network_input import network_input
+from darkdev.network_input import InputConvention, network_input
 from darkdev.training import synthetic, unprocessing
 from darkdev.training.camera import SyntheticCamera
 from darkdev.training.dead_leaves import dead_leaves_image, photo_palette
@@ -64,10 +64,13 @@ class ValidationSet:
     names: list[str]
     ratios: list[float]
     gains: list[tuple[float, float, float]]
-    noisy_packed: list[np.ndarray]  # (C, h, w) float32, before white balance and RIMEF
+    noisy_packed: list[np.ndarray]  # (C, h, w) float32 in [-black, 1], before WB and RIMEF
     unmosaiced: list[np.ndarray]  # (H, W, 3) float32: the training target's definition
     libraw: list[np.ndarray] | None  # (H, W, 3) float32: SID-style target (LibRaw default demosaic)
     classical: list[np.ndarray] | None  # (H, W, 3): linear ratio + LibRaw, the baseline
+    # noisy_packed keeps the values below black (sets saved before it was kept are clipped,
+    # and can score only networks trained clipped).
+    below_black: bool = True
 
     def __len__(self) -> int:
         return len(self.names)
@@ -82,15 +85,21 @@ class ValidationSet:
         return "LibRaw default demosaic" if self.libraw is not None else "un-mosaiced"
 
     def network_inputs(
-        self, white_balance_input: bool, lam: float = 0.0, alpha: float = 1.0
+        self, convention: InputConvention, lam: float = 0.0, alpha: float = 1.0
     ) -> list[np.ndarray]:
         """The crops prepared for a network trained with the given input convention."""
+        if convention.below_black and not self.below_black:
+            raise ParameterError(
+                f"the {self.kind} {self.split} validation set was saved clipped at black: a "
+                "network trained below black needs a set rebuilt by this version (darkdev "
+                "evaluate --save-validation-set)"
+            )
         return [
             network_input(
                 packed,
                 self.kind,  # type: ignore[arg-type]
                 gains,
-                white_balance_input,
+                convention,
                 rimef.RimefParams(ratio=ratio, lam=lam, alpha=alpha),
             )
             for packed, gains, ratio in zip(self.noisy_packed, self.gains, self.ratios, strict=True)
@@ -261,6 +270,7 @@ def save_validation_set(validation: ValidationSet, path: Path) -> None:
         gains=np.array(validation.gains),
         noisy_packed=np.stack(validation.noisy_packed),
         unmosaiced=_to_uint16(validation.unmosaiced),
+        below_black=np.array(validation.below_black),
         **optional,
     )
     write_atomic(path, buffer.getvalue())
@@ -292,4 +302,5 @@ def _read_validation_set(path: Path) -> ValidationSet:
             _uint16_images(archive, "unmosaiced") or [],
             _uint16_images(archive, "libraw"),
             _uint16_images(archive, "classical"),
+            below_black="below_black" in archive and bool(archive["below_black"]),
         )
