@@ -843,7 +843,12 @@ def test_evaluate_and_train_refuse_bad_checkpoints_in_one_line(
     assert result.returncode == 1 and result.stdout == "", result.stderr
     assert result.stderr.count("\n") == 1
     assert f"{xtrans}: checkpoint is for xtrans sensors, not bayer" in result.stderr
-    assert not any(run.rglob("*"))  # no run files left behind
+    assert not run.exists()  # a run that cannot start leaves no folder behind
+    missing_photos = run_darkdev(
+        "train", "--cfa", "bayer", "--photos", tmp_path / "no-photos", "--out", run
+    )
+    assert missing_photos.returncode == 2 and "no-photos" in missing_photos.stderr
+    assert not run.exists()
 
 
 def test_publish_command(tmp_path, validated_run):

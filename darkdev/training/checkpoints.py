@@ -96,7 +96,12 @@ def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
         grow_from_single(model, source)
     else:
         model.load_state_dict(source.state_dict())
-    # Keep a copy: the summary's hash must name these weights even if the file is replaced later.
+
+
+def keep_init_copy(config: TrainConfig) -> None:
+    """Copy --init-from into the run folder: the summary's hash must name these weights even if
+    the file is replaced later."""
+    assert config.init_from is not None
     shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
 
 

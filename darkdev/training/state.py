@@ -26,6 +26,7 @@ from darkdev.training.batches import validation_sets
 from darkdev.training.checkpoints import (
     CHECKPOINT_NAME,
     initialise_from,
+    keep_init_copy,
     load_training_state,
     save_training_state,
 )
@@ -107,7 +108,6 @@ class Run:
 
 def build_run(config: TrainConfig, ranks: Ranks, use_cuda: bool) -> Run:
     start_wall = time.monotonic()
-    Path(config.out).mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
     device = torch.device(f"cuda:{ranks.local_rank}" if use_cuda else "cpu")
     torch.manual_seed(config.seed)
@@ -222,6 +222,7 @@ def record_photo_names(run: Run) -> None:
             config.photo_names = json.loads(photos_path.read_text())
         else:
             config.photo_names = photo_files.list_photo_names(config.photos)  # raises if none
+            run.out.mkdir(parents=True, exist_ok=True)
             photos_path.write_text(json.dumps(config.photo_names, indent=1) + "\n")
     config.photo_names = share_object(run.ranks, config.photo_names)
 
@@ -267,8 +268,11 @@ def read_invocations(run_directory: Path) -> list[dict]:
 
 
 def prepare_validation(run: Run) -> None:
-    """Rank 0: the run's config.json and history, its validation sets and the classical
-    baseline's scores."""
+    """Rank 0: the run's folder (made only now: a run that cannot start leaves none behind),
+    config.json and history, its validation sets and the classical baseline's scores."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    if run.config.init_from is not None and run.step == 0:
+        keep_init_copy(run.config)
     (run.out / "config.json").write_text(json.dumps(asdict(run.config), indent=2) + "\n")
     record_invocation(run)
     run.validations = validation_sets(run.config)
