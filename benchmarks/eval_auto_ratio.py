@@ -46,7 +46,7 @@ def main() -> None:
     from darkdev.exposure import TARGET_MEAN, estimate_ratio, robust_level
     from darkdev.inference import run_network
     from darkdev.metrics import psnr
-    from darkdev.network_input import InputConvention, network_input
+    from darkdev.network_input import network_input
     from darkdev.training import photos, synthetic, unprocessing
     from darkdev.training.validation import VALIDATION_PACKED_PX, libraw_development
 
@@ -87,7 +87,7 @@ def main() -> None:
                         packed,
                         kind,
                         plan.gains,
-                        InputConvention.from_metadata(meta),
+                        meta.input_convention,
                         rimef.RimefParams(ratio=ratio),
                     )
                     row.append(psnr(target, run_network(model, amplified, cfa.BLOCK_SIZE[kind])))

@@ -208,8 +208,8 @@ def channel_colours(kind: CfaKind) -> np.ndarray:
 
 
 def white_balance(packed, kind: CfaKind, gains: Sequence[float]):
-    """(..., C, h, w) packed raw in [0, 1] (numpy or torch) times the (R, G, B) gains of each
-    channel's colour, <= 1."""
+    """(..., C, h, w) packed raw (<= 1; negative below black) (numpy or torch) times the (R, G, B)
+    gains of each channel's colour, <= 1."""
     if len(gains) != 3:
         raise ShapeError(f"white-balance gains must be (R, G, B), got {list(gains)}")
     channel_gains = np.asarray(gains, dtype=np.float32)[channel_colours(kind)][:, None, None]

@@ -33,7 +33,7 @@ def robust_level(packed: np.ndarray) -> float:
 
 
 def estimate_ratio(packed: np.ndarray, target_level: float = TARGET_MEAN) -> float:
-    """(C, H, W) packed raw in [-black, 1] -> amplification ratio, clamped to [1, 300]."""
+    """(C, H, W) packed raw (<= 1, < 0 below black) -> amplification ratio, clamped to [1, 300]."""
     level = robust_level(packed)
     if level <= 0:
         return MAX_RATIO

@@ -155,7 +155,7 @@ def run_network(
     tiles_per_batch: int = 1,
     on_tile=None,
 ) -> np.ndarray:
-    """(C, H, W) float32 packed raw in [0, 1] -> (H*s, W*s, 3) float32 sRGB clipped to [0, 1].
+    """(C, H, W) float32 network input (network_input) -> (H*s, W*s, 3) float32 sRGB in [0, 1].
 
     precision: PRECISIONS (autocast_dtype). on_tile(done, total), when given, is called after
     each batch of tiles (progress). Non-finite network output (NaN weights, float16 overflow)

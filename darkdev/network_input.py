@@ -65,7 +65,7 @@ def network_input(
     convention: InputConvention,
     params: rimef.RimefParams,
 ):
-    """(..., C, h, w) packed raw in [-black, 1] -> float32 network input (numpy or torch).
+    """(..., C, h, w) packed raw (<= 1, < 0 below black) -> float32 network input (numpy or torch).
 
     The input is in [0, 1] for a network trained clipped at black, in [BELOW_BLACK_FLOOR, 1]
     for one trained below black. gains: the file's as-shot camera white balance (R, G, B), used

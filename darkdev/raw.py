@@ -68,7 +68,7 @@ class RawFrame:
 
     source: str  # file name used in messages
     data: bytes = field(repr=False)  # the raw file, kept so LibRaw can develop it again
-    mosaic: np.ndarray = field(repr=False)  # (H, W) float32 in [-black, 1]
+    mosaic: np.ndarray = field(repr=False)  # (H, W) float32, <= 1, negative below black
     colour_map: np.ndarray = field(repr=False)  # (H, W) LibRaw colour indices
     layout: CfaLayout
     black_level_per_channel: tuple[int, ...]
@@ -324,8 +324,9 @@ def develop_with_libraw(
 ) -> np.ndarray:
     """LibRaw's own pipeline (AHD demosaic, camera white balance, sRGB), as SID develops targets.
 
-    amplified_mosaic: optional (H, W) normalised mosaic in [0, 1] replacing the file's data
-    (e.g. after RIMEF). Returns (H, W, 3) float32 sRGB in [0, 1], oriented as LibRaw orients it.
+    amplified_mosaic: optional (H, W) normalised mosaic (<= 1; clipped at 0 here, as LibRaw reads
+    raw values) replacing the file's data (e.g. after RIMEF). Returns (H, W, 3) float32 sRGB in
+    [0, 1], oriented as LibRaw orients it.
     """
     with open_libraw(frame.data, frame.source) as raw:
         if amplified_mosaic is not None:

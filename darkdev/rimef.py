@@ -90,9 +90,9 @@ def _at_most_one(values):
 
 
 def illumination_map(packed, smooth_radius_px: int = 0):
-    """T: (..., C, H, W) packed raw in [-black, 1] -> (..., H, W) max over channels, at least 0
-    (numpy or torch): read noise below black is no illumination, and T < 0 could make
-    1 + lam * ratio * T negative."""
+    """T: (..., C, H, W) packed raw (<= 1, < 0 below black) -> (..., H, W) max over channels,
+    at least 0 (numpy or torch): read noise below black is no illumination, and T < 0 could
+    make 1 + lam * ratio * T negative."""
     if packed.ndim < 3:
         raise ShapeError(f"packed raw must be (C, H, W) or (N, C, H, W), got {tuple(packed.shape)}")
     if _is_torch(packed):
@@ -130,8 +130,9 @@ def gain_map(packed, params: RimefParams):
 
 
 def amplify(packed, params: RimefParams):
-    """x_in = min(x * M, 1) for a (..., C, H, W) packed raw in [-black, 1]; float32 numpy or
-    torch (values below black are amplified too: network_input decides whether to keep them)."""
+    """x_in = min(x * M, 1) for a (..., C, H, W) packed raw (<= 1, < 0 below black); float32
+    numpy or torch (values below black are amplified too: network_input decides whether to keep
+    them)."""
     gain_values = gain_map(packed, params)
     if _is_torch(packed):
         return _at_most_one(packed * gain_values.unsqueeze(-3))

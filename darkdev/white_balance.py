@@ -45,8 +45,9 @@ def grey_world_gains(
 ) -> Gains | None:
     """Gains that make the mean of each CFA colour equal, over 8x8 blocks without clipped pixels.
 
-    mosaic: (H, W) normalised raw in [-black, 1], read clipped at 0 as LibRaw reads it; colour_map: (H, W) LibRaw colour indices (0 R,
-    1 G, 2 B, 3 second G); clipped_above: the normalised level above which a pixel is clipped
+    mosaic: (H, W) normalised raw (<= 1, negative below black; read clipped at 0, as LibRaw
+    reads it); colour_map: (H, W) LibRaw colour indices (0 R, 1 G, 2 B, 3 second G);
+    clipped_above: the normalised level above which a pixel is clipped
     (clip_level).
     None when no block is usable or a colour has no signal.
     """

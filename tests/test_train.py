@@ -1009,8 +1009,19 @@ def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder, 
     with np.load(run / "validation-bayer-all_iso.npz") as archive:
         fields = {key: archive[key] for key in archive.files if key != "below_black"}
     np.savez(old / "validation-bayer-all_iso.npz", **fields)
+    # A run keeps its input convention: resumed without the flag, or started on clipped sets,
+    # it is refused before a step.
+    with pytest.raises(ParameterError, match="resume with the options it started with"):
+        train(dataclasses.replace(config, resume=True, max_steps=2))
+    clipped_start = dataclasses.replace(config, out=str(old), below_black_input=True)
+    with pytest.raises(ParameterError, match="saved clipped at black"):
+        train(clipped_start)
+    assert not (old / "last.pt").exists()
     checkpoint = str(tmp_path / "weights" / "below.safetensors")
-    with pytest.raises(ParameterError, match="below black.*all_iso validation set was saved"):
+    with pytest.raises(
+        ParameterError,
+        match="below.safetensors: the bayer all_iso validation set was saved clipped",
+    ):
         evaluate_main([checkpoint, "--cfa", "bayer", "--validation-set", str(old)])
 
 

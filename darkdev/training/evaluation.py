@@ -254,13 +254,11 @@ def evaluate(
                 f"{checkpoint}: checkpoint is for {metadata['cfa_kind']} sensors, "
                 f"the validation set (--cfa) is {cfa_kind}"
             )
-        clipped = [split for split, v in validations.items() if not v.below_black]
-        if metadata.get("below_black_input") and clipped:
-            raise ParameterError(
-                f"{checkpoint}: trained on input kept below black, but the {cfa_kind} "
-                f"{', '.join(clipped)} validation set was saved clipped at black; rebuild it "
-                "with darkdev evaluate --save-validation-set"
-            )
+        for validation in validations.values():
+            try:
+                validation.check_input(InputConvention.from_metadata(metadata))
+            except ParameterError as error:
+                raise ParameterError(f"{checkpoint}: {error}") from None
     torch.set_num_threads(threads)
     rows = [
         EvaluationRow(CLASSICAL_LABEL, None, split, *score_classical(v), len(v))

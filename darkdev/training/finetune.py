@@ -130,6 +130,8 @@ def train_config(
 ) -> TrainConfig:
     """The bundled network's own training settings, continued from it on this camera's pairs."""
     trained = entry.training
+    start = manifest.weights_dir() / entry.file
+    convention = weights.load_checkpoint(start)[1].input_convention  # the file's, as develop's
     return TrainConfig(
         model=entry.architecture,
         cfa=camera.cfa_kind,
@@ -154,9 +156,9 @@ def train_config(
         data_workers=0,
         validation_packed_px=options.validation_packed_px,
         lam_max=float(trained.get("lam_max", 0.0)),
-        white_balance_input=bool(trained.get("white_balance_input", False)),
-        below_black_input=bool(trained.get("below_black_input", False)),
-        init_from=str(manifest.weights_dir() / entry.file),
+        white_balance_input=convention.white_balance,
+        below_black_input=convention.below_black,
+        init_from=str(start),
         photo_cache=options.photo_cache,
         camera=camera.to_dict(),
         command=options.command,

@@ -136,7 +136,6 @@ def check_start(plan: SessionPlan) -> None:
     if plan.init_from:
         config = _config(plan, out=str(Path(plan.work) / "start-check"))
         config.validate()
-        Path(config.out).mkdir(parents=True, exist_ok=True)
         checkpoints.initialise_from(build_model(plan.model, plan.cfa, plan.width), config)
 
 

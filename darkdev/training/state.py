@@ -20,6 +20,7 @@ import torch
 
 from darkdev.errors import ParameterError
 from darkdev.models import build_model, channels_last
+from darkdev.network_input import InputConvention
 from darkdev.training import photos as photo_files
 from darkdev.training.averaging import Average, check_average, start_average
 from darkdev.training.batches import validation_sets
@@ -85,6 +86,7 @@ class Run:
     classical: dict[str, tuple[float, float]] = field(default_factory=dict)
     validated_steps: set[int] = field(default_factory=set)
     ema: Average | None = None  # the weight average with --ema-decay (training.averaging)
+    started_from_init: bool = False  # --init-from loaded now: its copy is kept with config.json
     running_loss: list[float] = field(default_factory=list)
     session_start_step: int = 0
     session_start_time: float = 0.0
@@ -161,6 +163,7 @@ def resume_or_start(run: Run) -> None:
         return
     if config.init_from is not None:
         initialise_from(run.model, config)
+        run.started_from_init = True
     run.ema = start_average(run.model) if config.ema_decay > 0 else None
     if run.log_path.exists() and run.ranks.main:
         run.log_path.unlink()
@@ -267,15 +270,32 @@ def read_invocations(run_directory: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def check_same_input(run: Run) -> None:
+    """A resumed run keeps the input convention it started with: a network cannot switch what it
+    sees halfway through one run (start a new run --init-from its weights instead)."""
+    config_path = run.out / "config.json"
+    if not (run.config.resume and config_path.exists()):
+        return
+    started = InputConvention.from_metadata(json.loads(config_path.read_text()))
+    if started != run.config.input_convention:
+        raise ParameterError(
+            f"{run.out} was started with input {started.describe()}, resumed with "
+            f"{run.config.input_convention.describe()}: resume with the options it started with"
+        )
+
+
 def prepare_validation(run: Run) -> None:
     """Rank 0: the run's folder (made only now: a run that cannot start leaves none behind),
     config.json and history, its validation sets and the classical baseline's scores."""
+    check_same_input(run)
     run.out.mkdir(parents=True, exist_ok=True)
-    if run.config.init_from is not None and run.step == 0:
+    if run.started_from_init:
         keep_init_copy(run.config)
     (run.out / "config.json").write_text(json.dumps(asdict(run.config), indent=2) + "\n")
     record_invocation(run)
     run.validations = validation_sets(run.config)
+    for validation in run.validations.values():  # before any step, not at the first validation
+        validation.check_input(run.config.input_convention)
     run.classical = {split: score_classical(v) for split, v in run.validations.items()}
     rescore_best(run)
 

@@ -211,7 +211,9 @@ class PairTensors:
 
     input: torch.Tensor  # (C, h, w) float32 in [0, 1] ([-1, 1] below black): what it sees
     target: torch.Tensor  # (3, h*s, w*s) float32 sRGB in [0, 1], un-mosaiced development
-    noisy_packed: torch.Tensor  # (C, h, w) noisy packed raw in [-black, 1], before WB and RIMEF
+    noisy_packed: (
+        torch.Tensor
+    )  # (C, h, w) noisy packed raw (<= 1, < 0 below black), before WB, RIMEF
     noisy_dn: torch.Tensor  # (h*s, w*s) float32 whole DN, black included
     clean_dn: torch.Tensor  # (h*s, w*s) float32 whole DN of the clean mosaic, black included
 
@@ -253,7 +255,7 @@ def make_item(
 
 @dataclass
 class SyntheticBatch:
-    inputs: torch.Tensor  # (N, C, h, w) float32 in [0, 1]: what the network sees
+    inputs: torch.Tensor  # (N, C, h, w) float32 in [0, 1] ([-1, 1] below black): what it sees
     targets: torch.Tensor  # (N, 3, h*s, w*s) float32 sRGB in [0, 1]
     plans: list[ItemPlan]
 

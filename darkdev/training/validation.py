@@ -64,7 +64,7 @@ class ValidationSet:
     names: list[str]
     ratios: list[float]
     gains: list[tuple[float, float, float]]
-    noisy_packed: list[np.ndarray]  # (C, h, w) float32 in [-black, 1], before WB and RIMEF
+    noisy_packed: list[np.ndarray]  # (C, h, w) float32, <= 1, < 0 below black; before WB, RIMEF
     unmosaiced: list[np.ndarray]  # (H, W, 3) float32: the training target's definition
     libraw: list[np.ndarray] | None  # (H, W, 3) float32: SID-style target (LibRaw default demosaic)
     classical: list[np.ndarray] | None  # (H, W, 3): linear ratio + LibRaw, the baseline
@@ -88,12 +88,7 @@ class ValidationSet:
         self, convention: InputConvention, lam: float = 0.0, alpha: float = 1.0
     ) -> list[np.ndarray]:
         """The crops prepared for a network trained with the given input convention."""
-        if convention.below_black and not self.below_black:
-            raise ParameterError(
-                f"the {self.kind} {self.split} validation set was saved clipped at black: a "
-                "network trained below black needs a set rebuilt by this version (darkdev "
-                "evaluate --save-validation-set)"
-            )
+        self.check_input(convention)
         return [
             network_input(
                 packed,
@@ -104,6 +99,15 @@ class ValidationSet:
             )
             for packed, gains, ratio in zip(self.noisy_packed, self.gains, self.ratios, strict=True)
         ]
+
+    def check_input(self, convention: InputConvention) -> None:
+        """Refuse to feed a network trained below black from a set saved clipped at black."""
+        if convention.below_black and not self.below_black:
+            raise ParameterError(
+                f"the {self.kind} {self.split} validation set was saved clipped at black: a "
+                "network trained below black needs a set rebuilt by this version (darkdev "
+                "evaluate --save-validation-set)"
+            )
 
     def subset(self, keep: list[int]) -> ValidationSet:
         """The same set restricted to the crops at `keep` (every per-crop list subset alike)."""
