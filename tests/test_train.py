@@ -988,7 +988,7 @@ def test_a_run_with_black_error_says_so_and_publishes_it(tmp_path, photo_folder)
     assert entry.training["black_error_dn"] == 0.5
 
 
-def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder, capsys):
+def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder):
     """--below-black-input: the checkpoint says it (develop and evaluate feed it so), the run's
     own sets keep values below black, publishing records it, and an old clipped set is refused."""
     arguments = ["--below-black-input", "--white-balance-input"]
