@@ -34,7 +34,8 @@ def camera_name(make: str, model: str) -> str:
 
 
 def describe(frame: RawFrame) -> dict[str, Any]:
-    packed = np.maximum(cfa.pack(frame.mosaic, frame.layout), 0.0)  # levels as LibRaw reads them
+    unclipped = cfa.pack(frame.mosaic, frame.layout)
+    packed = np.maximum(unclipped, 0.0)  # levels as LibRaw reads them
     period = frame.layout.period
     pattern = frame.colour_map[:period, :period]
     letters = np.array(list("RGBG"))[pattern]
@@ -59,6 +60,8 @@ def describe(frame: RawFrame) -> dict[str, Any]:
         "as_shot_white_balance": gains if frame.white_balance_source == "as shot" else None,
         "mean_level": float(packed.mean()),
         "clipped_share": float((packed >= 0.999).mean()),
+        # Samples read noise took below black: how far into the noise floor the frame sits.
+        "below_black_share": float((unclipped < 0).mean()),
         "estimated_ratio": round(estimate_ratio(packed), 2),
         "histogram": brightness_histogram(packed),
     }
@@ -82,7 +85,8 @@ def text_lines(facts: dict[str, Any]) -> list[str]:
         ),
         (
             "mean level",
-            f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped)",
+            f"{facts['mean_level']:.5f} of white ({facts['clipped_share']:.2%} clipped, "
+            f"{facts['below_black_share']:.1%} below black)",
         ),
         ("ratio darkdev would choose", facts["estimated_ratio"]),
     ]

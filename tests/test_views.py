@@ -23,10 +23,12 @@ def test_info_json_and_text(tmp_path):
     assert 1 <= facts["estimated_ratio"] <= 300
     assert abs(sum(bin_["share"] for bin_ in facts["histogram"]) - 1) < 1e-6
     assert facts["white_balance_source"] == "as shot"
+    assert 0 < facts["below_black_share"] < 0.1  # read noise takes a few samples below black
     assert facts["white_balance"] == facts["as_shot_white_balance"] == [2.0, 1.0, 1.6667]
     text = darkdev("info", raw)
     assert b"ratio darkdev would choose" in text.stdout and b"histogram" in text.stdout
     assert b"2.000 1.000 1.667 (as shot)" in text.stdout
+    assert f"{facts['below_black_share']:.1%} below black".encode() in text.stdout
 
 
 def test_missing_white_balance_is_reported_and_warned(tmp_path, tiny_weights):
