@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from darkdev import cfa, rimef
 
 # The floor of a below-black network's amplified input: read noise amplified by ratio 300 sits
@@ -50,14 +48,6 @@ class InputConvention:
         return ", ".join(parts)
 
 
-def _is_torch(array: object) -> bool:
-    return type(array).__module__.startswith("torch")  # no torch import on the numpy-only path
-
-
-def _at_least(values, floor: float):
-    return values.clamp(min=floor) if _is_torch(values) else np.maximum(values, floor)
-
-
 def network_input(
     packed,
     kind: cfa.CfaKind,
@@ -74,8 +64,8 @@ def network_input(
     if not isinstance(convention, InputConvention):
         raise TypeError(f"convention must be an InputConvention, got {convention!r}")
     if not convention.below_black:
-        packed = _at_least(packed, 0.0)
+        packed = rimef.at_least(packed, 0.0)
     if convention.white_balance:
         packed = cfa.white_balance(packed, kind, gains)
     amplified = rimef.amplify(packed, params)
-    return _at_least(amplified, BELOW_BLACK_FLOOR) if convention.below_black else amplified
+    return rimef.at_least(amplified, BELOW_BLACK_FLOOR) if convention.below_black else amplified

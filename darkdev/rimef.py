@@ -74,19 +74,20 @@ def hdr_params(
     )
 
 
-def _is_torch(array: object) -> bool:
+def is_torch(array: object) -> bool:
     return type(array).__module__.startswith("torch")  # no torch import on the numpy-only path
 
 
-def _at_least(values, floor):
-    """Element-wise max(values, floor) for numpy arrays and torch tensors alike."""
-    if _is_torch(values):
+def at_least(values, floor):
+    """Element-wise max(values, floor) for numpy arrays and torch tensors alike (also the floors
+    network_input puts on its input)."""
+    if is_torch(values):
         return values.clamp(min=floor) if isinstance(floor, float) else values.maximum(floor)
     return np.maximum(values, floor)
 
 
 def _at_most_one(values):
-    return values.clamp(max=1.0) if _is_torch(values) else np.minimum(values, 1.0)
+    return values.clamp(max=1.0) if is_torch(values) else np.minimum(values, 1.0)
 
 
 def illumination_map(packed, smooth_radius_px: int = 0):
@@ -95,7 +96,7 @@ def illumination_map(packed, smooth_radius_px: int = 0):
     make 1 + lam * ratio * T negative."""
     if packed.ndim < 3:
         raise ShapeError(f"packed raw must be (C, H, W) or (N, C, H, W), got {tuple(packed.shape)}")
-    if _is_torch(packed):
+    if is_torch(packed):
         if smooth_radius_px > 0:
             raise ParameterError("smoothed RIMEF illumination is only implemented for numpy input")
         return packed.amax(dim=-3).clamp(min=0.0)
@@ -110,23 +111,23 @@ def gain(illumination, ratio, lam, alpha, lower_bound):
 
     ratio, lam, alpha, lower_bound: numbers, or arrays broadcasting against T (one per batch item).
     """
-    return _at_least(ratio / (1.0 + lam * ratio * illumination) ** alpha, lower_bound)
+    return at_least(ratio / (1.0 + lam * ratio * illumination) ** alpha, lower_bound)
 
 
 def gain_map(packed, params: RimefParams):
     """M: (..., C, H, W) packed raw -> (..., H, W) float32 gain, every value >= lower_bound."""
-    if _is_torch(packed):
+    if is_torch(packed):
         if not packed.is_floating_point():
             raise ShapeError(f"packed raw must be floating point, got {packed.dtype}")
     elif packed.dtype not in (np.float32, np.float64):
         raise ShapeError(f"packed raw must be float32/float64, got {packed.dtype}")
-    if params.lam == 0 and not _is_torch(packed):
+    if params.lam == 0 and not is_torch(packed):
         return np.full(packed.shape[-2:], max(params.ratio, params.lower_bound), dtype=np.float32)
     illumination = illumination_map(packed, params.smooth_radius_px)
-    if not _is_torch(packed):
+    if not is_torch(packed):
         illumination = illumination.astype(np.float32)
     result = gain(illumination, params.ratio, params.lam, params.alpha, params.lower_bound)
-    return result if _is_torch(result) else result.astype(np.float32)
+    return result if is_torch(result) else result.astype(np.float32)
 
 
 def amplify(packed, params: RimefParams):
@@ -134,7 +135,7 @@ def amplify(packed, params: RimefParams):
     numpy or torch (values below black are amplified too: network_input decides whether to keep
     them)."""
     gain_values = gain_map(packed, params)
-    if _is_torch(packed):
+    if is_torch(packed):
         return _at_most_one(packed * gain_values.unsqueeze(-3))
     return _at_most_one(packed.astype(np.float32) * gain_values[..., None, :, :])
 

@@ -248,6 +248,9 @@ def evaluate(
             raise ParameterError(f"validation set is {validation.kind}, asked for {cfa_kind}")
     # Every checkpoint is read and checked before minutes of scoring, not after.
     networks = [(checkpoint, *load_model(Path(checkpoint))) for checkpoint in checkpoints]
+    conventions = {
+        checkpoint: InputConvention.from_metadata(meta) for checkpoint, _, meta in networks
+    }
     for checkpoint, _, metadata in networks:
         if metadata["cfa_kind"] != cfa_kind:
             raise WeightsError(
@@ -256,7 +259,7 @@ def evaluate(
             )
         for validation in validations.values():
             try:
-                validation.check_input(InputConvention.from_metadata(metadata))
+                validation.check_input(conventions[checkpoint])
             except ParameterError as error:
                 raise ParameterError(f"{checkpoint}: {error}") from None
     torch.set_num_threads(threads)
@@ -268,9 +271,8 @@ def evaluate(
     for checkpoint, model, metadata in networks:
         label = f"{metadata['architecture']} {json.dumps(metadata['arguments'])} ({checkpoint})"
         for split, validation in validations.items():
-            convention = InputConvention.from_metadata(metadata)
             psnr_db, ssim_value = score_model(
-                model, validation, device, convention, lam, alpha, ensemble
+                model, validation, device, conventions[checkpoint], lam, alpha, ensemble
             )
             rows.append(
                 EvaluationRow(
