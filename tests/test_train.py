@@ -898,6 +898,84 @@ def test_publish_command(tmp_path, validated_run):
     assert (directory / "manifest.json").read_bytes() == before
 
 
+def test_rescore_measures_a_bundled_entry_again_and_keeps_what_it_said(tmp_path, validated_run):
+    from darkdev.training.rescoring import rescore
+
+    out, _ = validated_run
+    directory = tmp_path / "weights"
+    step_3 = "validated/step-000003.safetensors"
+    publish(out, "net.safetensors", directory, colour="guided", weights_file=step_3)
+    first = publish(
+        out, "net.safetensors", directory, cpu_12mp_seconds=2.5, colour="network",
+        weights_file=step_3,
+    )  # fmt: skip
+    payload = (directory / "net.safetensors").read_bytes()
+    # An entry from before the detail split: its own validation, two splits, no colour modes.
+    for name in ("psnr_detail", "ssim_detail", "classical_psnr_detail", "classical_ssim_detail"):
+        first.validation.pop(name, None)
+    manifest.write_manifest([first], directory)
+    entry, replaced = rescore("NET", out, directory)
+    validation = entry.validation
+    assert (entry.file, entry.sha256, entry.colour) == ("net.safetensors", first.sha256, "network")
+    assert entry.speed == first.speed and entry.training == first.training
+    assert (directory / "net.safetensors").read_bytes() == payload
+    network = validation["colour_modes"]["network"]
+    assert sorted(network) == ["all_iso", "detail", "high_iso"]
+    assert [validation["psnr_detail"], validation["ssim_detail"]] == network["detail"]
+    assert validation["colour_modes"]["chosen"].startswith("network (asked for")
+    # The run's own folder is the set it validated on: the same scores, now with detail.
+    assert validation["psnr"] == pytest.approx(first.validation["psnr"], abs=0.05)
+    assert validation["set_sha256"]["detail"] == weights.sha256_of(
+        out / "validation-bayer-detail.npz"
+    )
+    assert replaced == {
+        **{k: first.validation[k] for k in ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso")},
+        "colour": "network",
+        "set": first.validation["set"],
+    }
+    assert validation["rescored_from"] == replaced
+    assert validation["previous"] == first.validation["previous"]  # the publication's record
+    assert manifest.read_manifest(directory) == [entry]
+    # A second rescore nests the first one's record inside its own.
+    again, replaced_again = rescore("net.safetensors", out, directory)
+    assert replaced_again["rescored_from"] == replaced
+    assert replaced_again["psnr_detail"] == validation["psnr_detail"]
+    assert again.validation["command"] == f"rescore('net.safetensors', {str(out)!r})"
+    # Bad requests change nothing.
+    before = (directory / "manifest.json").read_bytes()
+    with pytest.raises(ParameterError, match=r"no checkpoint named 'lts' in .* \(bundled: net\)"):
+        rescore("lts", out, directory)
+    with pytest.raises(ParameterError, match="no such validation folder"):
+        rescore("net", tmp_path / "absent", directory)
+    (directory / "net.safetensors").write_bytes(payload[:-2] + b"\x00\x00")
+    with pytest.raises(WeightsError, match="does not match the manifest's"):
+        rescore("net", out, directory)
+    assert (directory / "manifest.json").read_bytes() == before
+
+
+def test_rescore_command(tmp_path, validated_run):
+    out, _ = validated_run
+    directory = tmp_path / "weights"
+    publish(out, "lts-w4-bayer.safetensors", directory, colour="network")
+    arguments = ["--validation-set", out, "--weights-dir", directory, "--threads", "1"]
+    result = run_darkdev("rescore", "lts-w4-bayer", *arguments)
+    assert result.returncode == 0, result.stderr
+    entry = manifest.read_manifest(directory)[0]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"rescored lts-w4-bayer.safetensors (sha256 {entry.sha256[:12]}...) on {out}"
+    assert lines[1].endswith("PSNR dB / SSIM, all ISO, high ISO, detail:")
+    assert [line.split()[0] for line in lines[2:6]] == ["network", "guided", "classical", "was"]
+    assert entry.validation["command"].startswith("darkdev rescore lts-w4-bayer --validation-set")
+    listed = run_darkdev("models", DARKDEV_WEIGHTS_DIR=str(directory))
+    detail = entry.validation["colour_modes"]["network"]["detail"]
+    assert f"{detail[0]:.2f}/{detail[1]:.3f}" in listed.stdout, listed.stdout
+    before = (directory / "manifest.json").read_bytes()
+    result = run_darkdev("rescore", "nothing", *arguments)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "no checkpoint named 'nothing'" in result.stderr
+    assert (directory / "manifest.json").read_bytes() == before
+
+
 def test_worker_process_gives_the_same_batches(tmp_path, photo_folder):
     config = tiny_config(tmp_path / "run", photo_folder)
     config.photo_names = photo_files.list_photo_names(photo_folder)

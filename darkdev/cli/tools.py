@@ -1,5 +1,5 @@
-"""Commands with argparse options of their own: calibrate, finetune, and train/evaluate/publish,
-which hand their arguments to darkdev/training/ untouched."""
+"""Commands with argparse options of their own: calibrate, finetune, and
+train/evaluate/publish/rescore, which hand their arguments to darkdev/training/ untouched."""
 
 from __future__ import annotations
 
@@ -59,6 +59,17 @@ def publish(context: typer.Context) -> None:
         from darkdev.training.cli import publish_main
 
         code = publish_main(arguments)
+    raise typer.Exit(code)
+
+
+@app.command(context_settings=PASS_THROUGH, add_help_option=False)
+def rescore(context: typer.Context) -> None:
+    """Score a bundled checkpoint again on a validation folder (options: darkdev rescore --help)."""
+    arguments = list(context.args)
+    with _one_line_errors("--debug" in arguments):
+        from darkdev.training.cli import rescore_main
+
+        code = rescore_main(arguments)
     raise typer.Exit(code)
 
 

@@ -18,6 +18,11 @@ validation splits (all ISO, high ISO, and detail where the folder has it), PSNR 
 
 Publishing copies a finished run's weights into the checkpoints folder with a manifest entry
 (training.publishing) and prints what it recorded.
+
+    darkdev rescore NAME --validation-set DIR [--weights-dir DIR]
+
+Rescoring measures a bundled checkpoint again on a validation folder and replaces its entry's
+scores (training.rescoring), keeping the old ones in the entry.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from darkdev.training import evaluation
 from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
+from darkdev.training.rescoring import rescore
 from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
@@ -278,6 +284,17 @@ def _split_scores(validation: dict, development: str) -> dict[str, tuple[float, 
     return scores
 
 
+def _score_lines(validation: dict, developments: list[str]) -> list[str]:
+    """PSNR / SSIM per split of each development in a manifest validation block."""
+    scores = {name: _split_scores(validation, name) for name in developments}
+    titles = ", ".join(evaluation.SPLIT_TITLES[split] for split in scores[developments[0]])
+    lines = [f"PSNR dB / SSIM, {titles}:"]
+    for name, per_split in scores.items():
+        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
+        lines.append(f"  {name:<10} {cells or '-'}")
+    return lines
+
+
 def publish_main(argv: list[str] | None = None) -> int:
     """`darkdev publish`: parse, publish (training.publishing), print what was recorded."""
     arguments = _publish_parser().parse_args(argv)
@@ -304,15 +321,60 @@ def publish_main(argv: list[str] | None = None) -> int:
     developments = ["network", "guided", "classical"]
     if "colour_modes" not in validation:
         developments.remove("guided")  # the run validates the network's own colour only
-    scores = {name: _split_scores(validation, name) for name in developments}
-    titles = ", ".join(evaluation.SPLIT_TITLES[split] for split in scores["network"])
-    lines.append(f"scored on {scored}; PSNR dB / SSIM, {titles}:")
-    for name, per_split in scores.items():
-        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
-        lines.append(f"  {name:<10} {cells or '-'}")
+    table = _score_lines(validation, developments)
+    lines.append(f"scored on {scored}; {table[0]}")
+    lines.extend(table[1:])
     chosen = validation.get("colour_modes", {}).get(
         "chosen", f"{entry.colour} (as given; measured only with --validation-set)"
     )
     lines.append(f"colour: {chosen}")
     print("\n".join(lines))
     return 0
+
+
+def _rescore_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="darkdev rescore",
+        description="Score a bundled checkpoint again on a validation folder (its colour mode, "
+        "the other mode and the classical development) and replace its manifest entry's "
+        "scores, keeping the old ones in the entry; the weights and what develop does are "
+        "unchanged.",
+    )
+    parser.add_argument("name", metavar="NAME", help="the checkpoint's name (`darkdev models`)")
+    parser.add_argument(
+        "--validation-set",
+        required=True,
+        metavar="DIR",
+        help="DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if there)",
+    )
+    parser.add_argument(
+        "--weights-dir", default=None, metavar="DIR", help="default: the bundled checkpoints"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for scoring")
+    parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
+    return parser
+
+
+def rescore_main(argv: list[str] | None = None) -> int:
+    """`darkdev rescore`: parse, rescore (training.rescoring), print the old and new scores."""
+    arguments = _rescore_parser().parse_args(argv)
+    torch.set_num_threads(arguments.threads)
+    entry, replaced = rescore(
+        arguments.name,
+        arguments.validation_set,
+        Path(arguments.weights_dir) if arguments.weights_dir else None,
+        command="darkdev rescore " + shlex.join(sys.argv[1:] if argv is None else argv),
+    )
+    old = _split_scores(replaced, entry.colour)  # no colour_modes kept: the top-level scores
+    table = _score_lines(entry.validation, [entry.colour, *_other_developments(entry.colour)])
+    lines = [f"rescored {entry.file} (sha256 {entry.sha256[:12]}...) on {arguments.validation_set}"]
+    lines.append(f"{entry.colour} colour (what develop uses) first; {table[0]}")
+    lines.extend(table[1:])
+    before = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in old.values())
+    lines.append(f"  {'was':<10} {before or '-'}  ({replaced.get('set', 'set not recorded')})")
+    print("\n".join(lines))
+    return 0
+
+
+def _other_developments(colour: str) -> list[str]:
+    return [name for name in ("network", "guided", "classical") if name != colour]
