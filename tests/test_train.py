@@ -898,7 +898,20 @@ def test_publish_command(tmp_path, validated_run):
     assert (directory / "manifest.json").read_bytes() == before
 
 
-def test_rescore_measures_a_bundled_entry_again_and_keeps_what_it_said(tmp_path, validated_run):
+def copy_sets(source: Path, target: Path, drop: str = "") -> Path:
+    """A folder with source's bayer sets (without the split `drop`, and saved as before the
+    below-black key when drop is "below_black")."""
+    target.mkdir()
+    for split in ("all_iso", "high_iso", "detail"):
+        if split == drop:
+            continue
+        with np.load(source / f"validation-bayer-{split}.npz") as archive:
+            fields = {key: archive[key] for key in archive.files if key != drop}
+        np.savez(target / f"validation-bayer-{split}.npz", **fields)
+    return target
+
+
+def test_rescore_measures_entries_again_and_keeps_what_they_said(tmp_path, validated_run):
     from darkdev.training.rescoring import rescore
 
     out, _ = validated_run
@@ -910,46 +923,84 @@ def test_rescore_measures_a_bundled_entry_again_and_keeps_what_it_said(tmp_path,
         weights_file=step_3,
     )  # fmt: skip
     payload = (directory / "net.safetensors").read_bytes()
-    # An entry from before the detail split: its own validation, two splits, no colour modes.
+    # An entry from before the detail split, with a probe of its weights beside its scores.
+    old = dict(first.validation)
     for name in ("psnr_detail", "ssim_detail", "classical_psnr_detail", "classical_ssim_detail"):
-        first.validation.pop(name, None)
+        old.pop(name, None)
+    first.validation = {**old, "colour_response": "red 1.10, blue 1.52"}
     manifest.write_manifest([first], directory)
-    entry, replaced = rescore("NET", out, directory)
-    validation = entry.validation
+    [result] = rescore(["NET"], out, directory)
+    entry, validation = result.entry, result.entry.validation
     assert (entry.file, entry.sha256, entry.colour) == ("net.safetensors", first.sha256, "network")
     assert entry.speed == first.speed and entry.training == first.training
     assert (directory / "net.safetensors").read_bytes() == payload
     network = validation["colour_modes"]["network"]
     assert sorted(network) == ["all_iso", "detail", "high_iso"]
     assert [validation["psnr_detail"], validation["ssim_detail"]] == network["detail"]
-    assert validation["colour_modes"]["chosen"].startswith("network (asked for")
+    assert validation["colour_modes"]["chosen"].startswith("network (kept: the mode the entry")
     # The run's own folder is the set it validated on: the same scores, now with detail.
-    assert validation["psnr"] == pytest.approx(first.validation["psnr"], abs=0.05)
+    assert validation["psnr"] == pytest.approx(old["psnr"], abs=0.05)
     assert validation["set_sha256"]["detail"] == weights.sha256_of(
         out / "validation-bayer-detail.npz"
     )
-    assert replaced == {
-        **{k: first.validation[k] for k in ("psnr", "ssim", "psnr_high_iso", "ssim_high_iso")},
-        "colour": "network",
-        "set": first.validation["set"],
-    }
-    assert validation["rescored_from"] == replaced
-    assert validation["previous"] == first.validation["previous"]  # the publication's record
+    # What the scores replaced moves aside; what describes the weights stays.
+    replaced_keys = {"psnr", "ssim", "psnr_high_iso", "ssim_high_iso", "classical_psnr",
+                     "classical_ssim", "classical_psnr_high_iso", "classical_ssim_high_iso",
+                     "colour", "n_images", "set", "target", "quality_psnr"}  # fmt: skip
+    assert result.replaced == {key: old[key] for key in replaced_keys}
+    assert validation["rescored_from"] == [{key: old[key] for key in replaced_keys}]
+    assert validation["colour_response"] == "red 1.10, blue 1.52"
+    assert validation["previous"] == old["previous"]  # the publication's record
     assert manifest.read_manifest(directory) == [entry]
-    # A second rescore nests the first one's record inside its own.
-    again, replaced_again = rescore("net.safetensors", out, directory)
-    assert replaced_again["rescored_from"] == replaced
-    assert replaced_again["psnr_detail"] == validation["psnr_detail"]
-    assert again.validation["command"] == f"rescore('net.safetensors', {str(out)!r})"
-    # Bad requests change nothing.
+    # A rescore on a folder without the detail set drops the detail scores it no longer has.
+    no_detail = copy_sets(out, tmp_path / "no-detail", drop="detail")
+    [again] = rescore(["net.safetensors"], no_detail, directory)
+    assert "psnr_detail" not in again.entry.validation
+    assert again.replaced["psnr_detail"] == validation["psnr_detail"]
+    assert [r["set"] for r in again.entry.validation["rescored_from"]] == [
+        old["set"], validation["set"],
+    ]  # fmt: skip
+    assert again.entry.validation["command"] == (
+        f"rescore(['net.safetensors'], {str(no_detail)!r})"
+    )
+
+
+def test_rescore_refuses_what_it_cannot_score_alike(tmp_path, validated_run):
+    from darkdev.training.rescoring import rescore
+
+    out, _ = validated_run
+    directory = tmp_path / "weights"
+    publish(out, "a.safetensors", directory, colour="network", validation_directory=out)
+    publish(out, "b.safetensors", directory, default=False, colour="network")
+    clipped = copy_sets(out, tmp_path / "clipped", drop="below_black")
+    # --model auto ranks a by its scores on the run's sets: b alone may not move to others.
+    with pytest.raises(ParameterError, match=f"{clipped}: its bayer .* not those a.safetensors"):
+        rescore(["b"], clipped, directory)
+    both = rescore(["b", "a"], clipped, directory)
+    assert [r.entry.file for r in both] == ["a.safetensors", "b.safetensors"]
+    assert both[0].entry.validation["set_sha256"] == both[1].entry.validation["set_sha256"]
+    # A checkpoint that wants input kept below black, on sets saved clipped at black.
+    entries = manifest.read_manifest(directory)
+    model, meta = weights.load_checkpoint(directory / "b.safetensors")
+    entries[1].sha256 = weights.save_checkpoint(
+        directory / "b.safetensors", model, meta.architecture, meta.arguments, "bayer",
+        convention=InputConvention(below_black=True),
+    )  # fmt: skip
+    manifest.write_manifest(entries, directory)
     before = (directory / "manifest.json").read_bytes()
-    with pytest.raises(ParameterError, match=r"no checkpoint named 'lts' in .* \(bundled: net\)"):
-        rescore("lts", out, directory)
-    with pytest.raises(ParameterError, match="no such validation folder"):
-        rescore("net", tmp_path / "absent", directory)
-    (directory / "net.safetensors").write_bytes(payload[:-2] + b"\x00\x00")
+    with pytest.raises(ParameterError, match="clipped/validation-bayer-all_iso.npz: the bayer"):
+        rescore(["b"], clipped, directory)
+    with pytest.raises(ParameterError, match=r"manifest.json: no checkpoint named 'lts' .*a, b"):
+        rescore(["a", "lts"], out, directory)
+    (directory / "a.safetensors").write_bytes(b"tampered")
     with pytest.raises(WeightsError, match="does not match the manifest's"):
-        rescore("net", out, directory)
+        rescore(["b", "a"], out, directory)
+    assert (directory / "manifest.json").read_bytes() == before  # nothing written
+    entries[0].colour = "purple"
+    manifest.write_manifest(entries, directory)
+    before = (directory / "manifest.json").read_bytes()
+    with pytest.raises(WeightsError, match="a.safetensors has colour 'purple', not one of"):
+        rescore(["a"], out, directory)
     assert (directory / "manifest.json").read_bytes() == before
 
 
@@ -962,13 +1013,24 @@ def test_rescore_command(tmp_path, validated_run):
     assert result.returncode == 0, result.stderr
     entry = manifest.read_manifest(directory)[0]
     lines = result.stdout.splitlines()
-    assert lines[0] == f"rescored lts-w4-bayer.safetensors (sha256 {entry.sha256[:12]}...) on {out}"
-    assert lines[1].endswith("PSNR dB / SSIM, all ISO, high ISO, detail:")
-    assert [line.split()[0] for line in lines[2:6]] == ["network", "guided", "classical", "was"]
+    assert lines[0] == (
+        f"rescored lts-w4-bayer.safetensors (sha256 {entry.sha256[:12]}...) on {out}; "
+        "PSNR dB / SSIM, all ISO, high ISO, detail:"
+    )
+    assert [line.split()[0] for line in lines[1:4]] == ["network", "guided", "classical"]
+    network = entry.validation["colour_modes"]["network"]
+    assert lines[1].split()[1:] == [
+        item for psnr, ssim in network.values() for item in (f"{psnr:.2f}", "/", f"{ssim:.4f}")
+    ]
+    was = entry.validation["rescored_from"][0]
+    assert lines[4] == (
+        f"  was (network): {was['psnr']:.2f} / {was['ssim']:.4f}   "
+        f"{was['psnr_high_iso']:.2f} / {was['ssim_high_iso']:.4f}   "
+        f"{was['psnr_detail']:.2f} / {was['ssim_detail']:.4f}, on {was['set']}"
+    )
     assert entry.validation["command"].startswith("darkdev rescore lts-w4-bayer --validation-set")
     listed = run_darkdev("models", DARKDEV_WEIGHTS_DIR=str(directory))
-    detail = entry.validation["colour_modes"]["network"]["detail"]
-    assert f"{detail[0]:.2f}/{detail[1]:.3f}" in listed.stdout, listed.stdout
+    assert f"{network['detail'][0]:.2f}/{network['detail'][1]:.3f}" in listed.stdout
     before = (directory / "manifest.json").read_bytes()
     result = run_darkdev("rescore", "nothing", *arguments)
     assert result.returncode == 2 and result.stdout == ""

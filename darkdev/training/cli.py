@@ -335,12 +335,14 @@ def publish_main(argv: list[str] | None = None) -> int:
 def _rescore_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="darkdev rescore",
-        description="Score a bundled checkpoint again on a validation folder (its colour mode, "
-        "the other mode and the classical development) and replace its manifest entry's "
-        "scores, keeping the old ones in the entry; the weights and what develop does are "
+        description="Score bundled checkpoints again on a validation folder (their colour mode, "
+        "the other mode and the classical development) and replace their manifest entries' "
+        "scores, keeping the old ones in each entry; the weights and what develop does are "
         "unchanged.",
     )
-    parser.add_argument("name", metavar="NAME", help="the checkpoint's name (`darkdev models`)")
+    parser.add_argument(
+        "names", nargs="+", metavar="NAME", help="checkpoint names (`darkdev models`)"
+    )
     parser.add_argument(
         "--validation-set",
         required=True,
@@ -356,25 +358,31 @@ def _rescore_parser() -> argparse.ArgumentParser:
 
 
 def rescore_main(argv: list[str] | None = None) -> int:
-    """`darkdev rescore`: parse, rescore (training.rescoring), print the old and new scores."""
+    """`darkdev rescore`: parse, rescore (training.rescoring), print the new and old scores."""
     arguments = _rescore_parser().parse_args(argv)
     torch.set_num_threads(arguments.threads)
-    entry, replaced = rescore(
-        arguments.name,
+    results = rescore(
+        arguments.names,
         arguments.validation_set,
         Path(arguments.weights_dir) if arguments.weights_dir else None,
         command="darkdev rescore " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
-    old = _split_scores(replaced, entry.colour)  # no colour_modes kept: the top-level scores
-    table = _score_lines(entry.validation, [entry.colour, *_other_developments(entry.colour)])
-    lines = [f"rescored {entry.file} (sha256 {entry.sha256[:12]}...) on {arguments.validation_set}"]
-    lines.append(f"{entry.colour} colour (what develop uses) first; {table[0]}")
-    lines.extend(table[1:])
-    before = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in old.values())
-    lines.append(f"  {'was':<10} {before or '-'}  ({replaced.get('set', 'set not recorded')})")
+    lines = []
+    for result in results:
+        entry, replaced = result.entry, result.replaced
+        developments = [entry.colour, *(d for d in ("network", "guided") if d != entry.colour)]
+        table = _score_lines(entry.validation, [*developments, "classical"])
+        lines.append(
+            f"rescored {entry.file} (sha256 {entry.sha256[:12]}...) on "
+            f"{arguments.validation_set}; {table[0]}"
+        )
+        lines.extend(table[1:])
+        # The old block's own scores are of the colour mode it recorded (network when none).
+        was_colour = replaced.get("colour", "network")
+        old = _split_scores({k: v for k, v in replaced.items() if k != "colour_modes"}, "network")
+        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in old.values())
+        lines.append(
+            f"  was ({was_colour}): {cells or '-'}, on {replaced.get('set', 'an unrecorded set')}"
+        )
     print("\n".join(lines))
     return 0
-
-
-def _other_developments(colour: str) -> list[str]:
-    return [name for name in ("network", "guided", "classical") if name != colour]

@@ -41,10 +41,12 @@ COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares
 Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
 
 
-def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
+def read_split_sets(
+    directory: Path, cfa_kind: str, convention: InputConvention | None = None
+) -> dict[str, ValidationSet]:
     """Both photo splits' sets of a CFA kind from a folder (and the detail set where it has one),
-    each checked: present, readable, of that kind and split, and made with LibRaw (the classical
-    development scores and guides)."""
+    each checked: present, readable, of that kind and split, made with LibRaw (the classical
+    development scores and guides) and, given the network's input convention, able to feed it."""
     if not directory.is_dir():
         raise ParameterError(f"{directory}: no such validation folder")
     sets = {}
@@ -70,6 +72,11 @@ def read_split_sets(directory: Path, cfa_kind: str) -> dict[str, ValidationSet]:
                 f"{path}: made without LibRaw (or empty): no classical development to score "
                 "or to guide colour with"
             )
+        if convention is not None:
+            try:
+                validation.check_input(convention)
+            except ParameterError as error:
+                raise ParameterError(f"{path}: {error}") from None
         sets[split] = validation
     return sets
 
@@ -90,9 +97,10 @@ def mode_value(scores: Scores, mode: str) -> float:
     )
 
 
-def choose_colour(scores: Scores, colour: str) -> tuple[str, str]:
+def choose_colour(scores: Scores, colour: str, how: str | None = None) -> tuple[str, str]:
     """(the colour mode, why): the asked one, or with auto the higher by mode_value (network on
-    a tie: it needs no LibRaw guide)."""
+    a tie: it needs no LibRaw guide). how: what the reason says chose it (default: --colour
+    auto, or "asked for")."""
     if colour not in COLOUR_CHOICES:
         raise ParameterError(f"unknown colour {colour!r}; choose {', '.join(COLOUR_CHOICES)}")
     values = {mode: mode_value(scores, mode) for mode in COLOUR_MODES}
@@ -103,7 +111,7 @@ def choose_colour(scores: Scores, colour: str) -> tuple[str, str]:
         f"SSIM {s[chosen].ssim - s[other].ssim:+.4f}"
         for split, s in scores.items()
     )
-    how = "--colour auto" if colour == "auto" else "asked for"
+    how = how or ("--colour auto" if colour == "auto" else "asked for")
     return chosen, (
         f"{chosen} ({how}: PSNR + SSIM in dB, mean of the splits, {values[chosen]:.3f} "
         f"against {other}'s {values[other]:.3f}; against {other}: {differences})"
@@ -130,12 +138,13 @@ def scored_validation(
     colour: str,
     directory: Path,
     command: str,
+    how: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """(the manifest entry's validation block, the chosen colour mode) from scoring the model
     on the sets. psnr/ssim are the chosen mode's (what develop's --colour auto gives), so is
-    quality_psnr (their mean over both splits: what --model auto ranks by)."""
+    quality_psnr (their mean over both splits: what --model auto ranks by). how: choose_colour's."""
     scores = score_splits(model, sets, convention)
-    chosen, reason = choose_colour(scores, colour)
+    chosen, reason = choose_colour(scores, colour, how)
     record: dict[str, Any] = {}
     for split in scores:
         suffix = split_suffix(split)

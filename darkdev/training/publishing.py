@@ -324,7 +324,8 @@ def publish(
     sets = None
     if validation_directory is not None:
         validation_directory = Path(validation_directory)
-        sets = read_split_sets(validation_directory, config["cfa"])
+        convention = InputConvention.from_metadata(config)
+        sets = read_split_sets(validation_directory, config["cfa"], convention)
     payload, sha256 = _read_weights(published, summary)
     entries = manifest.read_manifest(directory)
     previous = next((e for e in entries if e.file == file_name), None)

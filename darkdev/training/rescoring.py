@@ -1,74 +1,144 @@
-"""Rescoring a bundled checkpoint: its manifest entry's validation block measured again on a
-validation folder (`darkdev rescore`), so that checkpoints published at different times are
-listed on the same crops, the detail split included.
+"""Rescoring bundled checkpoints: their manifest entries' scores measured again on a validation
+folder (`darkdev rescore`), so that checkpoints published at different times are listed on the
+same crops, the detail split included.
 
 The weights, their hash and the colour mode develop uses are left as they are: rescoring
-measures, it never changes what `develop` does. The scores it replaces stay in the entry under
-`rescored_from`, with the set they were made on.
+measures, it never changes what `develop` does. What the scoring replaces (the scores, their
+set and its hashes, the colour comparison) moves to the entry's `rescored_from` list, oldest
+first; what describes the weights themselves (a colour-response probe, the record of the entry
+a publication replaced) stays where it is. `--model auto` ranks a CFA kind's checkpoints by
+their scores, so a rescore that would leave them scored on different sets is refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from darkdev import manifest, weights
-from darkdev.errors import ParameterError
-from darkdev.training.lineage import SCORE_NAMES
+from darkdev.errors import ParameterError, WeightsError
+from darkdev.training.evaluation import COLOUR_MODES
 from darkdev.training.publish_scores import read_split_sets, scored_validation
+from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix, validation_set_path
 
 RESCORED_KEY = "rescored_from"
+KEPT_COLOUR = "kept: the mode the entry develops with"
+# Scores of every split: a folder without a detail set must not leave the old detail scores.
+SPLIT_SCORE_KEYS = frozenset(
+    f"{prefix}{measure}{split_suffix(split)}"
+    for split in ALL_SPLITS
+    for prefix in ("", "classical_")
+    for measure in ("psnr", "ssim")
+)
 
 
-def find_bundled(name: str, directory: Path) -> tuple[list[manifest.CheckpointEntry], int]:
-    """The manifest's entries and the index of the one named by its file name or stem (any
-    case; an architecture name is ambiguous across CFA kinds, so it is not accepted here)."""
-    entries = manifest.read_manifest(directory)
-    wanted = name.lower()
+@dataclass
+class Rescored:
+    """One rescored entry and the values the scoring replaced in it."""
+
+    entry: manifest.CheckpointEntry
+    replaced: dict[str, Any]
+
+
+def find_bundled(entries: list[manifest.CheckpointEntry], name: str, directory: Path) -> int:
+    """The index of the entry named by its file name or stem (any case; an architecture name
+    is not accepted: it names one checkpoint per CFA kind)."""
     for index, entry in enumerate(entries):
-        if wanted in (entry.file.lower(), Path(entry.file).stem.lower()):
-            return entries, index
+        if name.lower() in (n.lower() for n in manifest.entry_names(entry)[:2]):
+            return index
     known = ", ".join(Path(e.file).stem for e in entries) or "none"
-    raise ParameterError(f"no checkpoint named {name!r} in {directory} (bundled: {known})")
+    raise ParameterError(
+        f"{directory / manifest.MANIFEST_NAME}: no checkpoint named {name!r} (bundled: {known})"
+    )
 
 
-def _replaced_scores(validation: dict[str, Any]) -> dict[str, Any]:
-    """What the entry said before: its scores, colour and set, and any earlier rescore's record
-    (so a chain of rescores nests, newest outside)."""
-    record: dict[str, Any] = {n: validation[n] for n in SCORE_NAMES if n in validation}
-    for key in ("colour", "set", "command", RESCORED_KEY):
-        if key in validation:
-            record[key] = validation[key]
-    return record
+def _check_colour(entry: manifest.CheckpointEntry, directory: Path) -> None:
+    if entry.colour not in COLOUR_MODES:
+        raise WeightsError(
+            f"{directory / manifest.MANIFEST_NAME}: {entry.file} has colour {entry.colour!r}, "
+            f"not one of {', '.join(COLOUR_MODES)}"
+        )
+
+
+def _ranked_hashes(entry: manifest.CheckpointEntry) -> tuple[str | None, ...] | None:
+    """The hashes of the all ISO and high ISO sets an entry's ranking score was made on, or
+    None for an entry that records none (scored before hashes were kept) or is not ranked."""
+    recorded = entry.validation.get("set_sha256")
+    if "quality_psnr" not in entry.validation or not recorded:
+        return None
+    return tuple(recorded.get(split) for split in SPLITS)
+
+
+def _check_comparable(
+    entries: list[manifest.CheckpointEntry], named: set[int], folder: Path
+) -> None:
+    """Refuse to rescore some of a CFA kind's checkpoints on other sets than the rest were."""
+    for index in named:
+        kind = entries[index].cfa_kind
+        hashes = tuple(
+            weights.sha256_of(validation_set_path(folder, kind, split)) for split in SPLITS
+        )
+        for other_index, other in enumerate(entries):
+            if other_index in named or other.cfa_kind != kind:
+                continue
+            other_hashes = _ranked_hashes(other)
+            if other_hashes is not None and other_hashes != hashes:
+                raise ParameterError(
+                    f"{folder}: its {kind} all ISO / high ISO sets are not those {other.file} "
+                    "was scored on, and --model auto ranks a CFA kind's checkpoints on one set: "
+                    f"rescore {Path(other.file).stem} with them"
+                )
+
+
+def _rescored_block(old: dict[str, Any], scored: dict[str, Any]) -> tuple[dict, dict]:
+    """(the new validation block, what it replaced): every key the scoring writes and every
+    split score moves to rescored_from; the rest of the old block stays."""
+    stale = set(scored) | SPLIT_SCORE_KEYS
+    replaced = {key: value for key, value in old.items() if key in stale}
+    block = {key: value for key, value in old.items() if key not in stale | {RESCORED_KEY}}
+    block.update(scored)
+    block[RESCORED_KEY] = [*old.get(RESCORED_KEY, []), replaced]
+    return block, replaced
 
 
 def rescore(
-    name: str,
+    names: Sequence[str],
     validation_directory: str | Path,
     weights_directory: Path | None = None,
     command: str | None = None,
-) -> tuple[manifest.CheckpointEntry, dict[str, Any]]:
-    """Score a bundled checkpoint on a validation folder's splits (its CFA kind's all ISO and
-    high ISO sets, and detail where the folder has one) in its own colour mode and replace its
-    manifest entry's validation block; returns (the new entry, the scores it replaced).
+) -> list[Rescored]:
+    """Score bundled checkpoints on a validation folder's splits (each one's CFA kind's all ISO
+    and high ISO sets, and detail where the folder has one) in their own colour mode, and
+    replace their manifest entries' scores.
 
-    The checkpoint is verified by its SHA-256 before it is scored, and the manifest is
-    replaced atomically: a failure leaves the old entry as it was.
+    Every checkpoint is verified by its SHA-256 and every set checked before anything is
+    scored; the manifest is replaced atomically once all are scored, so a failure leaves it as
+    it was.
     """
     directory = Path(weights_directory) if weights_directory else manifest.weights_dir()
-    validation_directory = Path(validation_directory)
-    entries, index = find_bundled(name, directory)
-    entry = entries[index]
-    sets = read_split_sets(validation_directory, entry.cfa_kind)
-    model, meta = weights.load_entry(entry, directory)
-    command = command or f"rescore({entry.file!r}, {str(validation_directory)!r})"
-    validation, _ = scored_validation(
-        model, meta.input_convention, sets, entry.colour, validation_directory, command
-    )
-    replaced = _replaced_scores(entry.validation)
-    if "previous" in entry.validation:  # the entry this one replaced when it was published
-        validation["previous"] = entry.validation["previous"]
-    validation[RESCORED_KEY] = replaced
-    entry.validation = validation
+    folder = Path(validation_directory)
+    entries = manifest.read_manifest(directory)
+    named = sorted({find_bundled(entries, name, directory) for name in names})
+    if not named:
+        raise ParameterError("name at least one checkpoint to rescore")
+    loaded = []
+    for index in named:
+        entry = entries[index]
+        _check_colour(entry, directory)
+        model, meta = weights.load_entry(entry, directory)
+        sets = read_split_sets(folder, entry.cfa_kind, meta.input_convention)
+        loaded.append((index, model, meta, sets))
+    _check_comparable(entries, set(named), folder)
+    command = command or f"rescore({[entries[i].file for i in named]!r}, {str(folder)!r})"
+    results = []
+    for index, model, meta, sets in loaded:
+        entry = entries[index]
+        scored, _ = scored_validation(
+            model, meta.input_convention, sets, entry.colour, folder, command, KEPT_COLOUR
+        )
+        entry.validation, replaced = _rescored_block(entry.validation, scored)
+        results.append(Rescored(entry, replaced))
     manifest.write_manifest(entries, directory)
-    return entry, replaced
+    return results
