@@ -107,6 +107,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def resolve_checkpoint(name_or_path: str | Path, cfa_kind: str) -> Path:
+    """A checkpoint file named by its path, or a bundled one by its name in `darkdev models`
+    (e.g. rmcn-3-nobc-w16-bayer, or its architecture for that CFA kind), verified by the
+    manifest's SHA-256: where pip put the package need not be known."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    from darkdev.manifest import find_entry
+
+    entry = find_entry(str(name_or_path), cfa_kind)
+    if entry is None:
+        raise WeightsError(
+            f"{path}: weights file not found, nor a bundled {cfa_kind} checkpoint of that name "
+            "(see `darkdev models`)"
+        )
+    bundled = weights_dir() / entry.file
+    if not bundled.is_file() or sha256_of(bundled) != entry.sha256:
+        raise WeightsError(
+            f"{bundled}: missing or not the manifest's (sha256 {entry.sha256[:12]}...)"
+        )
+    return bundled
+
+
 def checkpoint_metadata(
     architecture: str,
     arguments: dict[str, Any],

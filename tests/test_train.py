@@ -826,10 +826,20 @@ def test_evaluate_and_train_refuse_bad_checkpoints_in_one_line(
         ([bayer, xtrans], 1, f"{xtrans}: checkpoint is for xtrans sensors, the validation set"),
         ([bayer, tmp_path / "absent.safetensors"], 1, "absent.safetensors: weights file not found"),
         ([junk], 1, f"{junk}: refused: not a safetensors file nor a torch checkpoint of plain"),
+        (["lts-w4-xtrans"], 1, "lts-w4-xtrans: weights file not found, nor a bundled bayer"),
     ):
         result = run_darkdev("evaluate", *arguments, *evaluate_arguments)
         assert result.returncode == code and result.stdout == "", result.stderr
         assert result.stderr.count("\n") == 1 and problem in result.stderr, result.stderr
+    # Bundled checkpoints by name (any case, or their architecture), verified by their hash.
+    named = run_darkdev("evaluate", "LTS-W4-BAYER", "lts", *evaluate_arguments)
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.count(f"({bayer})") == 1, named.stdout  # both names: the same row
+    payload = bayer.read_bytes()
+    bayer.write_bytes(payload[:-2] + b"  ")
+    tampered = run_darkdev("evaluate", "lts-w4-bayer", *evaluate_arguments)
+    assert tampered.returncode == 1 and f"{bayer}: missing or not the manifest's" in tampered.stderr
+    bayer.write_bytes(payload)
     debugged = run_darkdev("evaluate", junk, *evaluate_arguments, "--debug")
     assert debugged.returncode != 0 and "Traceback" in debugged.stderr
     # Every checkpoint is checked before any scoring starts.

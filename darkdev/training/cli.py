@@ -44,6 +44,7 @@ from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
 from darkdev.training.rescoring import rescore
 from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix
+from darkdev.weights import resolve_checkpoint
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
@@ -98,7 +99,12 @@ def _evaluate_parser() -> argparse.ArgumentParser:
         description="PSNR/SSIM of checkpoints and the classical pipeline on the validation "
         "splits (all ISO, high ISO; detail: dead leaves coloured from them) of held-out photos.",
     )
-    parser.add_argument("checkpoints", nargs="*", help="safetensors checkpoints of one CFA kind")
+    parser.add_argument(
+        "checkpoints",
+        nargs="*",
+        help="checkpoints of one CFA kind: safetensors files, or bundled ones by name "
+        "(`darkdev models`)",
+    )
     parser.add_argument("--cfa", default="bayer", choices=["bayer", "xtrans"])
     parser.add_argument("--photos", default=None, help="default ~/.cache/darkdev/photos")
     parser.add_argument("--count", type=int, default=16, help="validation crops per split")
@@ -149,6 +155,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     """Evaluation's command line (python -m darkdev.evaluate, darkdev evaluate)."""
     arguments = _evaluate_parser().parse_args(argv)
     check_ensemble_size(arguments.ensemble)  # before minutes of validation sets are built
+    arguments.checkpoints = [
+        resolve_checkpoint(name, arguments.cfa) for name in arguments.checkpoints
+    ]
     sheet_format = _sheet_format(arguments.sheet)
     validations = _validation_sets(arguments)
     if arguments.sheet and arguments.sheet_split not in validations:
