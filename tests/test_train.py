@@ -1175,6 +1175,16 @@ def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder):
         evaluate_main([checkpoint, "--cfa", "bayer", "--validation-set", str(old)])
 
 
+def test_init_from_takes_a_bundled_checkpoint_by_name(tiny_weights, tmp_path):
+    config = parse_args(["--cfa", "xtrans", "--init-from", "LTS"])
+    assert config.init_from == str(tiny_weights / "lts-w4-xtrans.safetensors")
+    own = tmp_path / "own.safetensors"
+    own.write_bytes(b"a file is taken as it is; loading checks it")
+    assert parse_args(["--init-from", str(own)]).init_from == str(own)
+    with pytest.raises(WeightsError, match="rmcn-3: weights file not found, nor a bundled bayer"):
+        parse_args(["--cfa", "bayer", "--init-from", "rmcn-3"])
+
+
 def test_init_from_a_narrower_checkpoint_widens_it(tmp_path, photo_folder):
     train(tiny_config(tmp_path / "narrow", photo_folder, max_steps=2))
     source = tmp_path / "narrow" / "best.safetensors"

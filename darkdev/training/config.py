@@ -17,6 +17,7 @@ from darkdev.network_input import InputConvention
 from darkdev.training import synthetic
 from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import NoiseRange
+from darkdev.weights import resolve_checkpoint
 
 DEFAULT_PHOTOS = "~/.cache/darkdev/photos"  # where scripts/fetch_training_photos.py writes
 LR_SCHEDULES = ("step", "cosine", "constant")
@@ -284,8 +285,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--init-from",
         default=None,
-        help="safetensors checkpoint to start from: the same model at its width or narrower "
-        "(widened exactly), or an LTS to grow into rmcn-N-nobc",
+        help="checkpoint to start from (a safetensors file, or a bundled one by name: "
+        "`darkdev models`): the same model at its width or narrower (widened exactly), or an "
+        "LTS to grow into rmcn-N-nobc",
     )
     parser.add_argument("--sid-root", default=None)
     parser.add_argument("--sid-list", default=None)
@@ -299,4 +301,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     given = argv if argv is not None else sys.argv[1:]
     # --debug only changes how errors are shown: not part of what trained the weights.
     command = "python -m darkdev.train " + " ".join(shlex.quote(a) for a in given if a != "--debug")
+    if values["init_from"] is not None:  # a bundled checkpoint's name becomes its file
+        values["init_from"] = str(resolve_checkpoint(values["init_from"], values["cfa"]))
     return TrainConfig(**values, command=command)
