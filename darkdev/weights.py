@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from darkdev.errors import WeightsError
 from darkdev.files import write_atomic
-from darkdev.manifest import CheckpointEntry, weights_dir
+from darkdev.manifest import CheckpointEntry, find_entry, weights_dir
 from darkdev.network_input import InputConvention
 
 if TYPE_CHECKING:
@@ -114,8 +114,6 @@ def resolve_checkpoint(name_or_path: str | Path, cfa_kind: str) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    from darkdev.manifest import find_entry
-
     entry = find_entry(str(name_or_path), cfa_kind)
     if entry is None:
         raise WeightsError(
