@@ -27,50 +27,41 @@ from darkdev.terminal import print_table_or_blocks
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
+def _hand_over(context: typer.Context, main_name: str) -> None:
+    """Run darkdev.training.cli's `main_name` on the command's own arguments (imported only
+    now: it loads torch) and exit with its code; errors in one line unless --debug."""
+    arguments = list(context.args)
+    with _one_line_errors("--debug" in arguments):
+        from darkdev.training import cli as training_cli
+
+        code = getattr(training_cli, main_name)(arguments)
+    raise typer.Exit(code)
+
+
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def train(context: typer.Context) -> None:
     """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
-    from darkdev.training.cli import main as train_main
-
     discard_progress_if_stdout_closed()
-    arguments = list(context.args)
-    with _one_line_errors("--debug" in arguments):
-        code = train_main(arguments)
-    raise typer.Exit(code)
+    _hand_over(context, "main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def evaluate(context: typer.Context) -> None:
     """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
-    from darkdev.training.cli import evaluate_main
-
     discard_progress_if_stdout_closed()
-    arguments = list(context.args)
-    with _one_line_errors("--debug" in arguments):
-        code = evaluate_main(arguments)
-    raise typer.Exit(code)
+    _hand_over(context, "evaluate_main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def publish(context: typer.Context) -> None:
     """Publish a run's weights with a measured manifest entry (options: darkdev publish --help)."""
-    arguments = list(context.args)
-    with _one_line_errors("--debug" in arguments):
-        from darkdev.training.cli import publish_main
-
-        code = publish_main(arguments)
-    raise typer.Exit(code)
+    _hand_over(context, "publish_main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def rescore(context: typer.Context) -> None:
     """Score a bundled checkpoint again on a validation folder (options: darkdev rescore --help)."""
-    arguments = list(context.args)
-    with _one_line_errors("--debug" in arguments):
-        from darkdev.training.cli import rescore_main
-
-        code = rescore_main(arguments)
-    raise typer.Exit(code)
+    _hand_over(context, "rescore_main")
 
 
 def _calibrate_parser() -> argparse.ArgumentParser:
