@@ -19,7 +19,7 @@ validation splits (all ISO, high ISO, and detail where the folder has it), PSNR 
 Publishing copies a finished run's weights into the checkpoints folder with a manifest entry
 (training.publishing) and prints what it recorded.
 
-    darkdev rescore NAME --validation-set DIR [--weights-dir DIR]
+    darkdev rescore NAME... --validation-set DIR [--weights-dir DIR]
 
 Rescoring measures a bundled checkpoint again on a validation folder and replaces its entry's
 scores (training.rescoring), keeping the old ones in the entry.
@@ -293,14 +293,17 @@ def _split_scores(validation: dict, development: str) -> dict[str, tuple[float, 
     return scores
 
 
+def _cells(per_split: dict[str, tuple[float, float]]) -> str:
+    return "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
+
+
 def _score_lines(validation: dict, developments: list[str]) -> list[str]:
     """PSNR / SSIM per split of each development in a manifest validation block."""
     scores = {name: _split_scores(validation, name) for name in developments}
     titles = ", ".join(evaluation.SPLIT_TITLES[split] for split in scores[developments[0]])
     lines = [f"PSNR dB / SSIM, {titles}:"]
     for name, per_split in scores.items():
-        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
-        lines.append(f"  {name:<10} {cells or '-'}")
+        lines.append(f"  {name:<10} {_cells(per_split) or '-'}")
     return lines
 
 
@@ -389,9 +392,9 @@ def rescore_main(argv: list[str] | None = None) -> int:
         # The old block's own scores are of the colour mode it recorded (network when none).
         was_colour = replaced.get("colour", "network")
         old = _split_scores({k: v for k, v in replaced.items() if k != "colour_modes"}, "network")
-        cells = "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in old.values())
         lines.append(
-            f"  was ({was_colour}): {cells or '-'}, on {replaced.get('set', 'an unrecorded set')}"
+            f"  was ({was_colour}): {_cells(old) or '-'}, "
+            f"on {replaced.get('set', 'an unrecorded set')}"
         )
     print("\n".join(lines))
     return 0
