@@ -61,6 +61,7 @@ def test_a_chain_from_unrecorded_weights_is_incomplete_and_says_where_it_stops()
         "wall_time_s": 5.0,
         "complete": False,
         "unrecorded_start": start["file"],
+        "unrecorded_sha256": start["sha256"],
     }
     later = run_record(
         50, 2.5, 40, earlier_checkpoint({"file": "x", "sha256": "1" * 64}, record, {})

@@ -790,6 +790,10 @@ def test_republishing_records_the_previous_entry_and_keeps_its_speed(tmp_path, v
     this_set = previous["this_set"]
     assert this_set["colour"] == "network" and len(this_set["high_iso"]) == 2
     assert this_set["all_iso"][0] == pytest.approx(first.validation["psnr"], abs=0.05)
+    # The same weights published again (to mend their record) keep what they replaced.
+    again = publish(out, "lts.safetensors", directory, colour="network", validation_directory=out)
+    assert entry.sha256 != first.sha256 and again.validation["previous"] == previous
+    assert again.speed == entry.speed
     # The same network (architecture, width, CFA) in the same colour mode: the same speed.
     assert entry.speed["cpu_2_cores_12mp_s"] == 3.4 and "kept from the entry" in entry.speed["note"]
     assert [e.file for e in manifest.read_manifest(directory)] == ["lts.safetensors"]
@@ -798,7 +802,8 @@ def test_republishing_records_the_previous_entry_and_keeps_its_speed(tmp_path, v
     assert publish(out, "lts.safetensors", directory, cpu_12mp_seconds=2.0).speed == {
         "cpu_2_cores_12mp_s": 2.0
     }
-    assert "kept from" in publish(out, "lts.safetensors", directory).speed["note"]
+    # The same weights again keep their own measurement as it was.
+    assert publish(out, "lts.safetensors", directory).speed == {"cpu_2_cores_12mp_s": 2.0}
     wider = manifest.read_manifest(directory)[0]
     wider.arguments = {"width": 8}
     manifest.write_manifest([wider], directory)
@@ -1129,6 +1134,54 @@ def test_init_from_a_checkpoint(tmp_path, photo_folder):
         train(tiny_config(tmp_path / "narrow", photo_folder, width=2, init_from=str(source)))
     with pytest.raises(ParameterError, match="init-from"):
         train(tiny_config(tmp_path / "fourth", photo_folder, model="rmcn-2", init_from=str(source)))
+
+
+def test_lineage_follows_run_folders_and_outlives_replaced_entries(
+    tmp_path, photo_folder, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # runs name --init-from as given, e.g. runs/x/validated/...
+    weights_folder = tmp_path / "weights"
+
+    def run(name, **changes):
+        return train(tiny_config(Path(name), photo_folder, **{"max_steps": 2, **changes}))
+
+    run("first", max_steps=3, keep_validated_weights=True)
+    step_file = "first/validated/step-000003.safetensors"
+    second = run("second", init_from=step_file)
+    third = run("third", init_from="second/best.safetensors")
+    # Neither earlier run was published: their folders tell how they were made.
+    made = publish("third", "net.safetensors", weights_folder)
+    started = made.training["initialised_from"]
+    assert started["run"] == "second" and started["initialised_from"]["file"] == step_file
+    assert (
+        started["validation"]["psnr"]
+        == logged_validation(Path("second"), second["best_step"])["psnr"]
+    )
+    steps = 3 + second["best_step"] + third["best_step"]
+    assert made.training["lineage"] == {
+        "runs": 3,
+        "steps": steps,
+        "wall_time_s": ANY,
+        "complete": True,
+    }
+    # A run from the entry keeps the manifest's record of it as it starts (init.json) ...
+    fourth = run("fourth", init_from=str(weights_folder / "net.safetensors"))
+    assert fourth["initialised_from"]["lineage"]["runs"] == 3
+    # ... and one from a copy found by hash later, in the record of the entry it was.
+    loose = tmp_path / "loose.safetensors"
+    loose.write_bytes((weights_folder / "net.safetensors").read_bytes())
+    fifth = run("fifth", init_from=str(loose))
+    assert "lineage" not in fifth["initialised_from"]
+    publish("first", "net.safetensors", weights_folder)  # replaces the entry both started from
+    for name in ("fourth", "fifth"):
+        chain = publish(name, f"{name}.safetensors", weights_folder).training["lineage"]
+        assert chain["runs"] == 4 and chain["complete"], name
+    # Weights changed after their run: the record stops there and names them by the old hash.
+    first_sha = weights.sha256_of(Path(step_file))
+    Path(step_file).write_bytes(Path("second/best.safetensors").read_bytes())
+    chain = publish("third", "net.safetensors", weights_folder).training["lineage"]
+    assert chain["runs"] == 2 and not chain["complete"]
+    assert (chain["unrecorded_start"], chain["unrecorded_sha256"]) == (step_file, first_sha)
 
 
 def test_a_run_with_black_error_says_so_and_publishes_it(tmp_path, photo_folder):

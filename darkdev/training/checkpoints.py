@@ -18,16 +18,18 @@ from typing import Any
 
 import torch
 
-from darkdev import weights
+from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
 from darkdev.models import build_model
 from darkdev.models.growth import can_grow, grow_from_single, widen_from
 from darkdev.network_input import InputConvention
 from darkdev.training.config import TrainConfig
+from darkdev.training.lineage import known_record
 
 CHECKPOINT_NAME = "last.pt"
 INIT_NAME = "init.safetensors"  # copy of --init-from
+INIT_RECORD_NAME = "init.json"  # its file, hash and the manifest's record of it at the start
 EXPORT_NAME = "best.safetensors"
 VALIDATED_DIR = "validated"  # --keep-validated-weights: one checkpoint per validated step
 
@@ -99,10 +101,23 @@ def initialise_from(model: torch.nn.Module, config: TrainConfig) -> None:
 
 
 def keep_init_copy(config: TrainConfig) -> None:
-    """Copy --init-from into the run folder: the summary's hash must name these weights even if
-    the file is replaced later."""
+    """Copy --init-from into the run folder, and what the manifest beside it knows of those
+    weights into init.json: the summary's hash must name these weights even if the file is
+    replaced later, and their record must outlive their manifest entry (lineage)."""
     assert config.init_from is not None
-    shutil.copyfile(config.init_from, Path(config.out) / INIT_NAME)
+    source, out = Path(config.init_from), Path(config.out)
+    shutil.copyfile(source, out / INIT_NAME)
+    started_from = {"file": config.init_from, "sha256": weights.sha256_of(out / INIT_NAME)}
+    known = known_record(started_from, manifest.read_manifest(source.parent))
+    record = json.dumps(known or started_from, indent=2) + "\n"
+    write_atomic(out / INIT_RECORD_NAME, record.encode())
+
+
+def start_record(out: Path) -> dict[str, Any] | None:
+    """Where the run in this folder started (keep_init_copy's init.json); None without one (a run
+    from scratch, or one started before init.json was written)."""
+    path = out / INIT_RECORD_NAME
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def export_weights(model: torch.nn.Module, config: TrainConfig, path: Path) -> str:

@@ -3,19 +3,35 @@ hash, command, steps, wall time, scores, and the hash *it* started from), and th
 over the whole chain of runs. A manifest entry so stays one size however often a network is
 continued; the chain can still be walked by hash through the entries' and runs' own records.
 
+Where the starting weights' record comes from (publishing): what the manifest beside them knew
+when the run started (the run's init.json), else the manifest by hash (an entry, or the record an
+entry keeps of the one it replaced), else the run folder they are in (unpublished weights).
+
 Manifests written before this rule nested each earlier entry's whole record; `bounded` reads that
 form too and cuts it to this one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from darkdev.manifest import CheckpointEntry
 from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 LINEAGE_KEY = "lineage"
 # A validation's own scores: PSNR and SSIM of every split it has.
 SCORE_NAMES = tuple(f"{m}{split_suffix(s)}" for s in ALL_SPLITS for m in ("psnr", "ssim"))
+# What earlier_checkpoint adds to a file and hash: how the weights were made and scored.
+EARLIER_KEYS = (
+    "command",
+    "steps",
+    "published_step",
+    "wall_time_s",
+    "validation",
+    "initialised_from",
+    LINEAGE_KEY,
+)
 
 
 def published_step(training: dict[str, Any]) -> int:
@@ -44,7 +60,11 @@ def lineage(training: dict[str, Any]) -> dict[str, Any]:
     elif "training" in earlier:  # the nested form of manifests before bounding
         before = lineage(earlier["training"])
     else:  # started from weights the manifest had no record of
-        return {**own, "complete": False, "unrecorded_start": earlier.get("file")}
+        unrecorded = {
+            "unrecorded_start": earlier.get("file"),
+            "unrecorded_sha256": earlier.get("sha256"),
+        }
+        return {**own, "complete": False, **unrecorded}
     return {
         **before,
         "runs": own["runs"] + before["runs"],
@@ -73,6 +93,21 @@ def earlier_checkpoint(
         record["initialised_from"] = {k: started[k] for k in ("file", "sha256") if k in started}
     record[LINEAGE_KEY] = lineage(training)
     return record
+
+
+def known_record(
+    started_from: dict[str, Any], entries: Iterable[CheckpointEntry]
+) -> dict[str, Any] | None:
+    """What a manifest knows of the weights a run started from, found by their hash: an entry's
+    record (earlier_checkpoint), or the one an entry keeps of the entry it replaced; None if
+    neither."""
+    for entry in entries:
+        if entry.sha256 == started_from["sha256"] and "command" in entry.training:
+            return earlier_checkpoint(started_from, entry.training, entry.validation)
+        replaced = entry.validation.get("previous") or {}
+        if replaced.get("sha256") == started_from["sha256"] and LINEAGE_KEY in replaced:
+            return {**started_from, **{k: replaced[k] for k in EARLIER_KEYS if k in replaced}}
+    return None
 
 
 def bounded(training: dict[str, Any]) -> dict[str, Any]:

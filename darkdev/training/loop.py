@@ -31,6 +31,7 @@ from darkdev.training.checkpoints import (
     INIT_NAME,
     export_sharded,
     export_weights,
+    start_record,
     validated_weights_path,
 )
 from darkdev.training.config import TrainConfig, bfloat16_autocast
@@ -351,7 +352,8 @@ def run_summary(run: Run, stopped_by: str, seconds_per_step: float) -> dict[str,
         "config": asdict(config),
         "initialised_from": None
         if config.init_from is None
-        else {"file": config.init_from, "sha256": weights.sha256_of(run.out / INIT_NAME)},
+        else start_record(run.out)
+        or {"file": config.init_from, "sha256": weights.sha256_of(run.out / INIT_NAME)},
         "data": ("SID " + str(config.sid_list)) if config.sid_root else data,
         "model": config.model,
         "parameters": parameter_count(run.model),

@@ -1,7 +1,8 @@
 """Publishing a finished run: its best weights, or any validated step's (a run trained with
 --keep-validated-weights), copied into the checkpoints folder with a manifest entry whose every
 number is measured by code: the run's summary.json and log.jsonl, or scores on a validation folder
-(publish_scores), the record of the entry it replaces, and its lineage (lineage).
+(publish_scores), the record of the entry it replaces (replacing), and its lineage (lineage,
+followed through the manifest and unpublished runs' folders here).
 
 Nothing is half-written: the weights are staged beside their final name, verified and scored,
 then the manifest is replaced atomically and the staged file takes its name (`darkdev publish`).
@@ -22,18 +23,20 @@ from darkdev.files import staged_file
 from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import EXPORT_NAME, VALIDATED_DIR, validated_weights_path
 from darkdev.training.curves import LOG_NAME, read_log
-from darkdev.training.lineage import LINEAGE_KEY, SCORE_NAMES, earlier_checkpoint, lineage
-from darkdev.training.publish_scores import (
-    COLOUR_CHOICES,
-    read_split_sets,
-    rescore_previous,
-    scored_validation,
+from darkdev.training.lineage import (
+    LINEAGE_KEY,
+    SCORE_NAMES,
+    earlier_checkpoint,
+    known_record,
+    lineage,
 )
+from darkdev.training.publish_scores import COLOUR_CHOICES, read_split_sets, scored_validation
+from darkdev.training.replacing import kept_speed, replaced_record, with_entry
 from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 SUMMARY_NAME = "summary.json"
 STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
-SPEED_KEY = "cpu_2_cores_12mp_s"
+MAX_RUN_FOLDERS = 50  # how far a lineage follows unpublished runs' folders back (a loop's guard)
 
 
 @dataclass
@@ -111,18 +114,45 @@ def choose_weights(
     return PublishedWeights(path, name, step, _logged_scores(run_directory, step))
 
 
-def _initialisation_record(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """Where a continued run started: the file, its hash and, if the manifest knows that hash,
-    how that checkpoint was made and scored (lineage.earlier_checkpoint: one level deep)."""
+def _initialisation_record(
+    summary: dict[str, Any], directory: Path, depth: int = 0
+) -> dict[str, Any]:
+    """Where a continued run started: the file, its hash and how those weights were made and
+    scored, one level deep (lineage.earlier_checkpoint), from the first that knows: the record
+    the run made as it started, this manifest, or the run folder the weights are in."""
     started_from = summary["initialised_from"]
-    for entry in manifest.read_manifest(directory):
-        if entry.sha256 == started_from["sha256"]:
-            return earlier_checkpoint(started_from, entry.training, entry.validation)
-    return earlier_checkpoint(started_from, None, None)
+    if LINEAGE_KEY in started_from:  # what the manifest beside the weights said at the start
+        return started_from
+    known = known_record(started_from, manifest.read_manifest(directory))
+    if known is None and depth < MAX_RUN_FOLDERS:
+        known = _run_folder_record(started_from, directory, depth + 1)
+    return known or earlier_checkpoint(started_from, None, None)
+
+
+def _run_folder_record(
+    started_from: dict[str, Any], directory: Path, depth: int
+) -> dict[str, Any] | None:
+    """How unpublished weights were made, from the finished run whose best.safetensors or
+    validated/step-NNNNNN.safetensors they are (hash unchanged): its summary, its log's scores
+    at that step and, in turn, where it started; None where there is no such run."""
+    path = Path(started_from["file"])
+    run_directory = path.parent.parent if path.parent.name == VALIDATED_DIR else path.parent
+    if not (path.is_file() and (run_directory / SUMMARY_NAME).is_file()):
+        return None
+    if weights.sha256_of(path) != started_from["sha256"]:
+        return None
+    try:
+        summary = read_summary(run_directory)
+        published = choose_weights(run_directory, path, summary)
+    except ParameterError:
+        return None
+    training = _training_record(summary, directory, published, depth)
+    scores = {**published.own_validation, "set": _validation_record(summary["validation"])["set"]}
+    return {**earlier_checkpoint(started_from, training, scores), "run": str(run_directory)}
 
 
 def _training_record(
-    summary: dict[str, Any], directory: Path, published: PublishedWeights
+    summary: dict[str, Any], directory: Path, published: PublishedWeights, depth: int = 0
 ) -> dict[str, Any]:
     config = summary["config"]
     record = {
@@ -159,7 +189,7 @@ def _training_record(
     if config.get("photo_names"):
         record["photo_count"] = len(config["photo_names"])
     if summary.get("initialised_from"):
-        record["initialised_from"] = _initialisation_record(summary, directory)
+        record["initialised_from"] = _initialisation_record(summary, directory, depth)
     record[LINEAGE_KEY] = lineage(record)
     return record
 
@@ -185,64 +215,6 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
         # between checkpoints scored on these validation sets.
         record["quality_psnr"] = round((validation["psnr"] + validation["psnr_high_iso"]) / 2, 4)
     return record
-
-
-def _previous_record(
-    previous: manifest.CheckpointEntry, directory: Path, sets: dict | None
-) -> dict[str, Any]:
-    """The entry a publication replaces: its file, hash and scores as its manifest entry had
-    them, and with a validation folder, its scores on those very crops."""
-    record: dict[str, Any] = {
-        "file": previous.file,
-        "sha256": previous.sha256,
-        "colour": previous.colour,
-        "validation": {n: previous.validation[n] for n in SCORE_NAMES if n in previous.validation},
-    }
-    if "set" in previous.validation:
-        record["validation"]["set"] = previous.validation["set"]
-    if sets is not None:
-        record["this_set"] = rescore_previous(previous, directory, sets)
-    return record
-
-
-def _speed(
-    previous: manifest.CheckpointEntry | None,
-    entry: manifest.CheckpointEntry,
-    seconds: float | None,
-) -> dict[str, Any]:
-    """The measured 12 MP time given; else the replaced entry's, when it is the same network
-    (architecture, arguments, CFA kind) developing in the same colour mode (guided colour adds
-    LibRaw's half-size development to the time); else none."""
-    if seconds is not None:
-        return {SPEED_KEY: seconds}
-    if previous is None or not previous.speed:
-        return {}
-    same = (previous.architecture, previous.arguments, previous.cfa_kind, previous.colour)
-    if same != (entry.architecture, entry.arguments, entry.cfa_kind, entry.colour):
-        return {}
-    speed = dict(previous.speed)
-    if "note" in previous.speed:  # the measurement's own note, carried along unchanged
-        speed["measured"] = previous.speed.get("measured", previous.speed["note"])
-    speed["note"] = (
-        f"kept from the entry this one replaced (sha256 {previous.sha256[:12]}...): same "
-        "architecture, arguments, CFA kind and colour mode, so the same speed; not measured again"
-    )
-    return speed
-
-
-def _with_entry(
-    entries: list[manifest.CheckpointEntry], entry: manifest.CheckpointEntry
-) -> list[manifest.CheckpointEntry]:
-    """The manifest with the entry added, or in the place of the one of its file name; as the
-    default, the only default of its CFA kind."""
-    result = [entry if other.file == entry.file else other for other in entries]
-    if all(other.file != entry.file for other in entries):
-        result.append(entry)
-    if entry.default:
-        for other in result:
-            if other is not entry and other.cfa_kind == entry.cfa_kind:
-                other.default = False
-    return result
 
 
 def _check_request(file_name: str, colour: str, validation_directory: object) -> None:
@@ -346,7 +318,7 @@ def publish(
                 model, meta.input_convention, sets, colour, validation_directory, command
             )
         if previous is not None:
-            validation["previous"] = _previous_record(previous, directory, sets)
+            validation["previous"] = replaced_record(previous, sha256, directory, sets)
         entry = manifest.CheckpointEntry(
             file=file_name,
             sha256=sha256,
@@ -359,6 +331,6 @@ def publish(
             validation=validation,
             colour=chosen,
         )
-        entry.speed = _speed(previous, entry, cpu_12mp_seconds)
-        manifest.write_manifest(_with_entry(entries, entry), directory)
+        entry.speed = kept_speed(previous, entry, cpu_12mp_seconds)
+        manifest.write_manifest(with_entry(entries, entry), directory)
     return entry
