@@ -167,6 +167,20 @@ def test_below_black_input_is_floored_and_its_gain_ignores_negative_light():
         network_input(packed, "bayer", (1.0, 1.0, 1.0), True, params)  # type: ignore[arg-type]
 
 
+def test_below_black_floor_cuts_only_the_tail_of_the_noise_trained_on(monkeypatch):
+    """The floor is set by the training noise: under 1% of high-ISO input (A7S II, ratio
+    100-300) lies below it, even in a black frame; heavier read noise is what it cuts."""
+    import darkdev.network_input as network_input_module
+
+    dark = smooth_photo()
+    dark = photos.Photo(dark.name, np.zeros_like(dark.pixels))  # all read noise, no light
+    crops = validation.build_validation_set([dark], "bayer", "high_iso", 8, packed_px=64)
+    monkeypatch.setattr(network_input_module, "BELOW_BLACK_FLOOR", -np.inf)
+    inputs = crops.network_inputs(InputConvention(white_balance=True, below_black=True))
+    values = np.concatenate([crop.ravel() for crop in inputs])
+    assert 0 < np.mean(values < BELOW_BLACK_FLOOR) < 0.01
+
+
 @pytest.mark.parametrize("source", ["numpy", "torch"])
 def test_noise_statistics_follow_the_model(source):
     sample = noise.NoiseSample(

@@ -74,8 +74,8 @@ class TrainConfig:
     validation_packed_px: int | None = None  # None: validation.VALIDATION_PACKED_PX (>= 512 raw px)
     lam_max: float = 0.0  # RIMEF lambda range in training (0: linear amplification, as SID)
     white_balance_input: bool = False  # multiply packed raw by as-shot WB gains (SPEC.md)
-    # Feed the network the values below black (amplified, floored at -1) instead of clipping
-    # them: a fifth of high-ISO input samples sit there (benchmarks/probe_below_black.py).
+    # Feed the network the values below black (amplified, floored at BELOW_BLACK_FLOOR) instead
+    # of clipping them: a fifth of high-ISO input samples sit there (probe_below_black.py).
     below_black_input: bool = False
     # bf16 autocast (float32 master weights): 'auto' where it is native (CUDA; CPUs with AMX or
     # AVX512-BF16: Bayer RMCN steps 0.44 -> 0.32 s, the same validation at equal steps),
