@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from darkdev.training.checkpoints import INIT_RECORD_NAME, start_record
 from darkdev.training.lineage import bounded, earlier_checkpoint, lineage
 
 
@@ -72,3 +73,11 @@ def test_a_chain_from_unrecorded_weights_is_incomplete_and_says_where_it_stops()
 def test_earlier_checkpoint_the_manifest_does_not_know_is_its_file_and_hash():
     started = {"file": "w.safetensors", "sha256": "2" * 64}
     assert earlier_checkpoint(started, None, None) == started
+
+
+def test_an_unreadable_start_record_falls_back_to_the_hash(tmp_path):
+    assert start_record(tmp_path) is None  # a run from scratch has none
+    (tmp_path / INIT_RECORD_NAME).write_text("{not json")
+    assert start_record(tmp_path) is None
+    (tmp_path / INIT_RECORD_NAME).write_text(json.dumps({"file": "w", "sha256": "3" * 64}))
+    assert start_record(tmp_path) == {"file": "w", "sha256": "3" * 64}

@@ -781,6 +781,9 @@ def test_republishing_records_the_previous_entry_and_keeps_its_speed(tmp_path, v
         colour="network",
         weights_file=step_3,
     )
+    # The same weights again: nothing replaced, so no record of a previous entry (not itself).
+    again = publish(out, "lts.safetensors", directory, colour="network", weights_file=step_3)
+    assert "previous" not in again.validation and again.speed == {"cpu_2_cores_12mp_s": 3.4}
     entry = publish(out, "lts.safetensors", directory, colour="network", validation_directory=out)
     previous = entry.validation["previous"]
     assert previous["file"] == "lts.safetensors" and previous["sha256"] == first.sha256
@@ -932,7 +935,8 @@ def test_rescore_measures_entries_again_and_keeps_what_they_said(tmp_path, valid
     out, _ = validated_run
     directory = tmp_path / "weights"
     step_3 = "validated/step-000003.safetensors"
-    publish(out, "net.safetensors", directory, colour="guided", weights_file=step_3)
+    step_6 = "validated/step-000006.safetensors"  # replaced below: the entry records it
+    publish(out, "net.safetensors", directory, colour="guided", weights_file=step_6)
     first = publish(
         out, "net.safetensors", directory, cpu_12mp_seconds=2.5, colour="network",
         weights_file=step_3,
@@ -1167,6 +1171,7 @@ def test_lineage_follows_run_folders_and_outlives_replaced_entries(
     # A run from the entry keeps the manifest's record of it as it starts (init.json) ...
     fourth = run("fourth", init_from=str(weights_folder / "net.safetensors"))
     assert fourth["initialised_from"]["lineage"]["runs"] == 3
+    assert fourth["initialised_from"]["file"] == "weights/net.safetensors"  # no machine's path
     # ... and one from a copy found by hash later, in the record of the entry it was.
     loose = tmp_path / "loose.safetensors"
     loose.write_bytes((weights_folder / "net.safetensors").read_bytes())
@@ -1179,7 +1184,7 @@ def test_lineage_follows_run_folders_and_outlives_replaced_entries(
     # Weights changed after their run: the record stops there and names them by the old hash.
     first_sha = weights.sha256_of(Path(step_file))
     Path(step_file).write_bytes(Path("second/best.safetensors").read_bytes())
-    chain = publish("third", "net.safetensors", weights_folder).training["lineage"]
+    chain = publish("third", "net.safetensors", tmp_path / "fresh").training["lineage"]
     assert chain["runs"] == 2 and not chain["complete"]
     assert (chain["unrecorded_start"], chain["unrecorded_sha256"]) == (step_file, first_sha)
 

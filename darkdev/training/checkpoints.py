@@ -107,17 +107,32 @@ def keep_init_copy(config: TrainConfig) -> None:
     assert config.init_from is not None
     source, out = Path(config.init_from), Path(config.out)
     shutil.copyfile(source, out / INIT_NAME)
-    started_from = {"file": config.init_from, "sha256": weights.sha256_of(out / INIT_NAME)}
-    known = known_record(started_from, manifest.read_manifest(source.parent))
+    started_from = {"file": portable_path(source), "sha256": weights.sha256_of(out / INIT_NAME)}
+    try:
+        known = known_record(started_from, manifest.read_manifest(source.parent))
+    except WeightsError:  # a foreign or broken manifest there: the file and hash will do
+        known = None
     record = json.dumps(known or started_from, indent=2) + "\n"
     write_atomic(out / INIT_RECORD_NAME, record.encode())
+
+
+def portable_path(path: Path) -> str:
+    """A path as a record names it: relative to the working folder where it lies inside it
+    (runs/..., darkdev/checkpoints/...), so records name no one machine's folders."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def start_record(out: Path) -> dict[str, Any] | None:
     """Where the run in this folder started (keep_init_copy's init.json); None without one (a run
     from scratch, or one started before init.json was written)."""
-    path = out / INIT_RECORD_NAME
-    return json.loads(path.read_text()) if path.is_file() else None
+    try:
+        record = json.loads((out / INIT_RECORD_NAME).read_text())
+    except (OSError, ValueError):  # none, or unreadable: the summary falls back to the hash
+        return None
+    return record if isinstance(record, dict) and "sha256" in record else None
 
 
 def export_weights(model: torch.nn.Module, config: TrainConfig, path: Path) -> str:

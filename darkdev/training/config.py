@@ -13,7 +13,7 @@ from darkdev.cfa import CHANNELS
 from darkdev.errors import ParameterError
 from darkdev.inference import PRECISIONS, check_precision, native_half_dtype
 from darkdev.models import STRIDE
-from darkdev.network_input import InputConvention
+from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention
 from darkdev.training import synthetic
 from darkdev.training.camera import SyntheticCamera
 from darkdev.training.noise import NoiseRange
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         "--below-black-input",
         action="store_true",
         help="keep the noisy values below black in the network's input (amplified, floored at "
-        "-1) instead of clipping them at zero",
+        f"{BELOW_BLACK_FLOOR:g}) instead of clipping them at zero",
     )
     parser.add_argument(
         "--precision",

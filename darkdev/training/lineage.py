@@ -79,8 +79,9 @@ def earlier_checkpoint(
     validation: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What a new entry records of the checkpoint its run started from: the run summary's
-    file and hash and, where the manifest knew that hash (its training and validation
-    records), how it was made and how it scored, one level deep."""
+    file and hash and, where a record of those weights is known (a manifest entry's, or one
+    made from their run folder: training and validation), how they were made and scored, one
+    level deep. training must be complete (is_complete_record)."""
     record = {k: v for k, v in started_from.items() if k not in ("training", "validation")}
     if training is None:
         return record
@@ -95,6 +96,12 @@ def earlier_checkpoint(
     return record
 
 
+def is_complete_record(training: dict[str, Any]) -> bool:
+    """Whether a training record says how its weights were made (command, steps, wall time):
+    what earlier_checkpoint needs; hand-made or foreign entries may not."""
+    return {"command", "steps", "wall_time_s"} <= training.keys()
+
+
 def known_record(
     started_from: dict[str, Any], entries: Iterable[CheckpointEntry]
 ) -> dict[str, Any] | None:
@@ -102,7 +109,7 @@ def known_record(
     record (earlier_checkpoint), or the one an entry keeps of the entry it replaced; None if
     neither."""
     for entry in entries:
-        if entry.sha256 == started_from["sha256"] and "command" in entry.training:
+        if entry.sha256 == started_from["sha256"] and is_complete_record(entry.training):
             return earlier_checkpoint(started_from, entry.training, entry.validation)
         replaced = entry.validation.get("previous") or {}
         if replaced.get("sha256") == started_from["sha256"] and LINEAGE_KEY in replaced:

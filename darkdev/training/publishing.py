@@ -139,15 +139,16 @@ def _run_folder_record(
     run_directory = path.parent.parent if path.parent.name == VALIDATED_DIR else path.parent
     if not (path.is_file() and (run_directory / SUMMARY_NAME).is_file()):
         return None
-    if weights.sha256_of(path) != started_from["sha256"]:
-        return None
     try:
+        if weights.sha256_of(path) != started_from["sha256"]:
+            return None
         summary = read_summary(run_directory)
         published = choose_weights(run_directory, path, summary)
-    except ParameterError:
+        training = _training_record(summary, directory, published, depth)
+        set_name = _validation_record(summary["validation"])["set"]
+    except (ParameterError, OSError, KeyError, TypeError):  # not a run this version can read
         return None
-    training = _training_record(summary, directory, published, depth)
-    scores = {**published.own_validation, "set": _validation_record(summary["validation"])["set"]}
+    scores = {**published.own_validation, "set": set_name}
     return {**earlier_checkpoint(started_from, training, scores), "run": str(run_directory)}
 
 
@@ -317,8 +318,9 @@ def publish(
             validation, chosen = scored_validation(
                 model, meta.input_convention, sets, colour, validation_directory, command
             )
-        if previous is not None:
-            validation["previous"] = replaced_record(previous, sha256, directory, sets)
+        replaced = None if previous is None else replaced_record(previous, sha256, directory, sets)
+        if replaced is not None:
+            validation["previous"] = replaced
         entry = manifest.CheckpointEntry(
             file=file_name,
             sha256=sha256,

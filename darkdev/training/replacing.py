@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from darkdev import manifest
-from darkdev.training.lineage import SCORE_NAMES, earlier_checkpoint
+from darkdev.training.lineage import SCORE_NAMES, earlier_checkpoint, is_complete_record
 from darkdev.training.publish_scores import rescore_previous
 
 SPEED_KEY = "cpu_2_cores_12mp_s"
@@ -16,12 +16,13 @@ SPEED_KEY = "cpu_2_cores_12mp_s"
 
 def replaced_record(
     previous: manifest.CheckpointEntry, sha256: str, directory: Path, sets: dict | None
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The entry a publication replaces: its file, hash and scores as its manifest entry had
     them, how it was made (one level deep, with its lineage), and with a validation folder, its
-    scores on those very crops. The same weights published again keep what they replaced."""
-    if previous.sha256 == sha256 and "previous" in previous.validation:
-        return previous.validation["previous"]
+    scores on those very crops. The same weights published again keep what they replaced (None
+    if nothing: an entry never records itself)."""
+    if previous.sha256 == sha256:
+        return previous.validation.get("previous")
     identity = {"file": previous.file, "sha256": previous.sha256}
     record: dict[str, Any] = {
         **identity,
@@ -30,7 +31,7 @@ def replaced_record(
     }
     if "set" in previous.validation:
         record["validation"]["set"] = previous.validation["set"]
-    if "command" in previous.training:  # so a run started from it still finds its lineage
+    if is_complete_record(previous.training):  # so a run started from it finds its lineage
         made = earlier_checkpoint(identity, previous.training, None)
         record.update({k: v for k, v in made.items() if k not in (*identity, "validation")})
     if sets is not None:

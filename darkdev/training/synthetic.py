@@ -209,7 +209,9 @@ def _cfa_tables(kind: str, side_px: int, device: torch.device) -> tuple[torch.Te
 class PairTensors:
     """One pair on the device."""
 
-    input: torch.Tensor  # (C, h, w) float32 in [0, 1] ([-1, 1] below black): what it sees
+    input: (
+        torch.Tensor
+    )  # (C, h, w) float32 in [0, 1] ([BELOW_BLACK_FLOOR, 1] below black): what it sees
     target: torch.Tensor  # (3, h*s, w*s) float32 sRGB in [0, 1], un-mosaiced development
     noisy_packed: (
         torch.Tensor
@@ -255,7 +257,9 @@ def make_item(
 
 @dataclass
 class SyntheticBatch:
-    inputs: torch.Tensor  # (N, C, h, w) float32 in [0, 1] ([-1, 1] below black): what it sees
+    inputs: (
+        torch.Tensor
+    )  # (N, C, h, w) float32 in [0, 1] ([BELOW_BLACK_FLOOR, 1] below black): what it sees
     targets: torch.Tensor  # (N, 3, h*s, w*s) float32 sRGB in [0, 1]
     plans: list[ItemPlan]
 
