@@ -18,7 +18,7 @@ import torch
 from darkdev import manifest, weights
 from darkdev.errors import ParameterError, ShapeError, WeightsError
 from darkdev.models import build_model
-from darkdev.network_input import InputConvention
+from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention
 from darkdev.training import photos as photo_files
 from darkdev.training import synthetic
 from darkdev.training.batches import BatchSource, Prefetcher, validation_sets
@@ -1210,6 +1210,9 @@ def test_a_run_below_black_records_its_input_everywhere(tmp_path, photo_folder):
     entry = publish(run, "below.safetensors", tmp_path / "weights")
     assert entry.training["below_black_input"] is True
     assert "input kept below black" in manifest.catalogue_row(entry)[1]
+    # Scores measured on a validation folder name the floor the input had.
+    scored = publish(run, "below.safetensors", tmp_path / "weights", validation_directory=run)
+    assert scored.validation["input_floor"] == BELOW_BLACK_FLOOR
     sets = read_validation_sets([run], "bayer")
     assert all(v.below_black for v in sets.values())
     old = tmp_path / "old"

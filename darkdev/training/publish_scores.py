@@ -18,7 +18,7 @@ import torch
 from darkdev import weights
 from darkdev.errors import DarkdevError, ParameterError
 from darkdev.manifest import CheckpointEntry
-from darkdev.network_input import InputConvention
+from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention
 from darkdev.training.evaluation import (
     COLOUR_MODES,
     SPLIT_TITLES,
@@ -160,6 +160,8 @@ def scored_validation(
         for split, v in sets.items()
     }
     record["target"] = sets["all_iso"].target_name
+    if convention.below_black:  # the floor its input had: scores depend on it
+        record["input_floor"] = BELOW_BLACK_FLOOR
     record["quality_psnr"] = round((record["psnr"] + record["psnr_high_iso"]) / 2, 4)
     record["command"] = command
     modes: dict[str, Any] = {
