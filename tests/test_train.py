@@ -602,6 +602,22 @@ def test_resume_adds_the_detail_split_and_scores_the_best_on_it(tmp_path, photo_
     assert parse_args(["--no-detail-validation"]).detail_validation is False
 
 
+def test_a_run_validates_on_the_sets_it_is_given(tmp_path, validated_run, photo_folder):
+    out, _ = validated_run
+    run = tmp_path / "run"
+    config = tiny_config(run, photo_folder, max_steps=1, validation_set=str(out))
+    summary = train(config)
+    for split in ("all_iso", "high_iso", "detail"):
+        name = f"validation-bayer-{split}.npz"
+        assert (run / name).read_bytes() == (out / name).read_bytes(), split
+    assert summary["config"]["validation_set"] == str(out)
+    assert parse_args(["--validation-set", "sets"]).validation_set == "sets"
+    partial = copy_sets(out, tmp_path / "partial", drop="detail")
+    with pytest.raises(ParameterError, match="validation-bayer-detail.npz: --validation-set"):
+        train(tiny_config(tmp_path / "refused", photo_folder, validation_set=str(partial)))
+    assert not (tmp_path / "refused" / "last.pt").exists()
+
+
 def test_kept_weights_of_every_validation_and_best_by_ssim(tmp_path, photo_folder):
     out = tmp_path / "run"
     summary = train(tiny_config(out, photo_folder, select_by="ssim", keep_validated_weights=True))

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from darkdev.errors import ParameterError
+from darkdev.files import write_atomic
 from darkdev.training import photos as photo_files
 from darkdev.training import synthetic
 from darkdev.training.config import TrainConfig
@@ -176,6 +177,20 @@ class Prefetcher:
             self.pool = None
 
 
+def copy_validation_set(folder: Path, path: Path) -> None:
+    """--validation-set: the folder's set of this name, copied whole into the run folder (the
+    run stays self-contained and resumable) or refused in one line if it has none."""
+    source = folder / path.name
+    try:
+        payload = source.read_bytes()
+    except OSError as error:
+        raise ParameterError(
+            f"{source}: --validation-set has no such set ({error.strerror or error}); build it "
+            "with darkdev evaluate --save-validation-set, or leave out that split"
+        ) from error
+    write_atomic(path, payload)
+
+
 def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
     """The fixed validation crops of this CFA kind, per split (the detail set too with
     config.detail_validation), with the run's camera (cached in the run folder)."""
@@ -183,6 +198,8 @@ def validation_sets(config: TrainConfig) -> dict[str, ValidationSet]:
     photos = None
     for split in ALL_SPLITS if config.detail_validation else SPLITS:
         path = validation_set_path(Path(config.out), config.cfa, split)
+        if config.validation_set is not None and not path.exists():
+            copy_validation_set(Path(config.validation_set), path)
         if path.exists():
             result[split] = load_validation_set(path)
             continue

@@ -63,6 +63,9 @@ class TrainConfig:
     keep_validated_weights: bool = False  # also write every validated step's weights
     # Validate on dead leaves too (validation.DETAIL_SPLIT): a third split --select-by counts.
     detail_validation: bool = True
+    # Validate on these sets (copied into the run folder at its start: validation-CFA-SPLIT.npz,
+    # e.g. the folder publish scores on) instead of building the run's own from --photos.
+    validation_set: str | None = None
     # Not in the paper: validate, keep and export an exponential moving average of the weights
     # with this decay (training.averaging); 0: the weights themselves.
     ema_decay: float = 0.0
@@ -234,6 +237,12 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.detail_validation,
         help="validate on dead leaves at high ISO too, a third split that --select-by counts "
         "(default: on)",
+    )
+    parser.add_argument(
+        "--validation-set",
+        metavar="DIR",
+        help="validate on DIR's validation-CFA-SPLIT.npz (copied into the run folder at its "
+        "start; e.g. the sets darkdev publish and rescore score on) instead of building them",
     )
     parser.add_argument(
         "--keep-validated-weights",
