@@ -21,7 +21,12 @@ from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import staged_file
 from darkdev.network_input import InputConvention
-from darkdev.training.checkpoints import EXPORT_NAME, VALIDATED_DIR, validated_weights_path
+from darkdev.training.checkpoints import (
+    EXPORT_NAME,
+    VALIDATED_DIR,
+    portable_path,
+    validated_weights_path,
+)
 from darkdev.training.curves import LOG_NAME, read_log
 from darkdev.training.lineage import (
     LINEAGE_KEY,
@@ -120,7 +125,8 @@ def _initialisation_record(
     """Where a continued run started: the file, its hash and how those weights were made and
     scored, one level deep (lineage.earlier_checkpoint), from the first that knows: the record
     the run made as it started, this manifest, or the run folder the weights are in."""
-    started_from = summary["initialised_from"]
+    started_from = summary["initialised_from"]  # records name paths as portable_path does
+    started_from = {**started_from, "file": portable_path(Path(started_from["file"]))}
     if LINEAGE_KEY in started_from:  # what the manifest beside the weights said at the start
         return started_from
     known = known_record(started_from, manifest.read_manifest(directory))
