@@ -24,13 +24,12 @@ def replaced_record(
     if previous.sha256 == sha256:
         return previous.validation.get("previous")
     identity = {"file": previous.file, "sha256": previous.sha256}
+    scores = previous.validation
     record: dict[str, Any] = {
         **identity,
         "colour": previous.colour,
-        "validation": {n: previous.validation[n] for n in SCORE_NAMES if n in previous.validation},
+        "validation": {n: scores[n] for n in (*SCORE_NAMES, "set") if n in scores},
     }
-    if "set" in previous.validation:
-        record["validation"]["set"] = previous.validation["set"]
     if is_complete_record(previous.training):  # so a run started from it finds its lineage
         made = earlier_checkpoint(identity, previous.training, None)
         record.update({k: v for k, v in made.items() if k not in (*identity, "validation")})
