@@ -118,8 +118,7 @@ def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):
     assert not (tmp_path / "work" / "check").exists()
 
 
-def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
-    """The 64 MiB budget counts tracked and untracked files, not ignored ones."""
+def _photo_pack_script():
     import importlib.util
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "make_photo_pack.py"
@@ -127,6 +126,12 @@ def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
+    """The 64 MiB budget counts tracked and untracked files, not ignored ones."""
+    module = _photo_pack_script()
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_bytes(b"ignored/\n")  # 9 bytes
     (tmp_path / "tracked.bin").write_bytes(b"x" * 1000)
@@ -135,3 +140,21 @@ def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
     (tmp_path / "ignored").mkdir()
     (tmp_path / "ignored" / "photo.jpg").write_bytes(b"z" * 5000)
     assert module.working_tree_bytes(tmp_path) == 1000 + 300 + 9
+
+
+def test_photo_pack_shrinks_to_the_budget_left_by_the_working_tree(tmp_path, monkeypatch):
+    """A pack over budget is written again smaller (size ~ side squared), never under 1024 px."""
+    module = _photo_pack_script()
+    sides: list[int] = []
+
+    def write(source, destination, side_px, quality):
+        sides.append(side_px)
+        return 79, side_px * side_px * 7  # 2048 px: 28 MiB, like the real pack
+
+    monkeypatch.setattr(module.photos, "write_photo_pack", write)
+    count, size, side = module.write_fitting_pack("photos", "out", 2048, 92, 26 * 2**20)
+    assert (count, side) == (79, sides[-1]) and size <= 26 * 2**20
+    assert sides[0] == 2048 and len(sides) == 2 and 1024 < side < 2048 and side % 64 == 0
+    sides.clear()
+    count, size, side = module.write_fitting_pack("photos", "out", 2048, 92, 2**20)
+    assert side == 1024 == sides[-1] and size > 2**20
