@@ -808,6 +808,7 @@ def test_republishing_records_the_previous_entry_and_keeps_its_speed(tmp_path, v
     # Scored again on the same crops as the new weights, in its own colour mode.
     this_set = previous["this_set"]
     assert this_set["colour"] == "network" and len(this_set["high_iso"]) == 2
+    assert this_set["set"] == entry.validation["set"]  # named: a republish keeps the record
     assert this_set["all_iso"][0] == pytest.approx(first.validation["psnr"], abs=0.05)
     # The same weights published again (to mend their record) keep what they replaced.
     again = publish(out, "lts.safetensors", directory, colour="network", validation_directory=out)

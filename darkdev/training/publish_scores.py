@@ -177,9 +177,10 @@ def scored_validation(
 
 
 def rescore_previous(
-    previous: CheckpointEntry, directory: Path, sets: dict[str, ValidationSet]
+    previous: CheckpointEntry, directory: Path, sets: dict[str, ValidationSet], set_name: str
 ) -> dict[str, Any] | str:
-    """The replaced checkpoint on the same sets, in its colour mode; or why it was not scored."""
+    """The replaced checkpoint on the same sets (named, since the same weights published again
+    keep this record), in its colour mode; or why it was not scored."""
     kind = sets["all_iso"].kind
     if previous.cfa_kind != kind:
         return f"not scored: it is a {previous.cfa_kind} checkpoint, the sets are {kind}"
@@ -189,4 +190,5 @@ def rescore_previous(
         return f"not scored: {error}"
     mode = previous.colour if previous.colour in COLOUR_MODES else "network"
     scores = score_splits(model, sets, meta.input_convention)
-    return {"colour": mode, **{split: pair(s[mode]) for split, s in scores.items()}}
+    splits = {split: pair(s[mode]) for split, s in scores.items()}
+    return {"colour": mode, "set": set_name, **splits}

@@ -324,7 +324,9 @@ def publish(
             validation, chosen = scored_validation(
                 model, meta.input_convention, sets, colour, validation_directory, command
             )
-        replaced = None if previous is None else replaced_record(previous, sha256, directory, sets)
+        replaced = None
+        if previous is not None:
+            replaced = replaced_record(previous, sha256, directory, sets, validation.get("set"))
         if replaced is not None:
             validation["previous"] = replaced
         entry = manifest.CheckpointEntry(
