@@ -99,3 +99,40 @@ def tiny_weights(tmp_path, monkeypatch):
     manifest.write_manifest(entries, directory)
     monkeypatch.setenv("DARKDEV_WEIGHTS_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy 2-core machine, 2 spinning threads are several times slower.
+    The training test modules ask for it on every test (pytestmark)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory):
+    """Four smooth 8-bit photos for tiny training runs; runs and evaluations only read them."""
+    import imageio.v3 as imageio
+
+    from tests.test_training_data import smooth_photo
+
+    folder = tmp_path_factory.mktemp("photos")
+    for seed in range(4):
+        imageio.imwrite(folder / f"smooth-{seed}.png", smooth_photo(260, 280, seed).pixels)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def validated_run(tmp_path_factory, photo_folder):
+    """A finished tiny run that kept the weights of each validated step (3 and 6), with its
+    validation-bayer-*.npz sets in its folder; publishing only reads it."""
+    from darkdev.training.loop import train
+    from tests.training_helpers import tiny_config
+
+    out = tmp_path_factory.mktemp("validated-run")
+    summary = train(tiny_config(out, photo_folder, keep_validated_weights=True))
+    return out, summary
