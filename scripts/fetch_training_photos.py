@@ -7,8 +7,9 @@ attribution / share-alike); this script re-creates them on any Debian 12
 
     python scripts/fetch_training_photos.py --out ~/.cache/darkdev/photos
 
-What it does, per Debian package in PHOTOS (79 photos in 8 packages, chosen by
-eye; see data/PHOTO_CREDITS.md):
+What it does, per Debian package in the catalogue data/training_photos.tsv (79
+photos in 8 packages, chosen by eye, with their licences and credits; see
+data/PHOTO_CREDITS.md):
 
 1. ``apt-get download PACKAGE`` into a temporary folder (no install needed) and
    ``dpkg-deb -x`` it there.
@@ -98,447 +99,47 @@ class Photo:
         return f"{self.credit}; {self.note}" if self.note else self.credit
 
 
-ENLIGHTENMENT_CREDIT = (
-    "Carsten Haitzler and various contributors, 2000-2020 (no photographer named)"
-)
-LXQT_STEFONARCH_CREDIT = "stefonarch (Stef Binde), LXQt Project Team 2022"
-LXQT_TEAM_CREDIT = "LXQt Project Team 2022 (no photographer named)"
-TUXPAINT_CREDIT = "Bill Kendrick"
+CATALOGUE = Path(__file__).resolve().parent.parent / "data" / "training_photos.tsv"
+CATALOGUE_COLUMNS = ("package", "path", "licence", "credit", "note")
 
-# The photos, with per-file licence and credit taken from each package's
-# usr/share/doc/PACKAGE/copyright (lxqt-themes: wallpapers/License; KDE: each
-# wallpaper's metadata.json; tuxpaint: AUTHORS.txt); notes flag weak photos.
-PHOTOS: tuple[Photo, ...] = (
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Bamboo.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Foggy-Trees.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-        "nearly flat; nearly monochrome",
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/God-Rays.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Green-Maple.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Lichen-Branches.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Mountain.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Peaks.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-        "nearly flat",
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Red-Maple.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Sea-of-Lanterns.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-        "already noisy",
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Snow-Trees.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Spruce-Needles.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Sunset-Clouds.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/White-Flower.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "enlightenment-data",
-        "usr/share/enlightenment/data/backgrounds/Yellow-Flower.edj",
-        "BSD-2-clause",
-        ENLIGHTENMENT_CREDIT,
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/aitzgorri_by_Aitzol_Berasategi.jpg",
-        "CC-BY-4.0",
-        "Aitzol Berasategi, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/analogpattern_by_Peter_Nerlich.jpg",
-        "CC-BY-SA-4.0",
-        "Peter Nerlich, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/Bridge_by_Sander_Klootwijk.jpg",
-        "CC-BY-SA-4.0",
-        "Sander Klootwijk, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/Dragonfly_by_Bolly.jpg",
-        "CC-BY-SA-4.0",
-        '"Bolly", 2018',
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/free_by_Peter_Nerlich.jpg",
-        "CC-BY-SA-4.0",
-        "Peter Nerlich, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/friends_by_Aitzol_Berasategi.jpg",
-        "CC-BY-4.0",
-        "Aitzol Berasategi, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/greentock_by_Peter_Nerlich.jpg",
-        "CC-BY-SA-4.0",
-        "Peter Nerlich, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/life_by_Aitzol_Berasategi.jpg",
-        "CC-BY-4.0",
-        "Aitzol Berasategi, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg",
-        "CC-BY-4.0",
-        "Aitzol Berasategi, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/Picture_0B_by_freespace.jpg",
-        "CC-BY-4.0",
-        'Trevor "Freespace", 2018',
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/Picture_1A_by_freespace.jpg",
-        "CC-BY-4.0",
-        'Trevor "Freespace", 2018',
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg",
-        "CC0-1.0",
-        "Clemens Engelhardt, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/sunset_by_Aitzol_Berasategi.jpg",
-        "CC-BY-4.0",
-        "Aitzol Berasategi, 2018",
-    ),
-    Photo(
-        "lomiri-wallpapers-16.04",
-        "usr/share/backgrounds/Wine_by_Jakkub_Mede.jpg",
-        "CC-BY-4.0",
-        "Jakub Mede, 2018",
-        "heavily compressed JPEG",
-    ),
-    Photo(
-        "lomiri-wallpapers-20.04",
-        "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",
-        "CC-BY-SA-3.0",
-        "Lukas Baubkus, 2021",
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/after-the-rain.jpg",
-        "CC-BY-SA-3.0",
-        LXQT_STEFONARCH_CREDIT,
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/appleflower.png",
-        "CC-BY-SA-3.0",
-        LXQT_STEFONARCH_CREDIT,
-    ),
-    Photo(
-        "lxqt-themes", "usr/share/lxqt/wallpapers/beam.png", "CC-BY-SA-3.0", LXQT_STEFONARCH_CREDIT
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/Butterfly-Kenneth-Wimer.jpg",
-        "CC-BY-SA-3.0",
-        "LXQt Project Team 2022; file name credits Kenneth Wimer",
-        "heavily compressed JPEG",
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/butterfly.png",
-        "CC-BY-SA-3.0",
-        LXQT_STEFONARCH_CREDIT,
-    ),
-    Photo("lxqt-themes", "usr/share/lxqt/wallpapers/cloud.png", "CC-BY-SA-3.0", LXQT_TEAM_CREDIT),
-    Photo(
-        "lxqt-themes", "usr/share/lxqt/wallpapers/drop.png", "CC-BY-SA-3.0", LXQT_STEFONARCH_CREDIT
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/flowers.png",
-        "CC-BY-SA-3.0",
-        LXQT_STEFONARCH_CREDIT,
-    ),
-    Photo(
-        "lxqt-themes", "usr/share/lxqt/wallpapers/fog.jpg", "CC-BY-SA-3.0", LXQT_STEFONARCH_CREDIT
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/this-is-not-windows.jpg",
-        "CC-BY-SA-3.0",
-        LXQT_STEFONARCH_CREDIT,
-    ),
-    Photo(
-        "lxqt-themes",
-        "usr/share/lxqt/wallpapers/Valendas.png",
-        "CC-BY-SA-3.0",
-        LXQT_TEAM_CREDIT,
-        "RGBA PNG, alpha fully opaque",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Aqua.jpg",
-        "GPL-2+",
-        "2008, Charles Barbin",
-        "heavily compressed JPEG",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Blinds.jpg",
-        "GPL-2+",
-        "2008, Lennart Poettering",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Dune.jpg",
-        "GPL-2+",
-        "2007, Marco Cogoni",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/FreshFlower.jpg",
-        "GPL-2+",
-        "2005, Jens Ansorg",
-        "heavily compressed JPEG",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Garden.jpg",
-        "GPL-2+",
-        "2008, Charles Barbin",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/GreenMeadow.jpg",
-        "GPL-2+",
-        "2005, Timothy Schellhase",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/LadyBird.jpg",
-        "GPL-2+",
-        "2008, Charles Barbin",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/RainDrops.jpg",
-        "GPL-2+",
-        '2008, "blackcombwhistler07"',
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Storm.jpg",
-        "GPL-2+",
-        "2008, Sergey Nazarov",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/TwoWings.jpg",
-        "GPL-2+",
-        "2008, Charles Barbin",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/Wood.jpg",
-        "GPL-2+",
-        "2008, Jean-François Fortin Tam",
-    ),
-    Photo(
-        "mate-backgrounds",
-        "usr/share/backgrounds/mate/nature/YellowFlower.jpg",
-        "GPL-2+",
-        "2008, Charles Barbin",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/BytheWater/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Maciej Wiklo",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/ColdRipple/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-        "monochrome (R = G = B)",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/ColorfulCups/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Dmitri Popov",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/DarkestHour/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-        "dark",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/EveningGlow/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Ian Hex",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/FallenLeaf/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Martin Klapetek",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/Grey/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Sigi Sagi",
-        "heavily compressed JPEG; grayscale (single-channel) JPEG",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/Kite/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-        "nearly flat",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/OneStandsOut/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/Path/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-    ),
-    Photo(
-        "plasma-workspace-wallpapers",
-        "usr/share/wallpapers/summer_1am/contents/images/2560x1600.jpg",
-        "LGPL-3",
-        "Risto Saukonpää",
-        "dark",
-    ),
-    Photo(
-        "sddm-theme-maldives",
-        "usr/share/sddm/themes/maldives/background.jpg",
-        "CC-BY-3.0",
-        "Nevit Dilmen, 2008 (commons.wikimedia.org/wiki/User:Nevit)",
-    ),
-    Photo(
-        "tuxpaint-data", "usr/share/tuxpaint/templates/burnt_bark.jpg", "GPL-2+", TUXPAINT_CREDIT
-    ),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/cliff.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/corn_maze.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo(
-        "tuxpaint-data",
-        "usr/share/tuxpaint/templates/jellyfish.jpg",
-        "GPL-2+",
-        TUXPAINT_CREDIT,
-        "heavily compressed JPEG",
-    ),
-    Photo(
-        "tuxpaint-data", "usr/share/tuxpaint/templates/lighthouse.jpg", "GPL-2+", TUXPAINT_CREDIT
-    ),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/mossy_log.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/mudstone.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo(
-        "tuxpaint-data", "usr/share/tuxpaint/templates/ocean_splash.jpg", "GPL-2+", TUXPAINT_CREDIT
-    ),
-    Photo(
-        "tuxpaint-data", "usr/share/tuxpaint/templates/ocean_waves.jpg", "GPL-2+", TUXPAINT_CREDIT
-    ),
-    Photo(
-        "tuxpaint-data",
-        "usr/share/tuxpaint/templates/redwoods_above.jpg",
-        "GPL-2+",
-        TUXPAINT_CREDIT,
-    ),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/rocks.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo("tuxpaint-data", "usr/share/tuxpaint/templates/sheep.jpg", "GPL-2+", TUXPAINT_CREDIT),
-    Photo(
-        "tuxpaint-data", "usr/share/tuxpaint/templates/spiders_web.jpg", "GPL-2+", TUXPAINT_CREDIT
-    ),
-    Photo(
-        "tuxpaint-data",
-        "usr/share/tuxpaint/templates/sun_behind_clouds.jpg",
-        "GPL-2+",
-        TUXPAINT_CREDIT,
-    ),
-    Photo(
-        "tuxpaint-data",
-        "usr/share/tuxpaint/templates/sun_behind_leaves.jpg",
-        "GPL-2+",
-        TUXPAINT_CREDIT,
-    ),
-)
+
+def read_catalogue(path: Path) -> tuple[Photo, ...]:
+    """The photos listed in a tab-separated catalogue, in file order.
+
+    Lines starting with ``#`` and blank lines are skipped; the first other line
+    must name the columns (CATALOGUE_COLUMNS), and every row after it must have
+    those five fields; the note may be empty or left off (an editor may strip the tab).
+    """
+    photos: list[Photo] = []
+    header_seen = False
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = tuple(line.split("\t"))
+            if not header_seen:
+                if fields != CATALOGUE_COLUMNS:
+                    raise ValueError(f"{path}:{number}: expected the header {CATALOGUE_COLUMNS}")
+                header_seen = True
+            elif len(fields) not in (len(CATALOGUE_COLUMNS) - 1, len(CATALOGUE_COLUMNS)):
+                raise ValueError(
+                    f"{path}:{number}: expected {len(CATALOGUE_COLUMNS)} tab-separated "
+                    f"columns ({', '.join(CATALOGUE_COLUMNS)}; the note may be left off), "
+                    f"found {len(fields)}"
+                )
+            elif not all(fields[:4]):
+                raise ValueError(f"{path}:{number}: package, path, licence and credit must be set")
+            else:
+                photos.append(Photo(*fields))
+    return tuple(photos)
+
+
+# The photos and their credits live in data/training_photos.tsv: the Debian-packaged
+# ones, then scikit-image's bundled real colour photographs (no download needed).
+_CATALOGUE = read_catalogue(CATALOGUE)
+PHOTOS: tuple[Photo, ...] = tuple(p for p in _CATALOGUE if p.package != SKIMAGE_PACKAGE)
+SKIMAGE_PHOTOS: tuple[Photo, ...] = tuple(p for p in _CATALOGUE if p.package == SKIMAGE_PACKAGE)
 
 # Licence files, besides usr/share/doc/PACKAGE/copyright, that credit the photos.
 EXTRA_LICENCE_FILES: dict[str, tuple[str, ...]] = {
@@ -549,46 +150,6 @@ EXTRA_LICENCE_FILES: dict[str, tuple[str, ...]] = {
         if photo.package == "plasma-workspace-wallpapers"
     ),
 }
-
-# Real colour photographs bundled in scikit-image's wheel (no download needed);
-# licences from the skimage.data docstrings.
-SKIMAGE_PHOTOS: tuple[Photo, ...] = (
-    Photo(
-        SKIMAGE_PACKAGE,
-        "astronaut.png",
-        "public domain",
-        "NASA (portrait of astronaut Eileen Collins), NASA Great Images, https://flic.kr/p/r9qvLn",
-        "people",
-    ),
-    Photo(SKIMAGE_PACKAGE, "chelsea.png", "CC0", "Stefan van der Walt"),
-    Photo(
-        SKIMAGE_PACKAGE,
-        "coffee.png",
-        "CC0",
-        "Rachel Michetti, courtesy of Pikolo Espresso Bar",
-    ),
-    Photo(
-        SKIMAGE_PACKAGE,
-        "rocket.jpg",
-        "public domain",
-        "SpaceX (DSCOVR launch on Falcon 9), released into the public domain",
-        "JPEG as shipped",
-    ),
-    Photo(
-        SKIMAGE_PACKAGE,
-        "motorcycle_left.png",
-        "no licence stated (research data set)",
-        "Middlebury 2014 stereo data set, Scharstein et al., GCPR 2014",
-        "left view of a stereo pair, downsampled 4x; keep with motorcycle_right",
-    ),
-    Photo(
-        SKIMAGE_PACKAGE,
-        "motorcycle_right.png",
-        "no licence stated (research data set)",
-        "Middlebury 2014 stereo data set, Scharstein et al., GCPR 2014",
-        "right view of a stereo pair, downsampled 4x; keep with motorcycle_left",
-    ),
-)
 
 JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 JPEG_STANDALONE_MARKERS = frozenset(range(0xD0, 0xDA)) | {0x01}
