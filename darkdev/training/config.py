@@ -184,124 +184,152 @@ def bfloat16_autocast(device, precision: str) -> bool:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m darkdev.train", description=DESCRIPTION)
     defaults = TrainConfig()
-    parser.add_argument("--model", default=defaults.model)
-    parser.add_argument("--cfa", default=defaults.cfa, choices=sorted(CHANNELS))
-    parser.add_argument("--width", type=int, default=defaults.width)
-    parser.add_argument("--crop", type=int, default=defaults.crop, help="packed crop side")
-    parser.add_argument("--batch", type=int, default=defaults.batch)
-    parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument(
+    for add_arguments in (
+        _add_run_arguments,
+        _add_model_arguments,
+        _add_optimisation_arguments,
+        _add_data_arguments,
+        _add_validation_arguments,
+    ):
+        add_arguments(parser, defaults)
+    return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    group = parser.add_argument_group("the run: where it writes, how long, how it resumes")
+    group.add_argument("--out", default=defaults.out)
+    group.add_argument("--resume", action="store_true")
+    group.add_argument("--max-minutes", type=float, default=defaults.max_minutes)
+    group.add_argument("--max-steps", type=int, default=None)
+    group.add_argument(
         "--session-steps",
         type=int,
         default=None,
         help="stop after N steps of this session (resume later with --resume)",
     )
-    parser.add_argument("--out", default=defaults.out)
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES)
-    parser.add_argument(
-        "--later-sgn-lr-scale",
-        type=float,
-        default=defaults.later_sgn_lr_scale,
-        help="an MCN's SGN-2..n learn at lr times this (e.g. 10 for an RMCN grown from an LTS)",
-    )
-    parser.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
-    parser.add_argument(
-        "--lowpass-weight",
-        type=float,
-        default=defaults.lowpass_weight,
-        help="L1 on 8x8 block means (tone and colour; not in the paper)",
-    )
-    parser.add_argument(
-        "--ssim-weight",
-        type=float,
-        default=defaults.ssim_weight,
-        help="weight of 1 - SSIM of the output (not in the paper)",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=defaults.threads)
-    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
-    parser.add_argument("--validation-count", type=int, default=defaults.validation_count)
-    parser.add_argument(
-        "--select-by",
-        default=defaults.select_by,
-        choices=SELECTION_RULES,
-        help="which validated weights are the run's best: mean PSNR of the splits (psnr), "
-        "that plus mean SSIM in dB, -10 log10(1 - SSIM) (psnr+ssim), or mean SSIM (ssim)",
-    )
-    parser.add_argument(
-        "--detail-validation",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.detail_validation,
-        help="validate on dead leaves at high ISO too, a third split that --select-by counts "
-        "(default: on)",
-    )
-    parser.add_argument(
-        "--validation-set",
-        metavar="DIR",
-        help="validate on DIR's validation-CFA-SPLIT.npz (copied into the run folder at its "
-        "start; e.g. the sets darkdev publish and rescore score on) instead of building them",
-    )
-    parser.add_argument(
-        "--keep-validated-weights",
-        action="store_true",
-        help="also write each validated step's weights to validated/step-NNNNNN.safetensors",
-    )
-    parser.add_argument(
-        "--ema-decay",
-        type=float,
-        default=defaults.ema_decay,
-        help="validate, keep and export an exponential moving average of the weights with this "
-        "decay, e.g. 0.999 (0: off; not in the paper)",
-    )
-    parser.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
-    parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
-    parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
-    parser.add_argument("--photos", default=defaults.photos)
-    parser.add_argument("--data-workers", type=int, default=defaults.data_workers)
-    parser.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
-    parser.add_argument("--lam-max", type=float, default=defaults.lam_max)
-    parser.add_argument("--white-balance-input", action="store_true")
-    parser.add_argument(
-        "--below-black-input",
-        action="store_true",
-        help="keep the noisy values below black in the network's input (amplified, floored at "
-        f"{BELOW_BLACK_FLOOR:g}) instead of clipping them at zero",
-    )
-    parser.add_argument(
-        "--precision",
-        default=defaults.precision,
-        choices=PRECISIONS,
-        help="bf16 autocast where native (auto: CUDA, CPUs with AMX or AVX512-BF16), "
-        "float32 (full) or bf16 anywhere (half)",
-    )
-    parser.add_argument(
-        "--black-error-dn",
-        type=float,
-        default=0.0,
-        help="train with each colour's black level off by a normal draw of this spread in DN "
-        "(a camera's inexact black, which the ratio amplifies); validation keeps it exact",
-    )
-    parser.add_argument(
-        "--noise-widening",
-        type=float,
-        default=None,
-        help="train on the calibrated K range widened by this factor (and log-sigma spread), "
-        "instead of the kind's default (1 Bayer, 1.5 X-Trans); validation keeps the default",
-    )
-    parser.add_argument(
+    group.add_argument("--seed", type=int, default=defaults.seed)
+    group.add_argument("--threads", type=int, default=defaults.threads)
+    group.add_argument("--data-workers", type=int, default=defaults.data_workers)
+    group.add_argument("--log-every", type=int, default=defaults.log_every, help="steps")
+    group.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
+    group.add_argument("--debug", action="store_true", help="Show tracebacks (darkdev train).")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    group = parser.add_argument_group("the network and where it starts")
+    group.add_argument("--model", default=defaults.model)
+    group.add_argument("--cfa", default=defaults.cfa, choices=sorted(CHANNELS))
+    group.add_argument("--width", type=int, default=defaults.width)
+    group.add_argument(
         "--init-from",
         default=None,
         help="checkpoint to start from (a safetensors file, or a bundled one by name: "
         "`darkdev models`): the same model at its width or narrower (widened exactly), or an "
         "LTS to grow into rmcn-N-nobc",
     )
-    parser.add_argument("--sid-root", default=None)
-    parser.add_argument("--sid-list", default=None)
-    parser.add_argument("--debug", action="store_true", help="Show tracebacks (darkdev train).")
-    return parser
+
+
+def _add_optimisation_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    group = parser.add_argument_group("the optimisation: batches, learning rate, loss")
+    group.add_argument("--crop", type=int, default=defaults.crop, help="packed crop side")
+    group.add_argument("--batch", type=int, default=defaults.batch)
+    group.add_argument("--lr", type=float, default=defaults.lr)
+    group.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=LR_SCHEDULES)
+    group.add_argument(
+        "--later-sgn-lr-scale",
+        type=float,
+        default=defaults.later_sgn_lr_scale,
+        help="an MCN's SGN-2..n learn at lr times this (e.g. 10 for an RMCN grown from an LTS)",
+    )
+    group.add_argument("--tv-weight", type=float, default=defaults.tv_weight, help="beta")
+    group.add_argument(
+        "--lowpass-weight",
+        type=float,
+        default=defaults.lowpass_weight,
+        help="L1 on 8x8 block means (tone and colour; not in the paper)",
+    )
+    group.add_argument(
+        "--ssim-weight",
+        type=float,
+        default=defaults.ssim_weight,
+        help="weight of 1 - SSIM of the output (not in the paper)",
+    )
+    group.add_argument(
+        "--ema-decay",
+        type=float,
+        default=defaults.ema_decay,
+        help="validate, keep and export an exponential moving average of the weights with this "
+        "decay, e.g. 0.999 (0: off; not in the paper)",
+    )
+    group.add_argument(
+        "--precision",
+        default=defaults.precision,
+        choices=PRECISIONS,
+        help="bf16 autocast where native (auto: CUDA, CPUs with AMX or AVX512-BF16), "
+        "float32 (full) or bf16 anywhere (half)",
+    )
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    group = parser.add_argument_group("the training pairs: photos, noise, what the network sees")
+    group.add_argument("--photos", default=defaults.photos)
+    group.add_argument("--content-reuse", type=int, default=defaults.content_reuse)
+    group.add_argument("--lam-max", type=float, default=defaults.lam_max)
+    group.add_argument("--white-balance-input", action="store_true")
+    group.add_argument(
+        "--below-black-input",
+        action="store_true",
+        help="keep the noisy values below black in the network's input (amplified, floored at "
+        f"{BELOW_BLACK_FLOOR:g}) instead of clipping them at zero",
+    )
+    group.add_argument(
+        "--black-error-dn",
+        type=float,
+        default=0.0,
+        help="train with each colour's black level off by a normal draw of this spread in DN "
+        "(a camera's inexact black, which the ratio amplifies); validation keeps it exact",
+    )
+    group.add_argument(
+        "--noise-widening",
+        type=float,
+        default=None,
+        help="train on the calibrated K range widened by this factor (and log-sigma spread), "
+        "instead of the kind's default (1 Bayer, 1.5 X-Trans); validation keeps the default",
+    )
+    group.add_argument("--sid-root", default=None)
+    group.add_argument("--sid-list", default=None)
+
+
+def _add_validation_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    group = parser.add_argument_group("validation: when, on what, which step is best")
+    group.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    group.add_argument("--validation-count", type=int, default=defaults.validation_count)
+    group.add_argument(
+        "--select-by",
+        default=defaults.select_by,
+        choices=SELECTION_RULES,
+        help="which validated weights are the run's best: mean PSNR of the splits (psnr), "
+        "that plus mean SSIM in dB, -10 log10(1 - SSIM) (psnr+ssim), or mean SSIM (ssim)",
+    )
+    group.add_argument(
+        "--detail-validation",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.detail_validation,
+        help="validate on dead leaves at high ISO too, a third split that --select-by counts "
+        "(default: on)",
+    )
+    group.add_argument(
+        "--validation-set",
+        metavar="DIR",
+        help="validate on DIR's validation-CFA-SPLIT.npz (copied into the run folder at its "
+        "start; e.g. the sets darkdev publish and rescore score on) instead of building them",
+    )
+    group.add_argument(
+        "--keep-validated-weights",
+        action="store_true",
+        help="also write each validated step's weights to validated/step-NNNNNN.safetensors",
+    )
+    group.add_argument("--validation-packed-px", type=int, default=None, help="tests only")
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
