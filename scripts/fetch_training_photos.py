@@ -132,6 +132,8 @@ def read_catalogue(path: Path) -> tuple[Photo, ...]:
                 raise ValueError(f"{path}:{number}: package, path, licence and credit must be set")
             else:
                 photos.append(Photo(*fields))
+    if not photos:  # else the fetch would quietly write an empty photo folder
+        raise ValueError(f"{path}: no photo rows (and a header naming {CATALOGUE_COLUMNS})")
     return tuple(photos)
 
 

@@ -4,10 +4,10 @@
     python scripts/make_photo_pack.py [--photos ~/.cache/darkdev/photos] [--out gpu-pack/photos]
 
 Writes resized JPEG copies (long side 2048 px, quality 92, 4:4:4) and a manifest.tsv into the
-ignored folder gpu-pack/photos (about 27 MiB for the 79 photos); never commit it (licences).
-The pack and the working tree that travels with it must stay under 64 MiB: a pack too big is
-written again at the long side that fits (its size goes with the side squared), never below
-1024 px (a 512 px packed crop); exits 1 if even that does not fit.
+ignored folder gpu-pack/photos (about 27 MiB for the 85 photos, scikit-image's 6 included); never
+commit it (licences). The pack and the working tree that travels with it must stay under 64 MiB:
+a pack too big is written again smaller (its size goes at most with the side squared), never
+below MIN_SIDE_PX; exits 1 if even that does not fit.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from darkdev.training import photos  # noqa: E402
 
 DEVICE_INBOUND_LIMIT_BYTES = 64 * 2**20  # the device machine takes the tree plus carry in 64 MiB
 HEADROOM_BYTES = 2**20  # for what the session writes between packing and the device call
-MIN_SIDE_PX = 1024  # the GPU session's largest crop, 512 packed px, is 1024 photo px
+# The session's default crop, 256 packed px, is 768 photo px for X-Trans (3 raw px a packed px);
+# crops are cut within the short side, 853 px for a 3:2 photo at 1280: never upsampled.
+MIN_SIDE_PX = 1280
 
 
 def working_tree_bytes(repository: Path) -> int:
@@ -48,9 +50,10 @@ def write_fitting_pack(
     while True:
         count, size = photos.write_photo_pack(source, destination, side_px, quality)
         print(f"{count} photos at {side_px} px: {size / 2**20:.1f} MiB in {destination}")
-        if size <= budget_bytes or side_px == MIN_SIDE_PX:
+        if size <= budget_bytes or side_px <= MIN_SIDE_PX:
             return count, size, side_px
-        # 3% below the side the squared law predicts, in steps of 64 px, so one retry usually fits
+        # 3% below the side the squared law predicts, in steps of 64 px: photos already smaller
+        # than the side do not shrink, so the law overestimates the saving and may take retries
         predicted = side_px * (budget_bytes / size) ** 0.5 * 0.97
         side_px = max(MIN_SIDE_PX, min(side_px - 64, int(predicted) // 64 * 64))
         print(f"over the {budget_bytes / 2**20:.1f} MiB left: writing it again at {side_px} px")
@@ -66,6 +69,9 @@ def main() -> int:
     tree = working_tree_bytes(Path(__file__).resolve().parent.parent)
     budget = DEVICE_INBOUND_LIMIT_BYTES - HEADROOM_BYTES - tree
     print(f"the working tree travels with {tree / 2**20:.1f} MiB: {budget / 2**20:.1f} MiB left")
+    if budget <= 0:
+        print("the working tree alone leaves no room for a photo pack", file=sys.stderr)
+        return 1
     count, size, side = write_fitting_pack(
         arguments.photos, arguments.out, arguments.side, arguments.quality, budget
     )

@@ -62,3 +62,13 @@ def test_malformed_catalogue_row_names_file_and_line(tmp_path):
         ValueError, match=re.escape(f"{catalogue}:4: expected 5 tab-separated columns")
     ):
         fetch.read_catalogue(catalogue)
+
+
+def test_empty_catalogue_is_refused(tmp_path):
+    """No rows (or no header) would fetch nothing and write an empty photo folder: refused."""
+    fetch = _fetch_script()
+    for text in ("# only a comment\n", "package\tpath\tlicence\tcredit\tnote\n"):
+        catalogue = tmp_path / "photos.tsv"
+        catalogue.write_text(text, encoding="utf-8")
+        with pytest.raises(ValueError, match="no photo rows"):
+            fetch.read_catalogue(catalogue)

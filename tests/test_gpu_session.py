@@ -142,8 +142,32 @@ def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
     assert module.working_tree_bytes(tmp_path) == 1000 + 300 + 9
 
 
+def test_photo_pack_round_trip_leaves_no_stale_copies(tmp_path):
+    """A pack reads back as the photos at the long side asked; written again for fewer photos,
+    the copies of the others go (they would travel, and be trained on); bytes count the folder."""
+    import imageio.v3 as imageio
+
+    from darkdev.training import photos
+    from tests.test_training_data import smooth_photo
+
+    source, pack = tmp_path / "photos", tmp_path / "pack"
+    source.mkdir()
+    for seed in range(3):
+        imageio.imwrite(source / f"p{seed}.png", smooth_photo(300, 320, seed).pixels)
+    count, size = photos.write_photo_pack(source, pack, max_side_px=288, quality=90)
+    packed = photos.load_photos(pack, min_side_px=200)
+    assert count == 3 and [p.name for p in packed] == [f"p{s}.png.pack.jpg" for s in range(3)]
+    assert all(p.pixels.shape == (270, 288, 3) for p in packed)
+    (source / "p1.png").unlink()
+    count, size = photos.write_photo_pack(source, pack, max_side_px=288, quality=90)
+    names = sorted(path.name for path in pack.iterdir())
+    assert count == 2 and names == ["manifest.tsv", "p0.png.pack.jpg", "p2.png.pack.jpg"]
+    assert size == sum(path.stat().st_size for path in pack.iterdir())
+
+
 def test_photo_pack_shrinks_to_the_budget_left_by_the_working_tree(tmp_path, monkeypatch):
-    """A pack over budget is written again smaller (size ~ side squared), never under 1024 px."""
+    """A pack over budget is written again smaller (size ~ side squared), never under 1280 px
+    (nor larger than asked)."""
     module = _photo_pack_script()
     sides: list[int] = []
 
@@ -154,7 +178,10 @@ def test_photo_pack_shrinks_to_the_budget_left_by_the_working_tree(tmp_path, mon
     monkeypatch.setattr(module.photos, "write_photo_pack", write)
     count, size, side = module.write_fitting_pack("photos", "out", 2048, 92, 26 * 2**20)
     assert (count, side) == (79, sides[-1]) and size <= 26 * 2**20
-    assert sides[0] == 2048 and len(sides) == 2 and 1024 < side < 2048 and side % 64 == 0
+    assert sides[0] == 2048 and len(sides) == 2 and 1280 < side < 2048 and side % 64 == 0
     sides.clear()
     count, size, side = module.write_fitting_pack("photos", "out", 2048, 92, 2**20)
-    assert side == 1024 == sides[-1] and size > 2**20
+    assert side == 1280 == sides[-1] and size > 2**20
+    sides.clear()
+    count, size, side = module.write_fitting_pack("photos", "out", 800, 92, 2**20)
+    assert sides == [800] and size > 2**20

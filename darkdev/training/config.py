@@ -196,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
-    group = parser.add_argument_group("the run: where it writes, how long, how it resumes")
+    group = parser.add_argument_group("the run: output, length, resuming, this machine")
     group.add_argument("--out", default=defaults.out)
     group.add_argument("--resume", action="store_true")
     group.add_argument("--max-minutes", type=float, default=defaults.max_minutes)

@@ -187,7 +187,8 @@ def write_photo_pack(
     quality: int = PACK_QUALITY,
 ) -> tuple[int, int]:
     """Resized JPEG copies (4:4:4) of every photo of `source` plus a manifest.tsv, so the set
-    travels to a machine that takes only a few tens of MiB. Returns (photos, bytes)."""
+    travels to a machine that takes only a few tens of MiB; copies of photos no longer in the
+    set are removed, since they would travel too. Returns (photos, bytes of the folder)."""
     from PIL import Image  # Pillow: the encoder; imported here, only packing needs it
 
     destination = Path(destination)
@@ -205,5 +206,9 @@ def write_photo_pack(
         write_atomic(destination / name, buffer.getvalue())
         total_bytes += (destination / name).stat().st_size
         rows.append(f"{name}\t{photo.name}\t{image.size[0]}\t{image.size[1]}")
-    (destination / "manifest.tsv").write_text("\n".join(rows) + "\n")
-    return len(rows) - 1, total_bytes
+    written = {row.split("\t")[0] for row in rows[1:]}
+    for stale in destination.glob("*" + PACK_SUFFIX):
+        if stale.name not in written:
+            stale.unlink()
+    write_atomic(destination / "manifest.tsv", ("\n".join(rows) + "\n").encode())
+    return len(rows) - 1, total_bytes + (destination / "manifest.tsv").stat().st_size

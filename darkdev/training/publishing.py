@@ -326,7 +326,8 @@ def publish(
             )
         replaced = None
         if previous is not None:
-            replaced = replaced_record(previous, sha256, directory, sets, validation.get("set"))
+            set_name = validation.get("set", "")  # scored_validation's, when sets are given
+            replaced = replaced_record(previous, sha256, directory, sets, set_name)
         if replaced is not None:
             validation["previous"] = replaced
         entry = manifest.CheckpointEntry(

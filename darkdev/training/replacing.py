@@ -19,11 +19,12 @@ def replaced_record(
     sha256: str,
     directory: Path,
     sets: dict | None,
-    set_name: str | None = None,
+    set_name: str,
 ) -> dict[str, Any] | None:
     """The entry a publication replaces: its file, hash and scores as its manifest entry had
     them, how it was made (one level deep, with its lineage), and with a validation folder, its
-    scores on those very crops, named by set_name (a republish keeps the record). The same weights published again keep what they replaced (None
+    scores on those very crops, named by set_name: the same weights published again keep this
+    record while their own scores may move to another set. The same weights published again keep what they replaced (None
     if nothing: an entry never records itself)."""
     if previous.sha256 == sha256:
         return previous.validation.get("previous")
@@ -38,7 +39,7 @@ def replaced_record(
         made = earlier_checkpoint(identity, previous.training, None)
         record.update({k: v for k, v in made.items() if k not in (*identity, "validation")})
     if sets is not None:
-        record["this_set"] = rescore_previous(previous, directory, sets, set_name or "unrecorded")
+        record["this_set"] = rescore_previous(previous, directory, sets, set_name)
     return record
 
 
