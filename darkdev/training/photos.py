@@ -193,7 +193,7 @@ def write_photo_pack(
 
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    rows, total_bytes = ["filename\tsource\twidth\theight"], 0
+    rows, written = ["filename\tsource\twidth\theight"], set()
     for photo in load_photos(source):
         image = Image.fromarray(photo.pixels)
         factor = max(image.size) / max_side_px
@@ -204,11 +204,10 @@ def write_photo_pack(
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality, subsampling=0)
         write_atomic(destination / name, buffer.getvalue())
-        total_bytes += (destination / name).stat().st_size
+        written.add(name)
         rows.append(f"{name}\t{photo.name}\t{image.size[0]}\t{image.size[1]}")
-    written = {row.split("\t")[0] for row in rows[1:]}
     for stale in destination.glob("*" + PACK_SUFFIX):
         if stale.name not in written:
             stale.unlink()
     write_atomic(destination / "manifest.tsv", ("\n".join(rows) + "\n").encode())
-    return len(rows) - 1, total_bytes + (destination / "manifest.tsv").stat().st_size
+    return len(written), sum(p.stat().st_size for p in destination.iterdir() if p.is_file())
