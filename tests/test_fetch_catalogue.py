@@ -3,29 +3,18 @@ cleanly, and a malformed row is named by file and line."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.script_modules import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _fetch_script():
-    script = ROOT / "scripts" / "fetch_training_photos.py"
-    spec = importlib.util.spec_from_file_location("fetch_training_photos", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # @dataclass looks its module up in sys.modules while the script is executed.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_catalogue_reads_to_unique_complete_photos():
-    fetch = _fetch_script()
+    fetch = load_script("fetch_training_photos.py")
     photos = fetch.read_catalogue(fetch.CATALOGUE)
     assert photos and photos == fetch.PHOTOS + fetch.SKIMAGE_PHOTOS
     assert fetch.PHOTOS and fetch.SKIMAGE_PHOTOS
@@ -37,7 +26,7 @@ def test_catalogue_reads_to_unique_complete_photos():
 
 def test_catalogue_note_may_be_left_off(tmp_path):
     """An editor that strips trailing whitespace drops the empty note's tab: still read."""
-    fetch = _fetch_script()
+    fetch = load_script("fetch_training_photos.py")
     catalogue = tmp_path / "photos.tsv"
     catalogue.write_text(
         "package\tpath\tlicence\tcredit\tnote\npkg\tusr/share/a.jpg\tCC0\tSomeone\n",
@@ -49,7 +38,7 @@ def test_catalogue_note_may_be_left_off(tmp_path):
 
 
 def test_malformed_catalogue_row_names_file_and_line(tmp_path):
-    fetch = _fetch_script()
+    fetch = load_script("fetch_training_photos.py")
     catalogue = tmp_path / "photos.tsv"
     catalogue.write_text(
         "# a comment\n"
@@ -66,7 +55,7 @@ def test_malformed_catalogue_row_names_file_and_line(tmp_path):
 
 def test_empty_catalogue_is_refused(tmp_path):
     """No rows (or no header) would fetch nothing and write an empty photo folder: refused."""
-    fetch = _fetch_script()
+    fetch = load_script("fetch_training_photos.py")
     for text in ("# only a comment\n", "package\tpath\tlicence\tcredit\tnote\n"):
         catalogue = tmp_path / "photos.tsv"
         catalogue.write_text(text, encoding="utf-8")

@@ -14,6 +14,7 @@ import pytest
 
 from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import MAX_SHARD_BYTES, load_sharded
+from tests.script_modules import load_script
 from tests.test_training_data import smooth_photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,20 +119,9 @@ def test_session_refuses_a_start_the_checkpoint_cannot_give_at_once(tmp_path):
     assert not (tmp_path / "work" / "check").exists()
 
 
-def _photo_pack_script():
-    import importlib.util
-
-    script = Path(__file__).resolve().parent.parent / "scripts" / "make_photo_pack.py"
-    spec = importlib.util.spec_from_file_location("make_photo_pack", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
     """The 64 MiB budget counts tracked and untracked files, not ignored ones."""
-    module = _photo_pack_script()
+    module = load_script("make_photo_pack.py")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_bytes(b"ignored/\n")  # 9 bytes
     (tmp_path / "tracked.bin").write_bytes(b"x" * 1000)
@@ -145,10 +135,7 @@ def test_photo_pack_counts_what_travels_to_the_device(tmp_path):
 def test_photo_pack_round_trip_leaves_no_stale_copies(tmp_path):
     """A pack reads back as the photos at the long side asked; written again for fewer photos,
     the copies of the others go (they would travel, and be trained on); bytes count the folder."""
-    import imageio.v3 as imageio
-
     from darkdev.training import photos
-    from tests.test_training_data import smooth_photo
 
     source, pack = tmp_path / "photos", tmp_path / "pack"
     source.mkdir()
@@ -168,7 +155,7 @@ def test_photo_pack_round_trip_leaves_no_stale_copies(tmp_path):
 def test_photo_pack_shrinks_to_the_budget_left_by_the_working_tree(tmp_path, monkeypatch):
     """A pack over budget is written again smaller (size ~ side squared), never under 1280 px
     (nor larger than asked)."""
-    module = _photo_pack_script()
+    module = load_script("make_photo_pack.py")
     sides: list[int] = []
 
     def write(source, destination, side_px, quality):
