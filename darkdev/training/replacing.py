@@ -23,9 +23,9 @@ def replaced_record(
 ) -> dict[str, Any] | None:
     """The entry a publication replaces: its file, hash and scores as its manifest entry had
     them, how it was made (one level deep, with its lineage), and with a validation folder, its
-    scores on those very crops, named by set_name: the same weights published again keep this
-    record while their own scores may move to another set. The same weights published again keep what they replaced (None
-    if nothing: an entry never records itself)."""
+    scores on those very crops, named by set_name (their own scores may later move to another
+    set). The same weights published again keep what they replaced (None if nothing: an entry
+    never records itself)."""
     if previous.sha256 == sha256:
         return previous.validation.get("previous")
     identity = {"file": previous.file, "sha256": previous.sha256}
