@@ -9,9 +9,9 @@ channel, the A7S II's colour matrix (so only the noise differs). The black offse
 
 writes OUT/demo-camera.json (the profile), fine-tunes the bundled Bayer network on it
 (= darkdev finetune --profile OUT/demo-camera.json --minutes M -o OUT/demo-tuned.safetensors
---work OUT/demo.finetune) and prints the bundled and the tuned network's validation scores on
-16 + 16 crops (512 px) of held-out photos with that camera's noise; OUT/finetune_demo.json
-keeps them.
+--work OUT/demo.finetune, on the photos and 40 dead leaves, or --dead-leaves N) and prints the
+bundled and the tuned network's validation scores on 16 crops (512 px) a split of held-out
+photos with that camera's noise; OUT/finetune_demo.json keeps them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from darkdev.training.config import DEFAULT_PHOTOS  # noqa: E402
-from darkdev.training.finetune import FinetuneOptions, describe_scores, finetune  # noqa: E402
+from darkdev.training.finetune import (  # noqa: E402
+    DEAD_LEAVES,
+    FinetuneOptions,
+    describe_scores,
+    finetune,
+)
 from tests.synthetic_camera import write_eld_camera_profile  # noqa: E402
 
 GAIN_FACTOR, ROW_NOISE_FACTOR, BLACK_OFFSET_DN = 3.0, 2.0, 3.0
@@ -39,6 +44,9 @@ def main() -> int:
     parser.add_argument("--out", default="runs/finetune-demo")
     parser.add_argument("--photos", default=DEFAULT_PHOTOS)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--dead-leaves", type=int, default=DEAD_LEAVES, help="beside the photos (0: photos alone)"
+    )
     parser.add_argument("--resume", action="store_true")
     arguments = parser.parse_args()
     out = Path(arguments.out)
@@ -59,6 +67,7 @@ def main() -> int:
         resume=arguments.resume,
         overwrite=True,
         photos=arguments.photos,
+        dead_leaves=arguments.dead_leaves,
         threads=arguments.threads,
         command="python benchmarks/finetune_demo.py " + " ".join(sys.argv[1:]),
     )
@@ -72,6 +81,7 @@ def main() -> int:
         "training_minutes": round(result.training_minutes, 2),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, {arguments.threads} threads",
         "validation_crops_per_split": result.validation_crops,
+        "training_photos": result.training_photos,
         "classical": result.classical,
         "before": result.before,
         "after": result.after,

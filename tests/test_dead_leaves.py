@@ -145,3 +145,25 @@ def test_training_folder_refuses_bad_counts(tmp_path):
 
     with pytest.raises(ParameterError, match="workers"):
         write_training_folder(_photo_folder(tmp_path / "photos"), tmp_path / "out", 2, workers=0)
+
+
+def test_linked_folder_lists_the_source_first_so_it_validates_on_the_same_crops(tmp_path):
+    from darkdev.training import photos
+    from darkdev.training.dead_leaves import mixed_folder, write_training_folder
+
+    source = _photo_folder(tmp_path / "photos")
+    order = ["photo-3.png", "photo-0.png", "photo-2.png", "photo-1.png"]  # not sorted
+    (source / "manifest.tsv").write_text("filename\tsource\n" + "".join(f"{n}\tx\n" for n in order))
+    out = mixed_folder(source, tmp_path / "mixes", 2, 32, 0)
+    assert out.parent == tmp_path / "mixes" and out.name.startswith("photos+dead-leaves-2x32px-s0-")
+    write_training_folder(source, out, 2, side_px=32)
+    listed = photos.list_photo_names(out)
+    assert listed == order + ["dead-leaves-s0-000.png", "dead-leaves-s0-001.png"]
+    assert photos.split_names(listed)[1] == photos.split_names(order)[1]
+    # Another photo set (or the same in another place) gets its own mix, never stale leaves.
+    (source / "manifest.tsv").write_text("filename\n" + "\n".join(order[:3]) + "\n")
+    assert mixed_folder(source, tmp_path / "mixes", 2, 32, 0) != out
+    # A link left dangling by a moved source is pointed at the source again.
+    moved = source.rename(tmp_path / "moved")
+    write_training_folder(moved, out, 2, side_px=32)
+    assert all((out / name).exists() for name in order[:3])

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from darkdev.raw import read_raw
 from darkdev.training import synthetic, unprocessing, validation
 from darkdev.training.camera import ISO_GAIN_SPREAD, camera_from_profile
 from darkdev.training.finetune import FinetuneOptions, finetune
+from darkdev.training.photos import list_photo_names
 from tests.conftest import write_raw
 from tests.synthetic_camera import write_eld_camera_profile
 from tests.test_cli import darkdev
@@ -145,6 +147,9 @@ def tiny_options(tmp_path, photos, profile, **changes) -> FinetuneOptions:
         minutes=5.0,
         photos=str(photos),
         photo_cache=str(tmp_path / "photo-cache"),
+        dead_leaves=2,
+        dead_leaves_side_px=48,
+        mix_cache=str(tmp_path / "mixes"),
         threads=1,
         validation_count=1,
         validate_every=2,
@@ -184,8 +189,20 @@ def test_finetune_resumes_and_records_the_camera(tmp_path, photo_folder, tiny_we
     resumed = finetune(dataclasses.replace(options, resume=True), report=lines.append)
     assert resumed.steps == 4 and resumed.work == tmp_path / "tuned.finetune"
     words = [line.split()[0] for line in lines]
-    assert words[:5] == ["fine-tuning", "before", "fine-tuning", "before", "after"]
-    assert words[5:] in ([], ["warning:"])  # a few steps of a random model may not improve it
+    # The first start draws the dead leaves (once); the resumed one trains on the same mix.
+    assert words[:7] == [
+        "fine-tuning",
+        "drawing",
+        "drew",
+        "before",
+        "fine-tuning",
+        "before",
+        "after",
+    ]
+    assert words[7:] in ([], ["warning:"])  # a few steps of a random model may not improve it
+    mix = Path(resumed.training_photos)
+    assert mix.parent == tmp_path / "mixes" and len(list(mix.glob("dead-leaves-*.png"))) == 2
+    assert json.loads((resumed.work / "photos.json").read_text()) == list_photo_names(mix)
     assert "for Testmaker Night One (bayer)" in lines[0]
     assert set(resumed.before) == set(resumed.after) == {"all_iso", "high_iso", "detail"}
     assert all(math.isfinite(psnr) for psnr, _ in resumed.after.values())
@@ -204,6 +221,7 @@ def test_cli_finetune_then_develop_warns_on_another_camera(tmp_path, photo_folde
     profile = write_eld_camera_profile(tmp_path / "cam.json", make="Sony", model="ILCE-7RM3")
     output = tmp_path / "mine.safetensors"
     arguments = ["--photos", photo_folder, "--photo-cache", tmp_path / "cache", "--threads", "1"]
+    arguments += ["--dead-leaves", "0"]  # photos alone: nothing drawn, nothing in --mix-cache
     arguments += ["--max-steps", "2", "--crop", "16"]
     arguments += ["--batch", "2", "--validation-count", "1", "--validation-packed-px", "32"]
     result = darkdev("finetune", "--profile", profile, "-o", output, *arguments)

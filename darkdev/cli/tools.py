@@ -251,9 +251,27 @@ def _finetune_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--photo-cache", default=None, help="prepared photos (default ~/.cache/darkdev/photo-cache)"
     )
+    parser.add_argument(
+        "--dead-leaves",
+        type=int,
+        default=None,
+        help="dead-leaves images drawn beside the photos, as the bundled networks trained "
+        "(default 40, drawn once into --mix-cache; 0: photos alone)",
+    )
+    parser.add_argument(
+        "--mix-cache",
+        default=None,
+        help="photos + dead leaves, kept for later runs (default ~/.cache/darkdev/training-mixes)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
-    for name in ("--max-steps", "--crop", "--batch", "--validation-packed-px"):
+    for name in (
+        "--dead-leaves-side-px",
+        "--max-steps",
+        "--crop",
+        "--batch",
+        "--validation-packed-px",
+    ):
         parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)  # tests
     parser.add_argument("--validation-count", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--validate-every", type=int, default=250, help=argparse.SUPPRESS)
@@ -294,10 +312,10 @@ def _finetune(arguments: list[str]) -> int:
     with _one_line_errors(debug):
         try:
             options = _finetune_parser().parse_args(arguments)
+            from darkdev.training import finetune as tuning
             from darkdev.training.config import DEFAULT_PHOTOS
-            from darkdev.training.finetune import DEFAULT_PHOTO_CACHE, FinetuneOptions, finetune
 
-            settings = FinetuneOptions(
+            settings = tuning.FinetuneOptions(
                 profile=Path(options.profile),
                 output=Path(options.output),
                 minutes=options.minutes,
@@ -306,7 +324,12 @@ def _finetune(arguments: list[str]) -> int:
                 iso=options.iso,
                 overwrite=options.overwrite,
                 photos=options.photos or DEFAULT_PHOTOS,
-                photo_cache=options.photo_cache or DEFAULT_PHOTO_CACHE,
+                photo_cache=options.photo_cache or tuning.DEFAULT_PHOTO_CACHE,
+                dead_leaves=tuning.DEAD_LEAVES
+                if options.dead_leaves is None
+                else options.dead_leaves,
+                dead_leaves_side_px=options.dead_leaves_side_px or tuning.DEAD_LEAVES_SIDE_PX,
+                mix_cache=options.mix_cache or tuning.DEFAULT_MIX_CACHE,
                 threads=options.threads,
                 validation_count=options.validation_count,
                 validate_every=options.validate_every,
@@ -317,7 +340,7 @@ def _finetune(arguments: list[str]) -> int:
                 command="darkdev finetune " + " ".join(arguments),
             )
             signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-            result = finetune(settings, report=lambda line: print(line, flush=True))
+            result = tuning.finetune(settings, report=lambda line: print(line, flush=True))
         except KeyboardInterrupt:
             message = "interrupted: --resume continues from the last checkpoint"
             raise _fail(message, EXIT_INTERRUPTED) from None

@@ -13,6 +13,7 @@ down in linear light: the antialiasing a lens and sensor give.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from collections.abc import Callable
@@ -132,6 +133,11 @@ def _write_image(
     return time.perf_counter() - start
 
 
+def image_paths(out: Path, count: int, seed: int) -> list[Path]:
+    """The names write_training_folder gives its images (seed and index: stable across calls)."""
+    return [out / f"{photo_files.DEAD_LEAVES_PREFIX}s{seed}-{i:03d}.png" for i in range(count)]
+
+
 def write_training_folder(
     photos: str | Path | None,
     out: str | Path,
@@ -146,39 +152,49 @@ def write_training_folder(
 ) -> list[Path]:
     """Write `count` dead-leaves PNGs into `out` (kept where present), coloured from the training
     split of `photos` (never its validation photos), and with link_photos link every photo of
-    `photos` beside them, so `out` trains on both. Images are independent, so `workers`
-    processes draw them at once; report(path, seconds) follows each new one. Returns the
-    images' paths. Names start with photos.DEAD_LEAVES_PREFIX: beside photos they never
+    `photos` beside them and list the folder in a manifest.tsv (the source's photos first, in
+    its order), so `out` trains on both and validates as `photos` does. Images are independent,
+    so `workers` processes draw them at once; report(path, seconds) follows each new one.
+    Returns the images' paths. Names start with photos.DEAD_LEAVES_PREFIX: beside photos they never
     validate. cache_dir: the training run's photo cache (photos.load_photos), so the photos are
     decoded once."""
     if count < 0 or workers < 1:
         raise ParameterError(f"need count >= 0 and workers >= 1, got {count}, {workers}")
     folder = photo_files.photo_folder(photos)
     names = photo_files.list_photo_names(folder)
-    training = photo_files.load_photos(
-        folder, names=photo_files.split_names(names)[0], cache_dir=cache_dir
-    )
-    palette = photo_palette(
-        [p.pixels for p in training], np.random.default_rng([seed, 1]), PALETTE_SIZE
-    )
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     if link_photos:
         for name in names:
-            if not (out / name).exists():
-                (out / name).symlink_to((folder / name).resolve())
-    paths = [out / f"{photo_files.DEAD_LEAVES_PREFIX}s{seed}-{i:03d}.png" for i in range(count)]
-    tasks = [
-        (path, seed, index, side_px, palette, radius_min_px)
-        for index, path in enumerate(paths)
-        if not path.exists()
-    ]
+            link = out / name
+            if link.is_symlink() and not link.exists():
+                link.unlink()  # the source folder moved: point the link at it again
+            if not link.exists():
+                link.symlink_to((folder / name).resolve())
+    paths = image_paths(out, count, seed)
+    missing = [(index, path) for index, path in enumerate(paths) if not path.exists()]
+    if missing:  # the palette decodes every training photo: only when there is a leaf to draw
+        training = photo_files.load_photos(
+            folder, names=photo_files.split_names(names)[0], cache_dir=cache_dir
+        )
+        palette = photo_palette(
+            [p.pixels for p in training], np.random.default_rng([seed, 1]), PALETTE_SIZE
+        )
+        tasks = [(path, seed, index, side_px, palette, radius_min_px) for index, path in missing]
+        _draw(tasks, workers, report)
+    if link_photos:
+        _write_listing(out, names)
+    return paths
+
+
+def _draw(tasks: list[tuple], workers: int, report: Callable[[Path, float], None] | None) -> None:
+    """Run _write_image on each task, in `workers` processes when there are several."""
     if workers == 1 or len(tasks) < 2:
         for task in tasks:
             seconds = _write_image(*task)
             if report:
                 report(task[0], seconds)
-        return paths
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -189,4 +205,30 @@ def write_training_folder(
             seconds = future.result()
             if report:
                 report(futures[future], seconds)
-    return paths
+
+
+def _write_listing(out: Path, source_names: list[str]) -> None:
+    """manifest.tsv of a linked folder: the source's photos in the source's own order, then every
+    other image in `out` by name. Validation crops follow the listing order, so the folder then
+    validates on the very crops its source does, and it trains on everything it holds."""
+    linked = set(source_names)
+    others = sorted(
+        path.name
+        for path in out.iterdir()
+        if path.suffix.lower() in photo_files.PHOTO_EXTENSIONS and path.name not in linked
+    )
+    rows = ["filename", *source_names, *others]
+    write_atomic(out / "manifest.tsv", ("\n".join(rows) + "\n").encode())
+
+
+def mixed_folder(
+    photos: str | Path | None, root: str | Path, count: int, side_px: int, seed: int
+) -> Path:
+    """Where a mix of `photos` and `count` dead leaves (write_training_folder with link_photos)
+    is kept under `root`: named for the photo folder and the images, with a digest of the
+    folder's path and photo names, so another photo set never reuses stale leaves."""
+    folder = photo_files.photo_folder(photos).resolve()
+    names = photo_files.list_photo_names(folder)
+    digest = hashlib.sha256("\n".join([str(folder), *names]).encode()).hexdigest()[:10]
+    label = f"{folder.name}+dead-leaves-{count}x{side_px}px-s{seed}-{digest}"
+    return Path(root).expanduser() / label

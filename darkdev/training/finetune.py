@@ -3,7 +3,10 @@
     finetune(FinetuneOptions(profile=..., output=..., minutes=30)) -> FinetuneResult
 
 The bundled default network of the profile's CFA kind goes on training (training.loop.train
-with init_from) on synthetic pairs with the camera's noise and colour matrix (training.camera).
+with init_from) on synthetic pairs with the camera's noise and colour matrix (training.camera),
+made from the bundled networks' mix: the photos beside 40 dead-leaves images drawn from them
+(training.dead_leaves; drawn once, kept in the mix cache). On photos alone the tuned network
+loses fine detail the bundled one learnt from the dead leaves.
 The work folder is a training run folder (last.pt, log, validation sets), so --resume continues
 it. Both models are scored on validation pairs with the camera's noise and colour: the bundled
 one before, the tuned one after; the tuned weights are written to the output atomically, with
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.files import write_atomic
 from darkdev.network_input import InputConvention
+from darkdev.training import dead_leaves
 from darkdev.training.batches import validation_sets
 from darkdev.training.camera import SyntheticCamera, camera_from_profile
 from darkdev.training.checkpoints import EXPORT_NAME
@@ -32,6 +37,9 @@ from darkdev.training.evaluation import SPLIT_TITLES, score_classical, score_mod
 from darkdev.training.loop import train
 
 DEFAULT_PHOTO_CACHE = "~/.cache/darkdev/photo-cache"  # prepared photos, shared by fine-tunings
+DEFAULT_MIX_CACHE = "~/.cache/darkdev/training-mixes"  # photos + dead leaves, shared likewise
+# The bundled networks' mix (scripts/make_dead_leaves.py --count 40 --link-photos --seed 0).
+DEAD_LEAVES, DEAD_LEAVES_SIDE_PX, DEAD_LEAVES_SEED = 40, 1024, 0
 CAMERA_RECORD = "camera.json"  # in the work folder: the camera its run is tuning for
 LEARNING_RATE = 1e-4  # a third of the early runs' 3e-4, above the last 3e-5: new noise
 Scores = dict[str, tuple[float, float]]  # split -> (PSNR dB, SSIM)
@@ -48,6 +56,9 @@ class FinetuneOptions:
     overwrite: bool = False
     photos: str = DEFAULT_PHOTOS
     photo_cache: str | None = DEFAULT_PHOTO_CACHE
+    dead_leaves: int = DEAD_LEAVES  # images beside the photos (0: photos alone)
+    dead_leaves_side_px: int = DEAD_LEAVES_SIDE_PX
+    mix_cache: str = DEFAULT_MIX_CACHE
     threads: int = 2
     seed: int = 0
     validation_count: int = 16
@@ -77,6 +88,7 @@ class FinetuneResult:
     output_sha256: str
     work: Path
     validation_crops: int
+    training_photos: str  # the folder it trained on (the photos, or their mix with dead leaves)
 
 
 def check_options(options: FinetuneOptions) -> None:
@@ -91,6 +103,44 @@ def check_options(options: FinetuneOptions) -> None:
         raise ParameterError(f"--iso must be > 0, got {options.iso}")
     if options.threads < 1:
         raise ParameterError(f"--threads must be >= 1, got {options.threads}")
+    if options.dead_leaves < 0:
+        raise ParameterError(f"--dead-leaves must be >= 0, got {options.dead_leaves}")
+    if options.dead_leaves_side_px < 8:
+        raise ParameterError(
+            f"dead leaves need a side of >= 8 px, got {options.dead_leaves_side_px}"
+        )
+
+
+def training_photos(options: FinetuneOptions, report) -> str:
+    """The folder the run trains on: options.photos, or (with dead_leaves) their mix with dead
+    leaves in the mix cache, whose missing images are drawn now (minutes, once per photo set)."""
+    if options.dead_leaves == 0:
+        return options.photos
+    count, side_px = options.dead_leaves, options.dead_leaves_side_px
+    folder = dead_leaves.mixed_folder(
+        options.photos, options.mix_cache, count, side_px, DEAD_LEAVES_SEED
+    )
+    images = dead_leaves.image_paths(folder, count, DEAD_LEAVES_SEED)
+    missing = sum(not path.exists() for path in images)
+    start = time.perf_counter()
+    if missing:
+        report(
+            f"drawing {missing} dead-leaves images of {side_px} px to train on beside the photos"
+        )
+    dead_leaves.write_training_folder(
+        options.photos,
+        folder,
+        count,
+        seed=DEAD_LEAVES_SEED,
+        side_px=side_px,
+        workers=options.threads,
+        cache_dir=options.photo_cache,
+    )
+    if missing:
+        report(
+            f"drew them in {time.perf_counter() - start:.0f} s into {folder} (kept for later runs)"
+        )
+    return str(folder)
 
 
 def bundled_entry(cfa_kind: str) -> manifest.CheckpointEntry:
@@ -126,7 +176,10 @@ def check_work_folder(work: Path, camera: SyntheticCamera, resume: bool) -> None
 
 
 def train_config(
-    options: FinetuneOptions, camera: SyntheticCamera, entry: manifest.CheckpointEntry
+    options: FinetuneOptions,
+    camera: SyntheticCamera,
+    entry: manifest.CheckpointEntry,
+    photos: str,
 ) -> TrainConfig:
     """The bundled network's own training settings, continued from it on this camera's pairs."""
     trained = entry.training
@@ -152,7 +205,7 @@ def train_config(
         validate_every=options.validate_every,
         validation_count=options.validation_count,
         checkpoint_minutes=options.checkpoint_minutes,
-        photos=options.photos,
+        photos=photos,
         data_workers=0,
         validation_packed_px=options.validation_packed_px,
         lam_max=float(trained.get("lam_max", 0.0)),
@@ -203,13 +256,14 @@ def finetune(options: FinetuneOptions, report=print) -> FinetuneResult:
     entry = bundled_entry(camera.cfa_kind)
     work = options.work_folder
     check_work_folder(work, camera, options.resume)
-    config = train_config(options, camera, entry)
-    config.validate()
     torch.set_num_threads(options.threads)
+    report(f"fine-tuning {entry.file} for {camera.name} ({camera.cfa_kind}) in {work}")
+    photos = training_photos(options, report)
+    config = train_config(options, camera, entry, photos)
+    config.validate()
     work.mkdir(parents=True, exist_ok=True)
     if not (work / CAMERA_RECORD).exists():
         write_atomic(work / CAMERA_RECORD, json.dumps(camera.to_dict(), indent=1).encode())
-    report(f"fine-tuning {entry.file} for {camera.name} ({camera.cfa_kind}) in {work}")
     validations = validation_sets(config)  # this camera's noise and colour; cached in work
     classical = {split: score_classical(v) for split, v in validations.items()}
     before = score_weights(
@@ -235,6 +289,7 @@ def finetune(options: FinetuneOptions, report=print) -> FinetuneResult:
         output_sha256=sha256,
         work=work,
         validation_crops=len(validations["all_iso"]),
+        training_photos=photos,
     )
 
 
