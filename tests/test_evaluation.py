@@ -86,6 +86,19 @@ def test_evaluate_saves_the_sets_it_builds(tmp_path, photo_folder, tiny_weights)
     assert len(list(without_detail.iterdir())) == 2
     with pytest.raises(ParameterError, match="go with --photos"):
         evaluate_main([*arguments, "--validation-set", str(sets), "--save-validation-set", "x"])
+    with pytest.raises(ParameterError, match="go with --photos"):
+        evaluate_main([*arguments, "--validation-set", str(sets), "--seed", "2"])
+    # Another seed: fresh crops and noise of the same held-out photos, the same again.
+    reseeded = [tmp_path / "seed2", tmp_path / "seed2-again"]
+    for folder in reseeded:
+        evaluate_main([*arguments, "--photos", str(photo_folder), "--no-detail-validation",
+                       "--seed", "2", "--save-validation-set", str(folder)])  # fmt: skip
+    first, again = (read_validation_sets([folder], "bayer") for folder in reseeded)
+    default = read_validation_sets([sets], "bayer")
+    for split in ("all_iso", "high_iso"):
+        assert np.array_equal(first[split].noisy_packed[0], again[split].noisy_packed[0])
+        assert not np.array_equal(first[split].noisy_packed[0], default[split].noisy_packed[0])
+        assert first[split].names == default[split].names  # the same held-out photo
 
 
 def test_evaluate_refuses_before_it_scores(tmp_path, photo_folder, tiny_weights, monkeypatch):

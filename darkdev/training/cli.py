@@ -43,7 +43,7 @@ from darkdev.training.config import parse_args
 from darkdev.training.loop import request_stop, train
 from darkdev.training.publishing import publish
 from darkdev.training.rescoring import rescore
-from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix
+from darkdev.training.validation import ALL_SPLITS, SPLITS, VALIDATION_SEED, split_suffix
 from darkdev.weights import resolve_checkpoint
 
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
@@ -108,6 +108,13 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cfa", default="bayer", choices=["bayer", "xtrans"])
     parser.add_argument("--photos", default=None, help="default ~/.cache/darkdev/photos")
     parser.add_argument("--count", type=int, default=16, help="validation crops per split")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=VALIDATION_SEED,
+        help=f"with --photos: the crops' seed (default {VALIDATION_SEED}, the crops every "
+        "training run validates on; another draws fresh ones of the same held-out photos)",
+    )
     parser.add_argument(
         "--validation-set",
         action="append",
@@ -212,18 +219,20 @@ def _sheet_format(sheet: str | None) -> str | None:
 def _validation_sets(arguments: argparse.Namespace) -> dict[str, evaluation.ValidationSet]:
     """The sets read from --validation-set, or built from --photos (and saved where asked)."""
     if arguments.validation_set:
-        if arguments.save_validation_set or arguments.no_detail_validation:
+        building = (arguments.save_validation_set, arguments.no_detail_validation)
+        if any(building) or arguments.seed != VALIDATION_SEED:
             raise ParameterError(
-                "--save-validation-set and --no-detail-validation go with --photos, not "
-                "--validation-set"
+                "--save-validation-set, --no-detail-validation and --seed go with --photos, "
+                "not --validation-set"
             )
         return evaluation.read_validation_sets(arguments.validation_set, arguments.cfa)
     splits = tuple(SPLITS) if arguments.no_detail_validation else ALL_SPLITS
     if arguments.save_validation_set:  # refused before minutes of building, not after
         evaluation.check_free(arguments.save_validation_set, arguments.cfa, splits)
     validations = evaluation.held_out_validation_sets(
-        arguments.photos, arguments.cfa, arguments.count, arguments.validation_packed_px, splits
-    )
+        arguments.photos, arguments.cfa, arguments.count, arguments.validation_packed_px,
+        splits, arguments.seed,
+    )  # fmt: skip
     if arguments.save_validation_set:  # before scoring: the sets outlive a failed run
         evaluation.save_validation_sets(validations, arguments.save_validation_set)
     return validations

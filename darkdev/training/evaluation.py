@@ -24,6 +24,7 @@ from darkdev.network_input import InputConvention
 from darkdev.training import photos as photo_files
 from darkdev.training.validation import (
     ALL_SPLITS,
+    VALIDATION_SEED,
     ValidationSet,
     build_split,
     load_validation_set,
@@ -167,12 +168,14 @@ def held_out_validation_sets(
     count: int,
     packed_px: int | None = None,
     splits: tuple[str, ...] = ALL_SPLITS,
+    seed: int = VALIDATION_SEED,
 ) -> dict[str, ValidationSet]:
     """Each split's fixed crops of the held-out photos (the detail split's dead leaves
-    coloured from them): the sets a training run of that photo folder builds."""
+    coloured from them): the sets a training run of that photo folder builds; another seed
+    draws other crops (and noise) of the same photos, e.g. to check a run's pick afresh."""
     held_out = held_out_photos(photos)
     return {
-        split: build_split(held_out, cfa_kind, split, count, packed_px=packed_px)
+        split: build_split(held_out, cfa_kind, split, count, seed, packed_px=packed_px)
         for split in splits
     }
 
