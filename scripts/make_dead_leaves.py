@@ -5,10 +5,12 @@
         [--photos ~/.cache/darkdev/photos] [--link-photos] [--side-px 1024] [--seed 0] [--workers N]
 
 Leaf colours are pixels of the photo folder's training split (never its validation photos).
---link-photos also links every photo of --photos into --out, so `--photos OUT` trains on both
-(about 0.85 COUNT / (0.85 COUNT + 72) of the crops then come from dead leaves: images on the
-validation side of the name hash are left out, photos.split_names). Images are our own
-synthesis (no licence to record); each is written atomically, and existing ones are kept.
+--link-photos also links every photo of --photos into --out and lists them first, in their
+order, in OUT/manifest.tsv, so `--photos OUT` trains on both and validates on the very crops
+--photos does (about 0.85 COUNT / (0.85 COUNT + 72) of the training crops then come from dead
+leaves: images on the validation side of the name hash are left out, photos.split_names).
+Images are our own synthesis (no licence to record); each is written atomically, and existing
+ones are kept.
 """
 
 from __future__ import annotations
