@@ -77,7 +77,7 @@ def _photo_folder(path, count=4):
     return path
 
 
-def test_training_folder_links_photos_beside_deterministic_images(tmp_path):
+def test_training_folder_links_photos_beside_deterministic_images(tmp_path, monkeypatch):
     import imageio.v3 as imageio
 
     from darkdev.training import photos
@@ -117,6 +117,12 @@ def test_training_folder_links_photos_beside_deterministic_images(tmp_path):
     write_training_folder(source, tmp_path / "cached", 1, side_px=32, cache_dir=tmp_path / "c")
     training_photos = photos.split_names([f"photo-{i}.png" for i in range(4)])[0]
     assert len(list((tmp_path / "c").glob("*.npy"))) == len(training_photos) == 3
+    # A cache written as users write it ("~/..."; finetune's default) lands in the home folder.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    write_training_folder(source, tmp_path / "tilde", 1, side_px=32, cache_dir="~/cache")
+    assert len(list((tmp_path / "home" / "cache").glob("*.npy"))) == 3
+    assert not (tmp_path / "~").exists()
 
 
 def test_dead_leaves_train_but_never_validate():

@@ -136,7 +136,7 @@ def load_photos(
     all is an error.
     """
     path = photo_folder(folder)
-    cache = Path(cache_dir) if cache_dir else None
+    cache = Path(cache_dir).expanduser() if cache_dir else None  # "~/..." as users write it
     photos: list[Photo] = []
     for name in list(names) if names is not None else list_photo_names(path):
         try:
