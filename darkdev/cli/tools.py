@@ -265,13 +265,7 @@ def _finetune_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--debug", action="store_true", help="Show tracebacks.")
-    for name in (
-        "--dead-leaves-side-px",
-        "--max-steps",
-        "--crop",
-        "--batch",
-        "--validation-packed-px",
-    ):
+    for name in ("--max-steps", "--crop", "--batch", "--validation-packed-px"):
         parser.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)  # tests
     parser.add_argument("--validation-count", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--validate-every", type=int, default=250, help=argparse.SUPPRESS)
@@ -328,7 +322,6 @@ def _finetune(arguments: list[str]) -> int:
                 dead_leaves=tuning.DEAD_LEAVES
                 if options.dead_leaves is None
                 else options.dead_leaves,
-                dead_leaves_side_px=options.dead_leaves_side_px or tuning.DEAD_LEAVES_SIDE_PX,
                 mix_cache=options.mix_cache or tuning.DEFAULT_MIX_CACHE,
                 threads=options.threads,
                 validation_count=options.validation_count,
