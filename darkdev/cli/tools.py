@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import signal
 from pathlib import Path
 
@@ -27,14 +28,14 @@ from darkdev.terminal import print_table_or_blocks
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
-def _hand_over(context: typer.Context, main_name: str) -> None:
-    """Run darkdev.training.cli's `main_name` on the command's own arguments (imported only
-    now: it loads torch) and exit with its code; errors in one line unless --debug."""
+def _hand_over(context: typer.Context, module_name: str, main_name: str) -> None:
+    """Run darkdev.training.`module_name`'s `main_name` on the command's own arguments
+    (imported only now: it loads torch) and exit with its code; errors in one line unless
+    --debug."""
     arguments = list(context.args)
     with _one_line_errors("--debug" in arguments):
-        from darkdev.training import cli as training_cli
-
-        code = getattr(training_cli, main_name)(arguments)
+        module = importlib.import_module(f"darkdev.training.{module_name}")
+        code = getattr(module, main_name)(arguments)
     raise typer.Exit(code)
 
 
@@ -42,26 +43,26 @@ def _hand_over(context: typer.Context, main_name: str) -> None:
 def train(context: typer.Context) -> None:
     """Train a network on synthetic pairs or SID (options: darkdev train --help)."""
     discard_progress_if_stdout_closed()
-    _hand_over(context, "main")
+    _hand_over(context, "cli", "main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def evaluate(context: typer.Context) -> None:
     """PSNR/SSIM table of checkpoints and the classical baseline (options: darkdev evaluate --help)."""
     discard_progress_if_stdout_closed()
-    _hand_over(context, "evaluate_main")
+    _hand_over(context, "cli", "evaluate_main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def publish(context: typer.Context) -> None:
     """Publish a run's weights with a measured manifest entry (options: darkdev publish --help)."""
-    _hand_over(context, "publish_main")
+    _hand_over(context, "manifest_cli", "publish_main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)
 def rescore(context: typer.Context) -> None:
     """Score a bundled checkpoint again on a validation folder (options: darkdev rescore --help)."""
-    _hand_over(context, "rescore_main")
+    _hand_over(context, "manifest_cli", "rescore_main")
 
 
 def _calibrate_parser() -> argparse.ArgumentParser:
