@@ -405,31 +405,8 @@ def write_manifest(photos: list[Photo], out_directory: Path, skimage_version: st
     return len(rows) - 1
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog="See the module docstring and data/PHOTO_CREDITS.md for details.",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help=f"output folder (default: {DEFAULT_OUT})",
-    )
-    parser.add_argument(
-        "--no-skimage",
-        action="store_true",
-        help="skip scikit-image's bundled photographs",
-    )
-    arguments = parser.parse_args()
-    out_directory = arguments.out.expanduser().resolve()
-    out_directory.mkdir(parents=True, exist_ok=True)
-
-    names = [photo.output_name for photo in PHOTOS + SKIMAGE_PHOTOS]
-    # Two photos mapped to one file would silently overwrite each other.
-    if len(names) != len(set(names)):
-        sys.exit("error: duplicate output names in PHOTOS / SKIMAGE_PHOTOS")
-
+def fetch_packages(out_directory: Path) -> int:
+    """Fetch every catalogued Debian photo missing from out_directory; the number that failed."""
     packages: dict[str, list[Photo]] = {}
     for photo in PHOTOS:
         packages.setdefault(photo.package, []).append(photo)
@@ -466,25 +443,60 @@ def main() -> int:
                 if photo not in done:
                     failures += 1
                     print(f"FAILED   {photo.package} {photo.path}: {error}", flush=True)
+    return failures
 
+
+def copy_skimage_photos(data_directory: Path, out_directory: Path) -> int:
+    """Copy scikit-image's photographs missing from out_directory; the number that failed."""
+    failures = 0
+    for photo in SKIMAGE_PHOTOS:
+        destination = out_directory / photo.output_name
+        if destination.exists():
+            report("present", photo, out_directory)
+            continue
+        source = data_directory / photo.path
+        if not source.is_file():
+            failures += 1
+            print(f"FAILED   {photo.package} {photo.path}: not in {data_directory}")
+            continue
+        copy_atomically(source, destination)
+        report("fetched", photo, out_directory)
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="See the module docstring and data/PHOTO_CREDITS.md for details.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output folder (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--no-skimage",
+        action="store_true",
+        help="skip scikit-image's bundled photographs",
+    )
+    arguments = parser.parse_args()
+    out_directory = arguments.out.expanduser().resolve()
+    out_directory.mkdir(parents=True, exist_ok=True)
+
+    names = [photo.output_name for photo in PHOTOS + SKIMAGE_PHOTOS]
+    # Two photos mapped to one file would silently overwrite each other.
+    if len(names) != len(set(names)):
+        sys.exit("error: duplicate output names in PHOTOS / SKIMAGE_PHOTOS")
+
+    failures = fetch_packages(out_directory)
     skimage_version = ""
     data_directory = None if arguments.no_skimage else skimage_data_directory()
     if data_directory is None:
         print("skipping scikit-image photographs (not importable, or --no-skimage)")
     else:
         skimage_version = importlib.metadata.version(SKIMAGE_PACKAGE)
-        for photo in SKIMAGE_PHOTOS:
-            destination = out_directory / photo.output_name
-            if destination.exists():
-                report("present", photo, out_directory)
-                continue
-            source = data_directory / photo.path
-            if not source.is_file():
-                failures += 1
-                print(f"FAILED   {photo.package} {photo.path}: not in {data_directory}")
-                continue
-            copy_atomically(source, destination)
-            report("fetched", photo, out_directory)
+        failures += copy_skimage_photos(data_directory, out_directory)
 
     # List every photo present, also scikit-image ones kept from an earlier run.
     rows = write_manifest(list(PHOTOS + SKIMAGE_PHOTOS), out_directory, skimage_version)
