@@ -92,7 +92,10 @@ def develop(
     ] = None,
     image_format: Annotated[
         OutputFormat | None,
-        typer.Option("--format", help="Output format (default: by extension, else png)."),
+        typer.Option(
+            "--format",
+            help="Output format (default: by -o's extension; png for a folder, - or no -o).",
+        ),
     ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality 1-100.")] = 92,
     suffix: Annotated[str, typer.Option(help="Appended to output file names (no / or ..).")] = "",
