@@ -1,0 +1,85 @@
+"""The README's figures for the bundled networks are the manifest's, so a new checkpoint that
+ships without its README row updated fails here instead of leaving a stale table."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = json.loads((ROOT / "darkdev" / "checkpoints" / "manifest.json").read_text())
+README = (ROOT / "README.md").read_text()
+ENTRIES = MANIFEST["checkpoints"]
+SPLITS = ("all_iso", "high_iso", "detail")
+
+
+def table_row(checkpoint_name: str) -> list[str]:
+    rows = [line for line in README.splitlines() if line.startswith(f"| **`{checkpoint_name}`**")]
+    rows += [line for line in README.splitlines() if line.startswith(f"| `{checkpoint_name}`")]
+    assert len(rows) == 1, f"README has {len(rows)} table rows for {checkpoint_name}"
+    return [cell.strip().strip("*") for cell in rows[0].strip("|").split("|")]
+
+
+def assert_shown(cell: str, psnr_db: float, ssim: float) -> None:
+    """The README rounds to 0.01 dB and 0.001; the manifest's own figures are rounded to 4 places,
+    so a tie there (0.0675) may have been either side of it before."""
+    shown = [float(value) for value in cell.split(" / ")]
+    assert abs(shown[0] - psnr_db) <= 0.005 + 5e-5 and abs(shown[1] - ssim) <= 0.0005 + 5e-5, (
+        f"README shows {cell}, the manifest {psnr_db:.4f} / {ssim:.4f}"
+    )
+
+
+def scores(entry: dict, mode: str = "network") -> dict[str, tuple[float, float]]:
+    return {split: tuple(entry["validation"]["colour_modes"][mode][split]) for split in SPLITS}
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[entry["file"] for entry in ENTRIES])
+def test_table_row_matches_the_manifest(entry):
+    from darkdev.models import build_model
+
+    cells = table_row(entry["file"].removesuffix(".safetensors"))
+    assert ("default" in cells[0]) == entry["default"]
+    model = build_model(entry["architecture"], entry["cfa_kind"], **entry["arguments"])
+    parameters_m = sum(parameter.numel() for parameter in model.parameters()) / 1e6
+    assert cells[1].startswith(f"{parameters_m:.2f} M"), (cells[1], parameters_m)
+    for split, cell in zip(SPLITS, cells[2:5], strict=True):
+        assert_shown(cell, *scores(entry)[split])
+
+
+@pytest.mark.parametrize("cfa_kind", ["bayer", "xtrans"])
+def test_classical_rows_match_the_manifest(cfa_kind):
+    validation = next(entry for entry in ENTRIES if entry["cfa_kind"] == cfa_kind)["validation"]
+    label = "Bayer" if cfa_kind == "bayer" else "X-Trans"
+    row = next(
+        line for line in README.splitlines() if line.startswith("| classical") and label in line
+    )
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    suffixes = {"all_iso": "", "high_iso": "_high_iso", "detail": "_detail"}
+    for split, cell in zip(SPLITS, cells[2:5], strict=True):
+        suffix = suffixes[split]
+        assert_shown(
+            cell, validation[f"classical_psnr{suffix}"], validation[f"classical_ssim{suffix}"]
+        )
+
+
+def test_guided_colour_range_is_the_defaults():
+    """The README's 'guided colour scores A-B dB lower (SSIM C-D lower)' spans the defaults."""
+    psnr_gaps, ssim_gaps = [], []
+    for entry in (entry for entry in ENTRIES if entry["default"]):
+        network, guided = scores(entry), scores(entry, "guided")
+        psnr_gaps += [network[split][0] - guided[split][0] for split in SPLITS]
+        ssim_gaps += [network[split][1] - guided[split][1] for split in SPLITS]
+    stated = re.search(
+        r"`--colour guided`\) scores ([\d.]+)-([\d.]+) dB lower on the\s+defaults "
+        r"\(SSIM ([\d.]+)-([\d.]+) lower\)",
+        README,
+    )
+    assert stated, "README no longer states the guided-colour range"
+    expected = (
+        f"{min(psnr_gaps):.1f}",
+        f"{max(psnr_gaps):.1f}",
+        f"{min(ssim_gaps):.3f}",
+        f"{max(ssim_gaps):.3f}",
+    )
+    assert stated.groups() == expected
