@@ -118,7 +118,7 @@ def photo_folder(tmp_path_factory):
     """Four smooth 8-bit photos for tiny training runs; runs and evaluations only read them."""
     import imageio.v3 as imageio
 
-    from tests.test_training_data import smooth_photo
+    from tests.training_helpers import smooth_photo
 
     folder = tmp_path_factory.mktemp("photos")
     for seed in range(4):

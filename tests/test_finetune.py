@@ -25,7 +25,7 @@ from darkdev.training.photos import list_photo_names
 from tests.conftest import write_raw
 from tests.synthetic_camera import write_eld_camera_profile
 from tests.test_cli import darkdev
-from tests.test_training_data import smooth_photo
+from tests.training_helpers import smooth_photo
 
 # Computed before the camera was threaded through the data path (bayer, xtrans): a default
 # batch (2 photos, crop 16, 2 items, seed 3, step 5) must stay exactly what it was.

@@ -15,7 +15,7 @@ import pytest
 from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import MAX_SHARD_BYTES, load_sharded
 from tests.script_modules import load_script
-from tests.test_training_data import smooth_photo
+from tests.training_helpers import smooth_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from darkdev.training.loss import (
     structural_similarity,
     total_variation,
 )
-from tests.test_training_data import smooth_photo
+from tests.training_helpers import smooth_photo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

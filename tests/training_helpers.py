@@ -1,4 +1,4 @@
-"""Helpers for the training tests: a tiny run's config, its logged scores, the darkdev command,
+"""Helpers for the training tests: a smooth photo, a tiny run's config, its logged scores, the darkdev command,
 and copies of a run's validation sets."""
 
 from __future__ import annotations
@@ -11,8 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from darkdev.training.config import TrainConfig
+from darkdev.training.photos import Photo
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def smooth_photo(height: int = 300, width: int = 320, seed: int = 0) -> Photo:
+    """A smooth colourful 8-bit 'photo'."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.stack([0.2 + 0.6 * rows, 0.3 + 0.5 * cols, 0.7 - 0.4 * (rows + cols) / 2], axis=-1)
+    image += 0.1 * np.sin(rows[..., None] * 6 + rng.random(3) * 6)
+    return Photo(f"smooth-{seed}.png", (np.clip(image, 0, 1) * 255).round().astype(np.uint8))
 
 
 def tiny_config(out, photos, **changes) -> TrainConfig:
