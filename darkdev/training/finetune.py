@@ -41,7 +41,7 @@ DEFAULT_MIX_CACHE = "~/.cache/darkdev/training-mixes"  # photos + dead leaves, s
 # The bundled networks' mix (scripts/make_dead_leaves.py --count 40 --link-photos --seed 0).
 DEAD_LEAVES, DEAD_LEAVES_SIDE_PX, DEAD_LEAVES_SEED = 40, 1024, 0
 CAMERA_RECORD = "camera.json"  # in the work folder: the camera its run is tuning for
-LEARNING_RATE = 1e-4  # a third of the early runs' 3e-4, above the defaults' last 3e-5: new noise
+LEARNING_RATE = 1e-4  # a third of the early runs' 3e-4, above the defaults' last rates: new noise
 Scores = dict[str, tuple[float, float]]  # split -> (PSNR dB, SSIM)
 
 
