@@ -15,8 +15,8 @@ SPLITS = ("all_iso", "high_iso", "detail")
 
 
 def table_row(checkpoint_name: str) -> list[str]:
-    rows = [line for line in README.splitlines() if line.startswith(f"| **`{checkpoint_name}`**")]
-    rows += [line for line in README.splitlines() if line.startswith(f"| `{checkpoint_name}`")]
+    prefixes = (f"| **`{checkpoint_name}`**", f"| `{checkpoint_name}`")  # the default row is bold
+    rows = [line for line in README.splitlines() if line.startswith(prefixes)]
     assert len(rows) == 1, f"README has {len(rows)} table rows for {checkpoint_name}"
     return [cell.strip().strip("*") for cell in rows[0].strip("|").split("|")]
 
