@@ -103,6 +103,18 @@ def test_publish_scored_on_a_validation_folder(tmp_path, validated_run, monkeypa
         round(direct["guided"].ssim, 4),
     ]
     assert modes["mean_chroma"]["target"][0] == round(direct["target"].chroma, 4)
+    # Develop's CPU views: the network's own colour through the ensemble, a score of its own.
+    import torch
+
+    from darkdev.training.evaluation import score_model
+
+    model, checkpoint = weights.load_checkpoint(tmp_path / "weights" / "scored.safetensors")
+    high_iso = load_validation_set(out / "validation-bayer-high_iso.npz")
+    convention = checkpoint.input_convention
+    views = score_model(model, high_iso, torch.device("cpu"), convention, ensemble=2)
+    assert modes["network_2_views"]["high_iso"] == [round(views[0], 4), round(views[1], 4)]
+    assert sorted(modes["network_2_views"]) == ["all_iso", "detail", "high_iso"]
+    assert modes["network_2_views"]["high_iso"] != modes["network"]["high_iso"]
     # Asked for guided: the entry's scores are guided colour's.
     guided = publish(
         out, "guided.safetensors", tmp_path / "weights", colour="guided", validation_directory=out
@@ -212,7 +224,9 @@ def test_publish_command(tmp_path, validated_run):
     )
     assert "step 6" in lines[0] and "default for bayer" in lines[0]
     assert lines[1].endswith("PSNR dB / SSIM, all ISO, high ISO, detail:")
-    assert [line.split()[0] for line in lines[2:5]] == ["network", "guided", "classical"]
+    assert [line.split()[0] for line in lines[2:6]] == [
+        "network", "guided", "network_2_views", "classical",
+    ]  # fmt: skip
     network = entry.validation["colour_modes"]["network"]
     assert lines[2].split()[1:] == [
         item for psnr, ssim in network.values() for item in (f"{psnr:.2f}", "/", f"{ssim:.4f}")

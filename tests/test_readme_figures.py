@@ -1,5 +1,6 @@
-"""The README's figures for the bundled networks are the manifest's, so a new checkpoint that
-ships without its README row updated fails here instead of leaving a stale table."""
+"""The README's figures for the bundled networks are the manifest's (photo splits, dead leaves,
+2 views, guided colour), so a new checkpoint that ships without its README figures updated
+fails here instead of leaving a stale table."""
 
 import json
 import re
@@ -45,6 +46,9 @@ def test_table_row_matches_the_manifest(entry):
     assert cells[1].startswith(f"{parameters_m:.2f} M"), (cells[1], parameters_m)
     for split, cell in zip(SPLITS, cells[2:5], strict=True):
         assert_shown(cell, *scores(entry)[split])
+    dead_leaves = entry["validation"]["dead_leaves"]["network"]
+    for split, cell in zip(SPLITS[:2], cells[5:7], strict=True):
+        assert_shown(cell, *dead_leaves[split])
 
 
 @pytest.mark.parametrize("cfa_kind", ["bayer", "xtrans"])
@@ -61,6 +65,9 @@ def test_classical_rows_match_the_manifest(cfa_kind):
         assert_shown(
             cell, validation[f"classical_psnr{suffix}"], validation[f"classical_ssim{suffix}"]
         )
+    dead_leaves = validation["dead_leaves"]["classical"]
+    for split, cell in zip(SPLITS[:2], cells[5:7], strict=True):
+        assert_shown(cell, *dead_leaves[split])
 
 
 def test_guided_colour_range_is_the_defaults():
@@ -83,3 +90,49 @@ def test_guided_colour_range_is_the_defaults():
         f"{max(ssim_gaps):.3f}",
     )
     assert stated.groups() == expected
+
+
+def default_entry(cfa_kind: str) -> dict:
+    return next(entry for entry in ENTRIES if entry["default"] and entry["cfa_kind"] == cfa_kind)
+
+
+def test_two_view_scores_are_the_defaults():
+    """The README's 'with develop's 2 views ... the defaults score' figures and the ensemble
+    gain it states under --ensemble are the manifest's network_2_views scores."""
+    number = r"([\d.]+) / ([\d.]+)"
+    stated = re.search(
+        rf"the defaults score\s+{number}, {number}, detail {number} \(Bayer\) and\s+"
+        rf"{number}, {number},\s+{number} \(X-Trans\)",
+        README,
+    )
+    assert stated, "README no longer states the defaults' 2-view scores"
+    cells = [f"{psnr} / {ssim}" for psnr, ssim in zip(*[iter(stated.groups())] * 2, strict=True)]
+    expected = [
+        pair
+        for kind in ("bayer", "xtrans")
+        for pair in scores(default_entry(kind), "network_2_views").values()
+    ]
+    for cell, (psnr_db, ssim) in zip(cells, expected, strict=True):
+        assert_shown(cell, psnr_db, ssim)
+    gains = [
+        (views[0] - one[0], views[1] - one[1])
+        for kind in ("bayer", "xtrans")
+        for one, views in zip(
+            scores(default_entry(kind)).values(),
+            scores(default_entry(kind), "network_2_views").values(),
+            strict=True,
+        )
+    ]
+    gain = re.search(
+        r"2 views give today's defaults \+([\d.]+) to \+([\d.]+) dB and \+([\d.]+) to\s+"
+        r"\+([\d.]+) SSIM over one",
+        README,
+    )
+    assert gain, "README no longer states the 2-view gain"
+    psnr_gains, ssim_gains = zip(*gains, strict=True)
+    assert gain.groups() == (
+        f"{min(psnr_gains):.2f}",
+        f"{max(psnr_gains):.2f}",
+        f"{min(ssim_gains):.3f}",
+        f"{max(ssim_gains):.3f}",
+    )

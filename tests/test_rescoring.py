@@ -40,6 +40,7 @@ def test_rescore_measures_entries_again_and_keeps_what_they_said(tmp_path, valid
     assert (directory / "net.safetensors").read_bytes() == payload
     network = validation["colour_modes"]["network"]
     assert sorted(network) == ["all_iso", "detail", "high_iso"]
+    assert sorted(validation["colour_modes"]["network_2_views"]) == sorted(network)
     assert [validation["psnr_detail"], validation["ssim_detail"]] == network["detail"]
     assert validation["colour_modes"]["chosen"].startswith("network (kept: the mode the entry")
     # The run's own folder is the set it validated on: the same scores, now with detail.
@@ -56,6 +57,9 @@ def test_rescore_measures_entries_again_and_keeps_what_they_said(tmp_path, valid
     assert validation["colour_response"] == "red 1.10, blue 1.52"
     assert validation["previous"] == old["previous"]  # the publication's record
     assert manifest.read_manifest(directory) == [entry]
+    # Measured again on the same sets, the same scores: no copy is kept aside.
+    [same] = rescore(["net"], out, directory, command="again")
+    assert same.entry.validation == {**validation, "command": "again"}
     # A rescore on a folder without the detail set drops the detail scores it no longer has.
     no_detail = copy_sets(out, tmp_path / "no-detail", drop="detail")
     [again] = rescore(["net.safetensors"], no_detail, directory)
@@ -121,13 +125,15 @@ def test_rescore_command(tmp_path, validated_run):
         f"rescored lts-w4-bayer.safetensors (sha256 {entry.sha256[:12]}...) on {out}; "
         "PSNR dB / SSIM, all ISO, high ISO, detail:"
     )
-    assert [line.split()[0] for line in lines[1:4]] == ["network", "guided", "classical"]
+    assert [line.split()[0] for line in lines[1:5]] == [
+        "network", "guided", "network_2_views", "classical",
+    ]  # fmt: skip
     network = entry.validation["colour_modes"]["network"]
     assert lines[1].split()[1:] == [
         item for psnr, ssim in network.values() for item in (f"{psnr:.2f}", "/", f"{ssim:.4f}")
     ]
     was = entry.validation["rescored_from"][0]
-    assert lines[4] == (
+    assert lines[5] == (
         f"  was (network): {was['psnr']:.2f} / {was['ssim']:.4f}   "
         f"{was['psnr_high_iso']:.2f} / {was['ssim_high_iso']:.4f}   "
         f"{was['psnr_detail']:.2f} / {was['ssim_detail']:.4f}, on {was['set']}"
@@ -140,3 +146,57 @@ def test_rescore_command(tmp_path, validated_run):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "no checkpoint named 'nothing'" in result.stderr
     assert (directory / "manifest.json").read_bytes() == before
+
+
+def test_publish_and_rescore_score_a_dead_leaves_folder(tmp_path, validated_run):
+    """--dead-leaves-set: a second folder's splits scored beside the photo splits, recorded under
+    the entry's dead_leaves (the README's last two columns), and refused alone or unreadable."""
+    out, _ = validated_run
+    directory = tmp_path / "weights"
+    dead_leaves = copy_sets(out, tmp_path / "dead-leaves", drop="detail")
+    result = run_darkdev(
+        "publish", out, "--name", "net.safetensors", "--validation-set", out,
+        "--dead-leaves-set", dead_leaves, "--weights-dir", directory, "--threads", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [entry] = manifest.read_manifest(directory)
+    recorded = entry.validation["dead_leaves"]
+    assert sorted(recorded) == ["classical", "guided", "network", "set", "set_sha256"]
+    assert sorted(recorded["network"]) == ["all_iso", "high_iso"]
+    assert recorded["set_sha256"]["high_iso"] == weights.sha256_of(
+        dead_leaves / "validation-bayer-high_iso.npz"
+    )
+    # The folder holds copies of the photo splits: the same crops, the same scores.
+    modes = entry.validation["colour_modes"]
+    for development in ("network", "guided"):
+        assert recorded[development]["high_iso"] == modes[development]["high_iso"]
+    assert recorded["classical"]["all_iso"] == [
+        entry.validation["classical_psnr"], entry.validation["classical_ssim"],
+    ]  # fmt: skip
+    lines = result.stdout.splitlines()
+    at = lines.index(f"dead leaves, {recorded['set']}; PSNR dB / SSIM, all ISO, high ISO:")
+    assert [line.split()[0] for line in lines[at + 1 : at + 4]] == [
+        "network", "guided", "classical",
+    ]  # fmt: skip
+    # Rescored without the folder, the entry keeps its dead-leaves scores; with it, measures
+    # them again (the same, so nothing is kept aside).
+    arguments = ["--validation-set", out, "--weights-dir", directory, "--threads", "1"]
+    assert run_darkdev("rescore", "net", *arguments).returncode == 0
+    rescored = manifest.read_manifest(directory)[0].validation
+    assert rescored["dead_leaves"] == recorded
+    assert rescored["colour_modes"]["chosen"] == modes["chosen"]  # how the mode was picked
+    again = run_darkdev("rescore", "net", *arguments, "--dead-leaves-set", dead_leaves)
+    assert again.returncode == 0, again.stderr
+    assert f"dead leaves, {recorded['set']}" in again.stdout
+    assert "rescored_from" not in manifest.read_manifest(directory)[0].validation
+    # Alone, or a folder without the sets: one line, nothing written.
+    before = (directory / "manifest.json").read_bytes()
+    with pytest.raises(ParameterError, match="give both"):
+        publish(out, "other.safetensors", directory, dead_leaves_directory=dead_leaves)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_darkdev("rescore", "net", *arguments, "--dead-leaves-set", empty)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert f"{empty / 'validation-bayer-all_iso.npz'}: missing" in refused.stderr
+    assert (directory / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in directory.iterdir()) == ["manifest.json", "net.safetensors"]

@@ -1,12 +1,13 @@
 """Command lines that write checkpoint manifest entries (parse, call the library, report).
 
     darkdev publish runs/NAME --name FILE.safetensors [--weights PATH] [--validation-set DIR] \\
-        [--colour auto|network|guided] [--not-default] [--cpu-12mp-seconds S] [--weights-dir DIR]
+        [--dead-leaves-set DIR] [--colour auto|network|guided] [--not-default] \\
+        [--cpu-12mp-seconds S] [--weights-dir DIR]
 
 Publishing copies a finished run's weights into the checkpoints folder with a manifest entry
 (training.publishing) and prints what it recorded.
 
-    darkdev rescore NAME... --validation-set DIR [--weights-dir DIR]
+    darkdev rescore NAME... --validation-set DIR [--dead-leaves-set DIR] [--weights-dir DIR]
 
 Rescoring measures a bundled checkpoint again on a validation folder and replaces its entry's
 scores (training.rescoring), keeping the old ones in the entry.
@@ -23,6 +24,7 @@ import torch
 
 from darkdev.errors import OneLineParser
 from darkdev.training import evaluation
+from darkdev.training.publish_scores import VIEWS_MODE
 from darkdev.training.publishing import publish
 from darkdev.training.rescoring import rescore
 from darkdev.training.validation import ALL_SPLITS, split_suffix
@@ -51,6 +53,13 @@ def _publish_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="score on DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if "
         "there; a run folder's, or a larger set) instead of recording the run's own validation",
+    )
+    parser.add_argument(
+        "--dead-leaves-set",
+        default=None,
+        metavar="DIR",
+        help="score on DIR's dead-leaves validation-CFA-all_iso.npz and -high_iso.npz too "
+        "(scripts/make_dead_leaves.py, then darkdev evaluate --save-validation-set)",
     )
     parser.add_argument(
         "--colour",
@@ -92,8 +101,23 @@ def _split_scores(validation: dict, development: str) -> dict[str, tuple[float, 
     return scores
 
 
+def _dead_leaves_lines(validation: dict) -> list[str]:
+    """The dead-leaves scores a validation block holds, as _score_lines prints the photo splits'."""
+    dead_leaves = validation["dead_leaves"]
+    scores = {"colour_modes": dead_leaves}  # laid out as a block's colour_modes, classical beside
+    table = _score_lines(scores, [*evaluation.COLOUR_MODES, "classical"])
+    return [f"dead leaves, {dead_leaves['set']}; {table[0]}", *table[1:]]
+
+
 def _cells(per_split: dict[str, tuple[float, float]]) -> str:
     return "   ".join(f"{psnr:.2f} / {ssim:.4f}" for psnr, ssim in per_split.values())
+
+
+def _developments(validation: dict, first: str) -> list[str]:
+    """The developments a validation block scored, `first` first and the classical one last."""
+    modes = validation.get("colour_modes", {})
+    scored = [first, *(mode for mode in (*evaluation.COLOUR_MODES, VIEWS_MODE) if mode in modes)]
+    return [*dict.fromkeys(scored), "classical"]
 
 
 def _score_lines(validation: dict, developments: list[str]) -> list[str]:
@@ -102,7 +126,7 @@ def _score_lines(validation: dict, developments: list[str]) -> list[str]:
     titles = ", ".join(evaluation.SPLIT_TITLES[split] for split in scores[developments[0]])
     lines = [f"PSNR dB / SSIM, {titles}:"]
     for name, per_split in scores.items():
-        lines.append(f"  {name:<10} {_cells(per_split) or '-'}")
+        lines.append(f"  {name:<15} {_cells(per_split) or '-'}")
     return lines
 
 
@@ -120,6 +144,7 @@ def publish_main(argv: list[str] | None = None) -> int:
         colour=colour,
         weights_file=arguments.weights,
         validation_directory=arguments.validation_set,
+        dead_leaves_directory=arguments.dead_leaves_set,
         command="darkdev publish " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
     training, validation = entry.training, entry.validation
@@ -129,15 +154,14 @@ def publish_main(argv: list[str] | None = None) -> int:
         f" of {arguments.run}, step {training['published_step']}"
         + (f", default for {entry.cfa_kind}" if entry.default else ""),
     ]
-    developments = ["network", "guided", "classical"]
-    if "colour_modes" not in validation:
-        developments.remove("guided")  # the run validates the network's own colour only
-    table = _score_lines(validation, developments)
+    # Without a validation folder the run validated the network's own colour only.
+    table = _score_lines(validation, _developments(validation, "network"))
     lines.append(f"scored on {scored}; {table[0]}")
     lines.extend(table[1:])
     chosen = validation.get("colour_modes", {}).get(
         "chosen", f"{entry.colour} (as given; measured only with --validation-set)"
     )
+    lines.extend(_dead_leaves_lines(validation) if arguments.dead_leaves_set else [])
     lines.append(f"colour: {chosen}")
     print("\n".join(lines))
     return 0
@@ -161,6 +185,13 @@ def _rescore_parser() -> argparse.ArgumentParser:
         help="DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if there)",
     )
     parser.add_argument(
+        "--dead-leaves-set",
+        default=None,
+        metavar="DIR",
+        help="score on DIR's dead-leaves validation-CFA-all_iso.npz and -high_iso.npz too "
+        "(scripts/make_dead_leaves.py, then darkdev evaluate --save-validation-set)",
+    )
+    parser.add_argument(
         "--weights-dir", default=None, metavar="DIR", help="default: the bundled checkpoints"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads for scoring")
@@ -176,13 +207,13 @@ def rescore_main(argv: list[str] | None = None) -> int:
         arguments.names,
         arguments.validation_set,
         Path(arguments.weights_dir) if arguments.weights_dir else None,
+        dead_leaves_directory=arguments.dead_leaves_set,
         command="darkdev rescore " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
     lines = []
     for result in results:
         entry, replaced = result.entry, result.replaced
-        developments = [entry.colour, *(d for d in ("network", "guided") if d != entry.colour)]
-        table = _score_lines(entry.validation, [*developments, "classical"])
+        table = _score_lines(entry.validation, _developments(entry.validation, entry.colour))
         lines.append(
             f"rescored {entry.file} (sha256 {entry.sha256[:12]}...) on "
             f"{arguments.validation_set}; {table[0]}"
@@ -195,5 +226,6 @@ def rescore_main(argv: list[str] | None = None) -> int:
             f"  was ({was_colour}): {_cells(old) or '-'}, "
             f"on {replaced.get('set', 'an unrecorded set')}"
         )
+        lines.extend(_dead_leaves_lines(entry.validation) if arguments.dead_leaves_set else [])
     print("\n".join(lines))
     return 0

@@ -1,5 +1,6 @@
 """What `darkdev publish --validation-set DIR` records: the checkpoint scored on a validation
-folder's splits (network colour, guided colour, the classical development), the colour mode
+folder's splits (network colour, guided colour, the classical development; network colour
+through develop's views on a CPU too), the colour mode
 it develops with, and the checkpoint it replaces scored on the same crops.
 
 The scores are evaluation.score_colour_modes's (benchmarks/eval_colour.py prints the same);
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from darkdev import weights
+from darkdev.ensemble import HALF_CPU_ENSEMBLE_SIZE
 from darkdev.errors import DarkdevError, ParameterError
 from darkdev.manifest import CheckpointEntry
 from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention
@@ -24,6 +26,7 @@ from darkdev.training.evaluation import (
     SPLIT_TITLES,
     DevelopmentScore,
     score_colour_modes,
+    score_model,
 )
 from darkdev.training.state import selection_score
 from darkdev.training.validation import (
@@ -38,7 +41,10 @@ from darkdev.training.validation import (
 
 COLOUR_CHOICES = ("auto", *COLOUR_MODES)
 COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares the modes by
+# The network's own colour through develop's views on a bfloat16 CPU (scored in float32).
+VIEWS_MODE = f"network_{HALF_CPU_ENSEMBLE_SIZE}_views"
 Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
+DeadLeaves = tuple[Path, dict[str, ValidationSet]]  # a dead-leaves folder and its sets
 
 
 def read_split_sets(
@@ -118,6 +124,15 @@ def choose_colour(scores: Scores, colour: str, how: str | None = None) -> tuple[
     )
 
 
+def views_pair(
+    model: torch.nn.Module, validation: ValidationSet, convention: InputConvention
+) -> list[float]:
+    """Mean PSNR and SSIM of the network's own colour averaged over develop's CPU views."""
+    cpu = torch.device("cpu")
+    psnr, ssim = score_model(model, validation, cpu, convention, ensemble=HALF_CPU_ENSEMBLE_SIZE)
+    return [round(psnr, 4), round(ssim, 4)]
+
+
 def pair(score: DevelopmentScore) -> list[float]:
     return [round(score.psnr, 4), round(score.ssim, 4)]
 
@@ -139,10 +154,12 @@ def scored_validation(
     directory: Path,
     command: str,
     how: str | None = None,
+    dead_leaves: DeadLeaves | None = None,
 ) -> tuple[dict[str, Any], str]:
     """(the manifest entry's validation block, the chosen colour mode) from scoring the model
     on the sets. psnr/ssim are the chosen mode's (what develop's --colour auto gives), so is
-    quality_psnr (their mean over both splits: what --model auto ranks by). how: choose_colour's."""
+    quality_psnr (their mean over both splits: what --model auto ranks by). how: choose_colour's.
+    dead_leaves: a dead-leaves folder and its sets, scored too (dead_leaves_record)."""
     scores = score_splits(model, sets, convention)
     chosen, reason = choose_colour(scores, colour, how)
     record: dict[str, Any] = {}
@@ -155,10 +172,7 @@ def scored_validation(
     record["colour"] = chosen
     record["n_images"] = len(sets["all_iso"])
     record["set"] = describe_set(directory, sets)
-    record["set_sha256"] = {
-        split: weights.sha256_of(validation_set_path(directory, v.kind, split))
-        for split, v in sets.items()
-    }
+    record["set_sha256"] = set_hashes(directory, sets)
     record["target"] = sets["all_iso"].target_name
     if convention.below_black:  # the floor its input had: scores depend on it
         record["input_floor"] = BELOW_BLACK_FLOOR
@@ -167,13 +181,43 @@ def scored_validation(
     modes: dict[str, Any] = {
         mode: {split: pair(s[mode]) for split, s in scores.items()} for mode in COLOUR_MODES
     }
+    modes[VIEWS_MODE] = {split: views_pair(model, v, convention) for split, v in sets.items()}
     modes["mean_chroma"] = {
         name: [round(s[name].chroma, 4) for s in scores.values()]
         for name in ("target", "classical", *COLOUR_MODES)
     }
     modes["chosen"] = reason
     record["colour_modes"] = modes
+    if dead_leaves is not None:
+        record["dead_leaves"] = dead_leaves_record(model, convention, *dead_leaves)
     return record, chosen
+
+
+def set_hashes(directory: Path, sets: dict[str, ValidationSet]) -> dict[str, str]:
+    return {
+        split: weights.sha256_of(validation_set_path(directory, v.kind, split))
+        for split, v in sets.items()
+    }
+
+
+def dead_leaves_record(
+    model: torch.nn.Module,
+    convention: InputConvention,
+    directory: Path,
+    sets: dict[str, ValidationSet],
+) -> dict[str, Any]:
+    """Scores on a dead-leaves folder's splits (scripts/make_dead_leaves.py): finer texture
+    than the photos hold, so what sharpness the photo splits cannot show. Network colour (one
+    view), guided colour and the classical development, as on the photo splits."""
+    scores = score_splits(model, sets, convention)
+    return {
+        "set": describe_set(directory, sets),
+        "set_sha256": set_hashes(directory, sets),
+        **{
+            name: {split: pair(s[name]) for split, s in scores.items()}
+            for name in (*COLOUR_MODES, "classical")
+        },
+    }
 
 
 def rescore_previous(

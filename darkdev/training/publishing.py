@@ -35,9 +35,14 @@ from darkdev.training.lineage import (
     known_record,
     lineage,
 )
-from darkdev.training.publish_scores import COLOUR_CHOICES, read_split_sets, scored_validation
+from darkdev.training.publish_scores import (
+    COLOUR_CHOICES,
+    DeadLeaves,
+    read_split_sets,
+    scored_validation,
+)
 from darkdev.training.replacing import kept_speed, replaced_record, with_entry
-from darkdev.training.validation import ALL_SPLITS, split_suffix
+from darkdev.training.validation import ALL_SPLITS, ValidationSet, split_suffix
 
 SUMMARY_NAME = "summary.json"
 STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
@@ -224,7 +229,9 @@ def _validation_record(validation: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _check_request(file_name: str, colour: str, validation_directory: object) -> None:
+def _check_request(
+    file_name: str, colour: str, validation_directory: object, dead_leaves_directory: object
+) -> None:
     if Path(file_name).name != file_name or not file_name.endswith(".safetensors"):
         raise ParameterError(
             f"{file_name!r}: the published name is a file name ending in .safetensors"
@@ -233,6 +240,25 @@ def _check_request(file_name: str, colour: str, validation_directory: object) ->
         raise ParameterError(f"unknown colour {colour!r}; choose {', '.join(COLOUR_CHOICES)}")
     if colour == "auto" and validation_directory is None:
         raise ParameterError("colour auto measures both modes: it needs a validation folder")
+    if dead_leaves_directory is not None and validation_directory is None:
+        raise ParameterError("dead-leaves scores go beside a validation folder's: give both")
+
+
+def _read_folders(
+    config: dict[str, Any],
+    validation_directory: Path | None,
+    dead_leaves_directory: str | Path | None,
+) -> tuple[dict[str, ValidationSet] | None, DeadLeaves | None]:
+    """The validation folder's sets and the dead-leaves folder's (None where not given), each
+    checked before anything is copied."""
+    convention = InputConvention.from_metadata(config)
+    sets = dead_leaves = None
+    if validation_directory is not None:
+        sets = read_split_sets(validation_directory, config["cfa"], convention)
+    if dead_leaves_directory is not None:
+        folder = Path(dead_leaves_directory)
+        dead_leaves = (folder, read_split_sets(folder, config["cfa"], convention))
+    return sets, dead_leaves
 
 
 def _load_staged(staged: Path, source: Path, config: dict[str, Any]):
@@ -280,6 +306,7 @@ def publish(
     weights_file: str | Path | None = None,
     validation_directory: str | Path | None = None,
     command: str | None = None,
+    dead_leaves_directory: str | Path | None = None,
 ) -> manifest.CheckpointEntry:
     """Copy a finished run's weights into the checkpoints folder as file_name and add (or
     replace) its manifest entry; returns the entry.
@@ -293,18 +320,17 @@ def publish(
     cpu_12mp_seconds: develop's measured 12 MP time on 2 CPU cores (benchmarks/bench_develop.py),
     which --model auto checks on a CPU; None keeps the replaced entry's for the same network.
     command: how the scores were made, recorded in the entry (the CLI's command line).
+    dead_leaves_directory: a dead-leaves validation folder scored too (with validation_directory).
     """
     run_directory = Path(run_directory)
     directory = Path(weights_directory) if weights_directory else manifest.weights_dir()
-    _check_request(file_name, colour, validation_directory)
+    _check_request(file_name, colour, validation_directory, dead_leaves_directory)
     summary = read_summary(run_directory)
     config = summary["config"]
     published = choose_weights(run_directory, weights_file, summary)
-    sets = None
     if validation_directory is not None:
         validation_directory = Path(validation_directory)
-        convention = InputConvention.from_metadata(config)
-        sets = read_split_sets(validation_directory, config["cfa"], convention)
+    sets, dead_leaves = _read_folders(config, validation_directory, dead_leaves_directory)
     payload, sha256 = _read_weights(published, summary)
     entries = manifest.read_manifest(directory)
     previous = next((e for e in entries if e.file == file_name), None)
@@ -322,7 +348,13 @@ def publish(
                 f"{published.name!r}, validation_directory={str(validation_directory)!r})"
             )
             validation, chosen = scored_validation(
-                model, meta.input_convention, sets, colour, validation_directory, command
+                model,
+                meta.input_convention,
+                sets,
+                colour,
+                validation_directory,
+                command,
+                dead_leaves=dead_leaves,
             )
         replaced = None
         if previous is not None:

@@ -5,7 +5,7 @@ same crops, the detail split included.
 The weights, their hash and the colour mode develop uses are left as they are: rescoring
 measures, it never changes what `develop` does. What the scoring replaces (the scores, their
 set and its hashes, the colour comparison) moves to the entry's `rescored_from` list, oldest
-first; what describes the weights themselves (a colour-response probe, the record of the entry
+first, unless the rescore measured the same scores on the same sets; what describes the weights themselves (a colour-response probe, the record of the entry
 a publication replaced) stays where it is. `--model auto` ranks a CFA kind's checkpoints by
 their scores, so a rescore that would leave them scored on different sets is refused.
 """
@@ -92,14 +92,34 @@ def _check_comparable(
                 )
 
 
+def _measured_again(replaced: dict[str, Any], scored: dict[str, Any]) -> bool:
+    """Whether a rescore found what the entry held (same sets, same scores; a newly measured
+    colour mode aside): then there is nothing to keep in rescored_from."""
+    for key, value in replaced.items():
+        if key == "command":
+            continue
+        if key == "colour_modes":  # "chosen" says how the mode was picked, not a measure
+            if any(scored[key].get(m) != old for m, old in value.items() if m != "chosen"):
+                return False
+        elif scored.get(key) != value:
+            return False
+    return True
+
+
 def _rescored_block(old: dict[str, Any], scored: dict[str, Any]) -> tuple[dict, dict]:
     """(the new validation block, what it replaced): every key the scoring writes and every
-    split score moves to rescored_from; the rest of the old block stays."""
+    split score moves to rescored_from, unless measured again unchanged; the rest stays."""
     stale = set(scored) | SPLIT_SCORE_KEYS
     replaced = {key: value for key, value in old.items() if key in stale}
     block = {key: value for key, value in old.items() if key not in stale | {RESCORED_KEY}}
     block.update(scored)
-    block[RESCORED_KEY] = [*old.get(RESCORED_KEY, []), replaced]
+    history = old.get(RESCORED_KEY, [])
+    if not _measured_again(replaced, scored):
+        history = [*history, replaced]
+    elif "chosen" in replaced.get("colour_modes", {}):  # the same scores: the same choice
+        block["colour_modes"]["chosen"] = replaced["colour_modes"]["chosen"]
+    if history:
+        block[RESCORED_KEY] = history
     return block, replaced
 
 
@@ -108,10 +128,11 @@ def rescore(
     validation_directory: str | Path,
     weights_directory: Path | None = None,
     command: str | None = None,
+    dead_leaves_directory: str | Path | None = None,
 ) -> list[Rescored]:
     """Score bundled checkpoints on a validation folder's splits (each one's CFA kind's all ISO
     and high ISO sets, and detail where the folder has one) in their own colour mode, and
-    replace their manifest entries' scores.
+    replace their manifest entries' scores; with dead_leaves_directory, on its sets too.
 
     Every checkpoint is verified by its SHA-256 and every set checked before anything is
     scored; the manifest is replaced atomically once all are scored, so a failure leaves it as
@@ -129,14 +150,28 @@ def rescore(
         _check_colour(entry, directory)
         model, meta = weights.load_entry(entry, directory)
         sets = read_split_sets(folder, entry.cfa_kind, meta.input_convention)
-        loaded.append((index, model, meta, sets))
+        dead_leaves = None
+        if dead_leaves_directory is not None:
+            dead_leaves_folder = Path(dead_leaves_directory)
+            dead_leaves = (
+                dead_leaves_folder,
+                read_split_sets(dead_leaves_folder, entry.cfa_kind, meta.input_convention),
+            )
+        loaded.append((index, model, meta, sets, dead_leaves))
     _check_comparable(entries, set(named), folder)
     command = command or f"rescore({[entries[i].file for i in named]!r}, {str(folder)!r})"
     results = []
-    for index, model, meta, sets in loaded:
+    for index, model, meta, sets, dead_leaves in loaded:
         entry = entries[index]
         scored, _ = scored_validation(
-            model, meta.input_convention, sets, entry.colour, folder, command, KEPT_COLOUR
+            model,
+            meta.input_convention,
+            sets,
+            entry.colour,
+            folder,
+            command,
+            KEPT_COLOUR,
+            dead_leaves,
         )
         entry.validation, replaced = _rescored_block(entry.validation, scored)
         results.append(Rescored(entry, replaced))
