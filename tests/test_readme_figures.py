@@ -136,3 +136,18 @@ def test_two_view_scores_are_the_defaults():
         f"{min(ssim_gains):.3f}",
         f"{max(ssim_gains):.3f}",
     )
+
+
+@pytest.mark.parametrize(
+    ("cfa_kind", "lead"), [("xtrans", r"X-Trans RMCN-3 records"), ("bayer", r"Bayer\s+one records")]
+)
+def test_lineage_sentence_is_the_defaults(cfa_kind, lead):
+    """'Today's X-Trans RMCN-3 records N runs (...), S k steps, H h': the default's lineage."""
+    stated = re.search(rf"{lead} (\d+) runs \([^)]*\), ([\d.]+) k\s+steps, ([\d.]+) h", README)
+    assert stated, f"README no longer states the {cfa_kind} default's lineage"
+    lineage = default_entry(cfa_kind)["training"]["lineage"]
+    assert stated.groups() == (
+        str(lineage["runs"]),
+        f"{lineage['steps'] / 1000:.1f}",
+        f"{lineage['wall_time_s'] / 3600:.1f}",
+    )
