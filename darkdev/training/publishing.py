@@ -313,14 +313,14 @@ def publish(
 
     weights_file: the run's best.safetensors (None) or one of its validated/step-NNNNNN.safetensors.
     validation_directory: a folder with validation-CFA-all_iso.npz and -high_iso.npz (a run's
-    own, or built from other photos) to score the weights on (network and guided colour, the
-    classical development); without it, the run's own validation at the published step.
+    own, or built from other photos) to score the weights on (publish_scores.scored_validation);
+    without it, the run's own validation at the published step. dead_leaves_directory: a
+    dead-leaves folder scored too (with validation_directory).
     colour: network, guided, or auto (the better on the validation folder); what --colour auto
     develops with. default: other entries of the CFA kind stop being the default.
     cpu_12mp_seconds: develop's measured 12 MP time on 2 CPU cores (benchmarks/bench_develop.py),
     which --model auto checks on a CPU; None keeps the replaced entry's for the same network.
     command: how the scores were made, recorded in the entry (the CLI's command line).
-    dead_leaves_directory: a dead-leaves validation folder scored too (with validation_directory).
     """
     run_directory = Path(run_directory)
     directory = Path(weights_directory) if weights_directory else manifest.weights_dir()
