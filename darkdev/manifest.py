@@ -128,14 +128,23 @@ def entry_names(entry: CheckpointEntry) -> tuple[str, ...]:
     return (Path(entry.file).stem, entry.file, entry.architecture)
 
 
-CATALOGUE_COLUMNS = ("name (--model)", "network", "all ISO", "high ISO", "detail", "12 MP")
+CATALOGUE_COLUMNS = (
+    "name (--model)",
+    "network",
+    "all ISO",
+    "high ISO",
+    "detail",
+    "2 views",
+    "12 MP",
+)
+VIEWS_SCORES = "network_2_views"  # the network's own colour through develop's 2 CPU views
 CATALOGUE_NOTE = (
     "all ISO, high ISO: PSNR dB / SSIM on synthetic validation crops of held-out photos, in "
     "the checkpoint's --colour auto mode, one view ('-': scored on older sets, see the "
     "manifest); detail: the same on dead leaves at high ISO, where smeared fine detail shows "
-    "('-': not scored). 12 MP: seconds to develop a 12 MP raw on 2 CPU cores with develop's "
-    "defaults (2 views averaged where the CPU computes bfloat16, about +0.1 dB: "
-    "docs/training-history.md). "
+    "('-': not scored); 2 views: high ISO with 2 views averaged, as develop does on a CPU "
+    "that computes bfloat16 (network colour; '-': not scored). 12 MP: "
+    "seconds to develop a 12 MP raw on 2 CPU cores with develop's defaults. "
     "--model takes the name or the "
     "architecture (any case; the architecture picks the checkpoint for the raw's sensor). "
     "auto picks per device the best-scoring checkpoint, on a CPU one that develops 12 MP in "
@@ -149,6 +158,14 @@ def _score(scores: dict[str, Any], suffix: str) -> str:
     if f"psnr{suffix}" not in scores:
         return "-"
     return f"{scores[f'psnr{suffix}']:.2f}/{scores[f'ssim{suffix}']:.3f}"
+
+
+def _views_score(entry: CheckpointEntry) -> str:
+    """High ISO with develop's CPU views, where that is what develop gives (network colour)."""
+    views = entry.validation.get("colour_modes", {}).get(VIEWS_SCORES, {}).get("high_iso")
+    if views is None or entry.colour != "network":
+        return "-"
+    return f"{views[0]:.2f}/{views[1]:.3f}"
 
 
 def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
@@ -171,6 +188,7 @@ def catalogue_row(entry: CheckpointEntry, auto_on: str = "") -> tuple[str, ...]:
         _score(scores, "") if "quality_psnr" in scores else "-",
         _score(scores, "_high_iso"),
         _score(scores, "_detail"),
+        _views_score(entry),
         "-" if seconds is None else f"{seconds:.1f} s",
     )
 

@@ -115,6 +115,19 @@ def test_models_table_shows_detail_scores_where_measured():
     assert catalogue_row(entry)[column] == "18.95/0.579"
 
 
+def test_models_table_shows_two_view_scores_where_develop_gives_them():
+    from darkdev.manifest import CATALOGUE_COLUMNS, CheckpointEntry, catalogue_row
+
+    entry = CheckpointEntry("a.safetensors", "0" * 64, "lts", {}, "bayer", colour="network")
+    column = CATALOGUE_COLUMNS.index("2 views")
+    assert catalogue_row(entry)[column] == "-"
+    views = {"all_iso": [30.1, 0.85], "high_iso": [28.514, 0.8152]}
+    entry.validation["colour_modes"] = {"network_2_views": views}
+    assert catalogue_row(entry)[column] == "28.51/0.815"
+    entry.colour = "guided"  # develop's guided colour is not what the views were scored in
+    assert catalogue_row(entry)[column] == "-"
+
+
 @pytest.mark.parametrize("columns", [200, 96, 80, 60, 40])
 def test_models_shows_every_column_of_the_bundled_catalogue_at_any_width(
     tmp_path, monkeypatch, columns
@@ -146,8 +159,8 @@ def test_models_shows_every_column_of_the_bundled_catalogue_at_any_width(
 
 def test_models_table_never_cuts_a_name_on_a_narrow_terminal(tiny_weights, monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
-    text = darkdev("models").stdout.decode()
-    assert " lts-w4-bayer " in text and " lts-w4-xtrans " in text, text
+    words = darkdev("models").stdout.decode().split()  # a table's cells or blocks' lines
+    assert "lts-w4-bayer" in words and "lts-w4-xtrans" in words, words
 
 
 def test_model_names_any_case_and_wrong_sensor_explained(tmp_path, tiny_weights):
