@@ -30,6 +30,16 @@ from darkdev.training.rescoring import rescore
 from darkdev.training.validation import ALL_SPLITS, split_suffix
 
 
+def _add_dead_leaves_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dead-leaves-set",
+        default=None,
+        metavar="DIR",
+        help="score on DIR's dead-leaves validation-CFA-all_iso.npz and -high_iso.npz too "
+        "(scripts/make_dead_leaves.py, then darkdev evaluate --save-validation-set)",
+    )
+
+
 def _publish_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="darkdev publish",
@@ -54,13 +64,7 @@ def _publish_parser() -> argparse.ArgumentParser:
         help="score on DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if "
         "there; a run folder's, or a larger set) instead of recording the run's own validation",
     )
-    parser.add_argument(
-        "--dead-leaves-set",
-        default=None,
-        metavar="DIR",
-        help="score on DIR's dead-leaves validation-CFA-all_iso.npz and -high_iso.npz too "
-        "(scripts/make_dead_leaves.py, then darkdev evaluate --save-validation-set)",
-    )
+    _add_dead_leaves_option(parser)
     parser.add_argument(
         "--colour",
         default=None,
@@ -184,13 +188,7 @@ def _rescore_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="DIR's validation-CFA-all_iso.npz and -high_iso.npz (and -detail.npz if there)",
     )
-    parser.add_argument(
-        "--dead-leaves-set",
-        default=None,
-        metavar="DIR",
-        help="score on DIR's dead-leaves validation-CFA-all_iso.npz and -high_iso.npz too "
-        "(scripts/make_dead_leaves.py, then darkdev evaluate --save-validation-set)",
-    )
+    _add_dead_leaves_option(parser)
     parser.add_argument(
         "--weights-dir", default=None, metavar="DIR", help="default: the bundled checkpoints"
     )
