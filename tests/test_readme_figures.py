@@ -151,3 +151,25 @@ def test_lineage_sentence_is_the_defaults(cfa_kind, lead):
         f"{lineage['steps'] / 1000:.1f}",
         f"{lineage['wall_time_s'] / 3600:.1f}",
     )
+
+
+def test_training_history_marks_the_defaults_as_shipped():
+    """The training history's rows of what is shipped now (its tables' bold 'shipped' rows, not
+    'shipped until') show the defaults' own figures: photo splits and dead leaves, one view."""
+    history = (ROOT / "docs" / "training-history.md").read_text()
+    current = set()
+    for kind in ("bayer", "xtrans"):
+        validation = default_entry(kind)["validation"]
+        pairs = [
+            *scores(default_entry(kind)).values(),
+            *validation["dead_leaves"]["network"].values(),
+        ]
+        current |= {f"{psnr:.2f} / {ssim:.3f}" for psnr, ssim in pairs}
+    rows = [
+        line
+        for line in history.splitlines()
+        if line.startswith("| **") and "shipped" in line and "shipped until" not in line
+    ]
+    shown = [cell for row in rows for cell in re.findall(r"\*\*(\d+\.\d\d / \d\.\d{3})\*\*", row)]
+    assert len(shown) >= 8, rows  # both defaults' rows in both tables
+    assert set(shown) <= current, set(shown) - current
