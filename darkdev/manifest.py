@@ -137,7 +137,9 @@ CATALOGUE_COLUMNS = (
     "2 views",
     "12 MP",
 )
-VIEWS_SCORES = "network_2_views"  # the network's own colour through develop's 2 CPU views
+# The colour_modes key of the network's own colour through develop's views on a bfloat16 CPU
+# (ensemble.HALF_CPU_ENSEMBLE_SIZE of them; publish_scores writes it).
+VIEWS_MODE = "network_2_views"
 CATALOGUE_NOTE = (
     "all ISO, high ISO: PSNR dB / SSIM on synthetic validation crops of held-out photos, in "
     "the checkpoint's --colour auto mode, one view ('-': scored on older sets, see the "
@@ -162,7 +164,7 @@ def _score(scores: dict[str, Any], suffix: str) -> str:
 
 def _views_score(entry: CheckpointEntry) -> str:
     """High ISO with develop's CPU views, where that is what develop gives (network colour)."""
-    views = entry.validation.get("colour_modes", {}).get(VIEWS_SCORES, {}).get("high_iso")
+    views = entry.validation.get("colour_modes", {}).get(VIEWS_MODE, {}).get("high_iso")
     if views is None or entry.colour != "network":
         return "-"
     return f"{views[0]:.2f}/{views[1]:.3f}"

@@ -116,8 +116,10 @@ def test_models_table_shows_detail_scores_where_measured():
 
 
 def test_models_table_shows_two_view_scores_where_develop_gives_them():
-    from darkdev.manifest import CATALOGUE_COLUMNS, CheckpointEntry, catalogue_row
+    from darkdev.ensemble import HALF_CPU_ENSEMBLE_SIZE
+    from darkdev.manifest import CATALOGUE_COLUMNS, VIEWS_MODE, CheckpointEntry, catalogue_row
 
+    assert f"network_{HALF_CPU_ENSEMBLE_SIZE}_views" == VIEWS_MODE  # what publish scores
     entry = CheckpointEntry("a.safetensors", "0" * 64, "lts", {}, "bayer", colour="network")
     column = CATALOGUE_COLUMNS.index("2 views")
     assert catalogue_row(entry)[column] == "-"

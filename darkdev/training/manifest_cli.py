@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from darkdev.errors import OneLineParser
+from darkdev.manifest import VIEWS_MODE
 from darkdev.training import evaluation
-from darkdev.training.publish_scores import VIEWS_MODE
 from darkdev.training.publishing import publish
 from darkdev.training.rescoring import rescore
 from darkdev.training.validation import ALL_SPLITS, split_suffix

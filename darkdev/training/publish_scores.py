@@ -19,7 +19,7 @@ import torch
 from darkdev import weights
 from darkdev.ensemble import HALF_CPU_ENSEMBLE_SIZE
 from darkdev.errors import DarkdevError, ParameterError
-from darkdev.manifest import CheckpointEntry
+from darkdev.manifest import VIEWS_MODE, CheckpointEntry
 from darkdev.network_input import BELOW_BLACK_FLOOR, InputConvention
 from darkdev.training.evaluation import (
     COLOUR_MODES,
@@ -41,8 +41,6 @@ from darkdev.training.validation import (
 
 COLOUR_CHOICES = ("auto", *COLOUR_MODES)
 COLOUR_RULE = "psnr+ssim"  # state.selection_score's rule --colour auto compares the modes by
-# The network's own colour through develop's views on a bfloat16 CPU (scored in float32).
-VIEWS_MODE = f"network_{HALF_CPU_ENSEMBLE_SIZE}_views"
 Scores = dict[str, dict[str, DevelopmentScore]]  # split -> development -> means
 DeadLeaves = tuple[Path, dict[str, ValidationSet]]  # a dead-leaves folder and its sets
 
@@ -124,10 +122,20 @@ def choose_colour(scores: Scores, colour: str, how: str | None = None) -> tuple[
     )
 
 
+def read_dead_leaves(
+    directory: str | Path | None, cfa_kind: str, convention: InputConvention
+) -> DeadLeaves | None:
+    """A dead-leaves folder and its checked sets (read_split_sets), or None when not given."""
+    if directory is None:
+        return None
+    return Path(directory), read_split_sets(Path(directory), cfa_kind, convention)
+
+
 def views_pair(
     model: torch.nn.Module, validation: ValidationSet, convention: InputConvention
 ) -> list[float]:
-    """Mean PSNR and SSIM of the network's own colour averaged over develop's CPU views."""
+    """Mean PSNR and SSIM of the network's own colour averaged over develop's CPU views
+    (VIEWS_MODE's scores, in float32)."""
     cpu = torch.device("cpu")
     psnr, ssim = score_model(model, validation, cpu, convention, ensemble=HALF_CPU_ENSEMBLE_SIZE)
     return [round(psnr, 4), round(ssim, 4)]

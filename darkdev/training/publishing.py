@@ -38,6 +38,7 @@ from darkdev.training.lineage import (
 from darkdev.training.publish_scores import (
     COLOUR_CHOICES,
     DeadLeaves,
+    read_dead_leaves,
     read_split_sets,
     scored_validation,
 )
@@ -252,13 +253,10 @@ def _read_folders(
     """The validation folder's sets and the dead-leaves folder's (None where not given), each
     checked before anything is copied."""
     convention = InputConvention.from_metadata(config)
-    sets = dead_leaves = None
+    sets = None
     if validation_directory is not None:
         sets = read_split_sets(validation_directory, config["cfa"], convention)
-    if dead_leaves_directory is not None:
-        folder = Path(dead_leaves_directory)
-        dead_leaves = (folder, read_split_sets(folder, config["cfa"], convention))
-    return sets, dead_leaves
+    return sets, read_dead_leaves(dead_leaves_directory, config["cfa"], convention)
 
 
 def _load_staged(staged: Path, source: Path, config: dict[str, Any]):

@@ -5,8 +5,9 @@ same crops, the detail split included.
 The weights, their hash and the colour mode develop uses are left as they are: rescoring
 measures, it never changes what `develop` does. What the scoring replaces (the scores, their
 set and its hashes, the colour comparison) moves to the entry's `rescored_from` list, oldest
-first, unless the rescore measured the same scores on the same sets; what describes the weights themselves (a colour-response probe, the record of the entry
-a publication replaced) stays where it is. `--model auto` ranks a CFA kind's checkpoints by
+first, unless the rescore measured the same scores on the same sets; what describes the
+weights themselves (a colour-response probe, the record of the entry a publication replaced)
+stays where it is. `--model auto` ranks a CFA kind's checkpoints by
 their scores, so a rescore that would leave them scored on different sets is refused.
 """
 
@@ -20,7 +21,11 @@ from typing import Any
 from darkdev import manifest, weights
 from darkdev.errors import ParameterError, WeightsError
 from darkdev.training.evaluation import COLOUR_MODES
-from darkdev.training.publish_scores import read_split_sets, scored_validation
+from darkdev.training.publish_scores import (
+    read_dead_leaves,
+    read_split_sets,
+    scored_validation,
+)
 from darkdev.training.validation import ALL_SPLITS, SPLITS, split_suffix, validation_set_path
 
 RESCORED_KEY = "rescored_from"
@@ -150,13 +155,7 @@ def rescore(
         _check_colour(entry, directory)
         model, meta = weights.load_entry(entry, directory)
         sets = read_split_sets(folder, entry.cfa_kind, meta.input_convention)
-        dead_leaves = None
-        if dead_leaves_directory is not None:
-            dead_leaves_folder = Path(dead_leaves_directory)
-            dead_leaves = (
-                dead_leaves_folder,
-                read_split_sets(dead_leaves_folder, entry.cfa_kind, meta.input_convention),
-            )
+        dead_leaves = read_dead_leaves(dead_leaves_directory, entry.cfa_kind, meta.input_convention)
         loaded.append((index, model, meta, sets, dead_leaves))
     _check_comparable(entries, set(named), folder)
     command = command or f"rescore({[entries[i].file for i in named]!r}, {str(folder)!r})"
