@@ -7,7 +7,9 @@
 #   run(command="scripts/train_on_gpu.sh", carry=["gpu-pack"], timeout_s=560)
 #
 # What comes back in $OUT: log.txt, results.json (self-check, crops/s, training, validation,
-# 12 MP frames/s) and the best weights as fp16 safetensors shards with their index.
+# 12 MP frames/s, the run's summary and log) and the best weights as fp16 safetensors shards
+# with their index. Back here: darkdev unpack-session FILES_AT runs/gpu-bayer, then
+# darkdev publish runs/gpu-bayer --name ... (README, "The prepared GPU session").
 # By default it trains the paper's width 32 RMCN-3 (without back connection) started from the
 # bundled CPU-trained network of the CFA kind, widened (and for an LTS grown) exactly, so the
 # session's minutes add to what the CPU learnt instead of starting from noise.

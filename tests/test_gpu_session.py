@@ -77,6 +77,33 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     # It started from the bundled network (validated at step 0), not from noise.
     assert "step 0: validation" in (out / "log.txt").read_text()
     assert sum(p.numel() for p in model.parameters()) > 0
+    _publish_the_session(out, tmp_path)
+
+
+def _publish_the_session(out, tmp_path):
+    """What a session brings back is published here as any run is: unpacked into a run folder,
+    then `darkdev publish`'s library call, its lineage reaching the bundled network it grew."""
+    from darkdev import manifest, weights
+    from darkdev.training.publishing import publish
+    from darkdev.training.session_runs import unpack_session
+
+    run = unpack_session(out, tmp_path / "runs" / "gpu-bayer")
+    weights_directory = tmp_path / "weights"
+    entry = publish(run, "rmcn-3-nobc-w32-bayer.safetensors", weights_directory, colour="network")
+    results = json.loads((out / "results.json").read_text())
+    summary = results["run"]["summary"]
+    assert entry.sha256 == weights.sha256_of(weights_directory / entry.file)
+    assert entry.arguments == {"width": 32} and entry.cfa_kind == "bayer"
+    assert entry.training["command"].startswith("python -m darkdev.training.session --out ")
+    assert entry.training["steps"] == summary["steps"] == results["stages"]["training"]["steps"]
+    assert entry.training["published_step"] == summary["best_step"]
+    assert entry.training["machine"] == summary["machine"]
+    bundled = ROOT / "darkdev/checkpoints/rmcn-3-nobc-w16-bayer.safetensors"
+    started = entry.training["initialised_from"]
+    assert started["sha256"] == weights.sha256_of(bundled)
+    assert started["file"].endswith("rmcn-3-nobc-w16-bayer.safetensors")
+    assert "lineage" in started  # the manifest's record of the bundled network at the start
+    assert [e.file for e in manifest.read_manifest(weights_directory)] == [entry.file]
 
 
 def test_session_plan_carries_the_grown_rmcn_settings():

@@ -1,5 +1,5 @@
 """Commands with argparse options of their own: calibrate, finetune, and
-train/evaluate/publish/rescore, which hand their arguments to darkdev/training/ untouched."""
+train/evaluate/publish/unpack-session/rescore, which hand their arguments to darkdev/training/ untouched."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def evaluate(context: typer.Context) -> None:
 def publish(context: typer.Context) -> None:
     """Publish a run's weights with a measured manifest entry (options: darkdev publish --help)."""
     _hand_over(context, "manifest_cli", "publish_main")
+
+
+@app.command("unpack-session", context_settings=PASS_THROUGH, add_help_option=False)
+def unpack_session(context: typer.Context) -> None:
+    """A GPU session's output as a run folder to publish (options: darkdev unpack-session --help)."""
+    _hand_over(context, "session_runs", "main")
 
 
 @app.command(context_settings=PASS_THROUGH, add_help_option=False)

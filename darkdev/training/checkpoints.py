@@ -10,6 +10,7 @@ weight average with --ema-decay; {} without).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -31,6 +32,7 @@ CHECKPOINT_NAME = "last.pt"
 INIT_NAME = "init.safetensors"  # copy of --init-from
 INIT_RECORD_NAME = "init.json"  # its file, hash and the manifest's record of it at the start
 EXPORT_NAME = "best.safetensors"
+SUMMARY_NAME = "summary.json"  # a finished run's record (loop.finish writes it)
 VALIDATED_DIR = "validated"  # --keep-validated-weights: one checkpoint per validated step
 
 
@@ -182,11 +184,12 @@ def export_sharded(
     convention: InputConvention = InputConvention(),
     half_precision: bool = True,
     stem: str = "best",
+    step: int | None = None,
 ) -> Path:
     """Write the weights as STEM-00001-of-0000N.safetensors files, each under max_shard_bytes
     and carrying the checkpoint metadata of darkdev.weights, plus STEM.index.json naming each
-    shard's SHA-256 and tensors. Returns the index's path (written last, so it names only
-    complete shards)."""
+    shard's SHA-256 and tensors (and the training step they are from, where given). Returns the
+    index's path (written last, so it names only complete shards)."""
     directory = Path(directory)
     state = weights.export_state(model, half_precision)
     metadata = weights.checkpoint_metadata(architecture, arguments, cfa_kind, convention)
@@ -199,7 +202,9 @@ def export_sharded(
         if size > max_shard_bytes:
             raise WeightsError(f"{path}: {size} bytes, over the shard limit of {max_shard_bytes}")
         records.append({"file": path.name, "sha256": sha256, "size_bytes": size, "tensors": names})
-    index = {"format": SHARD_INDEX_FORMAT, "metadata": metadata, "shards": records}
+    index: dict[str, Any] = {"format": SHARD_INDEX_FORMAT, "metadata": metadata, "shards": records}
+    if step is not None:
+        index["step"] = step
     index_path = directory / f"{stem}.index.json"
     write_atomic(index_path, (json.dumps(index, indent=1) + "\n").encode())
     current = {record["file"] for record in records}
@@ -219,9 +224,9 @@ def _read_index(index_path: Path) -> dict[str, Any]:
     return index
 
 
-def load_sharded(index_path: str | Path, expected_cfa_kind: str | None = None):
-    """Verify every shard's SHA-256 against the index, reassemble the tensors and rebuild the
-    network; returns (model in eval mode, metadata) like darkdev.weights.load_model."""
+def read_sharded(index_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every shard's SHA-256 verified against the index, the tensors reassembled; returns
+    (state, index)."""
     index_path = Path(index_path)
     index = _read_index(index_path)
     state: dict[str, torch.Tensor] = {}
@@ -242,4 +247,22 @@ def load_sharded(index_path: str | Path, expected_cfa_kind: str | None = None):
         if repeated:
             raise WeightsError(f"{path}: tensors {sorted(repeated)} already in another shard")
         state.update(tensors)
-    return weights.model_from_state(index_path, state, index["metadata"], expected_cfa_kind)
+    return state, index
+
+
+def load_sharded(index_path: str | Path, expected_cfa_kind: str | None = None):
+    """The sharded weights (read_sharded) as a network; returns (model in eval mode,
+    metadata) like darkdev.weights.load_model."""
+    state, index = read_sharded(index_path)
+    return weights.model_from_state(Path(index_path), state, index["metadata"], expected_cfa_kind)
+
+
+def tensors_sha256(state: dict[str, torch.Tensor]) -> str:
+    """A SHA-256 of the tensors alone (names, dtypes, shapes, bytes; in name order): equal for the
+    same weights however they were written (a safetensors file's metadata order is not fixed)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

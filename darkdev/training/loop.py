@@ -29,6 +29,7 @@ from darkdev.training.batches import BatchSource, Prefetcher
 from darkdev.training.checkpoints import (
     EXPORT_NAME,
     INIT_NAME,
+    SUMMARY_NAME,
     export_sharded,
     export_weights,
     start_record,
@@ -283,6 +284,7 @@ def export_progress(run: Run) -> None:
         cfa_kind=config.cfa,
         convention=config.input_convention,
         stem=config.export_name,
+        step=run.step,
     )
     print(f"step {run.step}: best weights so far exported to {index}", flush=True)
 
@@ -313,7 +315,7 @@ def finish(run: Run, stopped_by: str) -> dict[str, Any]:
         print(f"warning: could not plot curves: {error}", file=sys.stderr)
     summary = run_summary(run, stopped_by, seconds_per_step)
     summary["export"] = {"file": str(export_path), "sha256": sha256}
-    (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (run.out / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 

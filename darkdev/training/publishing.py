@@ -23,6 +23,7 @@ from darkdev.files import staged_file
 from darkdev.network_input import InputConvention
 from darkdev.training.checkpoints import (
     EXPORT_NAME,
+    SUMMARY_NAME,
     VALIDATED_DIR,
     portable_path,
     validated_weights_path,
@@ -45,7 +46,6 @@ from darkdev.training.publish_scores import (
 from darkdev.training.replacing import kept_speed, replaced_record, with_entry
 from darkdev.training.validation import ALL_SPLITS, ValidationSet, split_suffix
 
-SUMMARY_NAME = "summary.json"
 STEP_FILE = re.compile(r"step-(\d+)\.safetensors")
 MAX_RUN_FOLDERS = 50  # how far a lineage follows unpublished runs' folders back (a loop's guard)
 

@@ -10,7 +10,10 @@ what comes back: at most 8 files of 16 MiB). scripts/train_on_gpu.sh runs it:
    still brings back the latest;
 4. a 12 MP inference benchmark of the trained network (develop's tiled network stage).
 
-results.json is rewritten after every stage. Rehearse on CPU with tiny settings (tests do).
+results.json is rewritten after every stage; at the end of training it also carries what
+publishing the run needs (session_runs.run_record: its folder stays on the lent machine), so
+`darkdev unpack-session` can rebuild the run folder here. Rehearse on CPU with tiny settings
+(tests do, and publish the result).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import functools
 import json
 import os
 import platform
+import shlex
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -37,8 +42,8 @@ from darkdev.training import batches, checkpoints, dead_leaves, photos, syntheti
 from darkdev.training.checkpoints import EXPORT_NAME
 from darkdev.training.config import TrainConfig
 from darkdev.training.loop import train
+from darkdev.training.session_runs import RESULTS_NAME, RUN_KEY, export_stem, run_record
 
-RESULTS_NAME = "results.json"
 MAX_DRAWING_WORKERS = 14
 
 
@@ -77,7 +82,7 @@ class SessionPlan:
 
     @property
     def export_stem(self) -> str:
-        return self.export_name or f"{self.model}-w{self.width}-{self.cfa}"
+        return export_stem(asdict(self))
 
 
 def _photo_cache(plan: SessionPlan) -> Path:
@@ -98,9 +103,10 @@ def _trained_convention(checkpoint: str | None) -> InputConvention:
     return weights.load_checkpoint(Path(checkpoint))[1].input_convention
 
 
-def _config(plan: SessionPlan, **changes: Any) -> TrainConfig:
+def _config(plan: SessionPlan, command: str = "", **changes: Any) -> TrainConfig:
     convention = _trained_convention(plan.init_from)
     values: dict[str, Any] = dict(
+        command=command,
         # A session continues a network on the input convention it was trained on.
         white_balance_input=convention.white_balance,
         below_black_input=convention.below_black,
@@ -218,7 +224,9 @@ def draw_dead_leaves(plan: SessionPlan, folder: Path) -> dict[str, Any]:
     }
 
 
-def run_session(plan: SessionPlan) -> dict[str, Any]:
+def run_session(plan: SessionPlan, command: str = "") -> dict[str, Any]:
+    """The session's stages (module docstring); command: its command line, recorded as the
+    training run's."""
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -250,6 +258,7 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
     elapsed_minutes = (time.perf_counter() - session_start) / 60
     config = _config(
         plan,
+        command,
         photos=training_photos,
         out=str(Path(plan.work) / "train"),
         max_minutes=max(plan.minutes - elapsed_minutes, 0.2),
@@ -258,6 +267,9 @@ def run_session(plan: SessionPlan) -> dict[str, Any]:
     )
     summary = train(config)
     stage("training", {key: summary[key] for key in ("steps", "wall_time_s", "validation")})
+    # The run folder stays here: what publishing it needs goes back in results.json.
+    results[RUN_KEY] = run_record(Path(config.out))
+    _write_results(out, results)
     model, _ = weights.load_model(Path(config.out) / EXPORT_NAME)
     model = model.to(device)
     frames = throughput.inference_frames_per_second(
@@ -292,7 +304,9 @@ def parse_plan(argv: list[str] | None = None) -> SessionPlan:
 
 
 def main(argv: list[str] | None = None) -> int:
-    results = run_session(parse_plan(argv))
+    arguments = sys.argv[1:] if argv is None else argv
+    command = "python -m darkdev.training.session " + shlex.join(arguments)
+    results = run_session(parse_plan(arguments), command)
     print(f"session done in {results['stages']['inference']['at_seconds']} s")
     return 0
 
