@@ -17,5 +17,13 @@ def load_script(file_name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     # @dataclass looks its module up in sys.modules while the script is executed.
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    # A script imports its sibling modules (photo_catalogue) as `python scripts/X.py` would.
+    added = str(SCRIPTS) not in sys.path
+    if added:
+        sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if added:
+            sys.path.remove(str(SCRIPTS))
     return module
