@@ -43,6 +43,21 @@ SHARD_HEADER_BASE_BYTES = 1024
 SHARD_HEADER_PER_TENSOR_BYTES = 128
 
 
+def read_json_record(path: Path, required: set[str], missing: str, kind: str) -> dict[str, Any]:
+    """A JSON object a run or session wrote (summary.json, results.json) with at least the
+    required keys; otherwise a ParameterError naming the file, why it may be missing, or what
+    it is not (kind)."""
+    if not path.is_file():
+        raise ParameterError(f"{path}: missing ({missing})")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ParameterError(f"{path}: unreadable ({error})") from error
+    if not isinstance(record, dict) or not required <= record.keys():
+        raise ParameterError(f"{path}: not {kind} (no {'/'.join(sorted(required))})")
+    return record
+
+
 def validated_weights_path(run_dir: Path, step: int) -> Path:
     return run_dir / VALIDATED_DIR / f"step-{step:06d}.safetensors"
 

@@ -26,6 +26,7 @@ from darkdev.training.checkpoints import (
     SUMMARY_NAME,
     VALIDATED_DIR,
     portable_path,
+    read_json_record,
     validated_weights_path,
 )
 from darkdev.training.curves import LOG_NAME, read_log
@@ -64,16 +65,12 @@ class PublishedWeights:
 def read_summary(run_directory: Path) -> dict[str, Any]:
     if not run_directory.is_dir():
         raise ParameterError(f"{run_directory}: no such run folder")
-    path = run_directory / SUMMARY_NAME
-    if not path.is_file():
-        raise ParameterError(f"{path}: missing (only a finished run can be published)")
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ParameterError(f"{path}: unreadable ({error})") from error
-    if not isinstance(summary, dict) or not {"config", "validation", "export"} <= summary.keys():
-        raise ParameterError(f"{path}: not a finished run's summary (no config/validation/export)")
-    return summary
+    return read_json_record(
+        run_directory / SUMMARY_NAME,
+        {"config", "validation", "export"},
+        "only a finished run can be published",
+        "a finished run's summary",
+    )
 
 
 def _logged_scores(run_directory: Path, step: int) -> dict[str, float]:

@@ -24,7 +24,13 @@ from typing import Any
 
 from darkdev import weights
 from darkdev.errors import OneLineParser, ParameterError, WeightsError
-from darkdev.training.checkpoints import EXPORT_NAME, SUMMARY_NAME, read_sharded, tensors_sha256
+from darkdev.training.checkpoints import (
+    EXPORT_NAME,
+    SUMMARY_NAME,
+    read_json_record,
+    read_sharded,
+    tensors_sha256,
+)
 from darkdev.training.curves import LOG_NAME
 
 RESULTS_NAME = "results.json"
@@ -51,14 +57,9 @@ def export_stem(plan: dict[str, Any]) -> str:
 
 def read_results(session_directory: Path) -> dict[str, Any]:
     path = session_directory / RESULTS_NAME
-    if not path.is_file():
-        raise ParameterError(f"{path}: missing (not a GPU session's output folder)")
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ParameterError(f"{path}: unreadable ({error})") from error
-    if not isinstance(results, dict) or not {"plan", "stages"} <= results.keys():
-        raise ParameterError(f"{path}: not a GPU session's results (no plan/stages)")
+    results = read_json_record(
+        path, {"plan", "stages"}, "not a GPU session's output folder", "a GPU session's results"
+    )
     record = results.get(RUN_KEY)
     if not isinstance(record, dict) or not {"summary", "log", "export_tensors_sha256"} <= set(
         record
