@@ -1,5 +1,5 @@
-"""Commands with argparse options of their own: calibrate, finetune, and
-train/evaluate/publish/unpack-session/rescore, which hand their arguments to darkdev/training/ untouched."""
+"""Commands with argparse options of their own: calibrate, finetune, and train, evaluate,
+publish, unpack-session and rescore, which hand their arguments to darkdev/training/ untouched."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def publish(context: typer.Context) -> None:
 
 @app.command("unpack-session", context_settings=PASS_THROUGH, add_help_option=False)
 def unpack_session(context: typer.Context) -> None:
-    """A GPU session's output as a run folder to publish (options: darkdev unpack-session --help)."""
+    """A GPU session's output as a run folder to publish (darkdev unpack-session --help)."""
     _hand_over(context, "session_runs", "main")
 
 

@@ -21,9 +21,13 @@ def read_log(path: Path, up_to_step: int) -> list[dict]:
     return [entry for entry in entries if entry.get("step", 0) <= up_to_step]
 
 
+def write_log(path: Path, entries: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
 def truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after `step`, so the log matches a restored checkpoint."""
-    path.write_text("".join(json.dumps(e) + "\n" for e in read_log(path, step)))
+    write_log(path, read_log(path, step))
 
 
 def plot_curves(log_path: Path, image_path: Path, classical_psnr: float | None) -> None:

@@ -31,21 +31,22 @@ from darkdev.training.checkpoints import (
     read_sharded,
     tensors_sha256,
 )
-from darkdev.training.curves import LOG_NAME
+from darkdev.training.curves import LOG_NAME, read_log, write_log
 
 RESULTS_NAME = "results.json"
 SESSION_LOG_NAME = "log.txt"  # what scripts/train_on_gpu.sh printed
 RUN_KEY = "run"
+RUN_RECORD_KEYS = {"summary", "log", "export_tensors_sha256"}  # what run_record writes
 
 
 def run_record(run_directory: Path) -> dict[str, Any]:
     """What results.json carries of a finished run (the session's): its summary, its log and
     the SHA-256 of its best.safetensors' tensors."""
     state, _ = weights.read_safetensors(run_directory / EXPORT_NAME)
-    log_lines = (run_directory / LOG_NAME).read_text().splitlines()
+    summary = json.loads((run_directory / SUMMARY_NAME).read_text())
     return {
-        "summary": json.loads((run_directory / SUMMARY_NAME).read_text()),
-        "log": [json.loads(line) for line in log_lines if line.strip()],
+        "summary": summary,
+        "log": read_log(run_directory / LOG_NAME, summary["steps"]),
         "export_tensors_sha256": tensors_sha256(state),
     }
 
@@ -61,9 +62,7 @@ def read_results(session_directory: Path) -> dict[str, Any]:
         path, {"plan", "stages"}, "not a GPU session's output folder", "a GPU session's results"
     )
     record = results.get(RUN_KEY)
-    if not isinstance(record, dict) or not {"summary", "log", "export_tensors_sha256"} <= set(
-        record
-    ):
+    if not isinstance(record, dict) or not record.keys() >= RUN_RECORD_KEYS:
         done = ", ".join(results["stages"]) or "none"
         raise ParameterError(
             f"{path}: the session stopped before its training finished (stages done: {done}); "
@@ -123,7 +122,7 @@ def unpack_session(session_directory: str | Path, run_directory: str | Path) -> 
             },
         }
         (staging / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
-        (staging / LOG_NAME).write_text("".join(json.dumps(e) + "\n" for e in record["log"]))
+        write_log(staging / LOG_NAME, record["log"])
         for name in (RESULTS_NAME, SESSION_LOG_NAME):
             if (session_directory / name).is_file():
                 shutil.copyfile(session_directory / name, staging / f"session-{name}")
