@@ -7,7 +7,9 @@ Writes resized JPEG copies (long side 2048 px, quality 92, 4:4:4) and a manifest
 ignored folder gpu-pack/photos (about 27 MiB for the 85 photos, scikit-image's 6 included); never
 commit it (licences). The pack and the working tree that travels with it must stay under 64 MiB:
 a pack too big is written again smaller (its size goes at most with the side squared), never
-below MIN_SIDE_PX; exits 1 if even that does not fit.
+below MIN_SIDE_PX; exits 1 if even that does not fit. Where the bundled checkpoints weigh too
+much, `python scripts/gpu_tree.py leave-behind --cfa KIND` first leaves out those the session
+does not read (and `restore` after the call).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ HEADROOM_BYTES = 2**20  # for what the session writes between packing and the de
 # The session's default crop, 256 packed px, is 768 photo px for X-Trans (3 raw px a packed px);
 # crops are cut within the short side, 853 px for a 3:2 photo at 1280: never upsampled.
 MIN_SIDE_PX = 1280
+LIGHTER = "python scripts/gpu_tree.py leave-behind --cfa KIND leaves checkpoints behind"
 
 
 def working_tree_bytes(repository: Path) -> int:
@@ -70,7 +73,7 @@ def main() -> int:
     budget = DEVICE_INBOUND_LIMIT_BYTES - HEADROOM_BYTES - tree
     print(f"the working tree travels with {tree / 2**20:.1f} MiB: {budget / 2**20:.1f} MiB left")
     if budget <= 0:
-        print("the working tree alone leaves no room for a photo pack", file=sys.stderr)
+        print(f"the working tree alone leaves no room for a photo pack; {LIGHTER}", file=sys.stderr)
         return 1
     count, size, side = write_fitting_pack(
         arguments.photos, arguments.out, arguments.side, arguments.quality, budget
@@ -78,7 +81,7 @@ def main() -> int:
     limit = DEVICE_INBOUND_LIMIT_BYTES / 2**20
     print(f"with the working tree: {(tree + size) / 2**20:.1f} of {limit:.0f} MiB")
     if size > budget:
-        print(f"too big for the device machine even at {side} px", file=sys.stderr)
+        print(f"too big for the device machine even at {side} px; {LIGHTER}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The prepared GPU training session (see darkdev/training/session.py), for a lent GPU machine
 # (one H100/H200, torch 2.11, no rawpy, 15 minutes of device time in all, 64 MiB in, 8 files
-# of 16 MiB out). Before the session, here: python scripts/make_photo_pack.py (-> gpu-pack/).
+# of 16 MiB out). Before the session, here: python scripts/make_photo_pack.py (-> gpu-pack/),
+# after python scripts/gpu_tree.py leave-behind --cfa KIND where the tree is too heavy (restore
+# after the call).
 # Then one device call:
 #
 #   run(command="scripts/train_on_gpu.sh", carry=["gpu-pack"], timeout_s=560)
