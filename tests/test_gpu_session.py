@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,26 @@ def test_gpu_script_rehearsal_without_rawpy(tmp_path):
     # It started from the bundled network (validated at step 0), not from noise.
     assert "step 0: validation" in (out / "log.txt").read_text()
     assert sum(p.numel() for p in model.parameters()) > 0
+    _unpack_as_if_cut(out, tmp_path)
     _publish_the_session(out, tmp_path)
+
+
+def _unpack_as_if_cut(out, tmp_path):
+    """Without results.json's run record, as a call cut before training ended leaves it, the
+    record the loop wrote at the latest export still unpacks (that export's step and weights)."""
+    from darkdev.training.session_runs import unpack_session
+
+    cut = tmp_path / "cut"
+    shutil.copytree(out, cut)
+    results = json.loads((cut / "results.json").read_text())
+    del results["run"]
+    (cut / "results.json").write_text(json.dumps(results))
+    index = json.loads((cut / "rmcn-3-nobc-w32-bayer.index.json").read_text())
+    run = unpack_session(cut, tmp_path / "runs" / "gpu-cut")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["unpacked_from"]["cut_before_training_finished"] is True
+    assert summary["steps"] == summary["best_step"] == index["step"]
+    assert summary["stopped_by"] == "in progress: the latest export"
 
 
 def _publish_the_session(out, tmp_path):

@@ -107,6 +107,32 @@ def test_unpack_refuses_what_does_not_verify(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["altered", "cut", "other", "out", "taken"]
 
 
+def test_a_cut_session_unpacks_from_its_latest_export(tmp_path):
+    """A call cut before training ended: no run record in results.json, but the one the loop
+    wrote beside the shards at their export."""
+    session, state = _session(tmp_path / "out")
+    results = json.loads((session / "results.json").read_text())
+    record = results.pop("run")
+    record["summary"] = {
+        **record["summary"],
+        "steps": 6,
+        "stopped_by": "in progress: the latest export",
+        "export": {"file": f"{STEM}.index.json", "sha256": None},
+    }
+    (session / "results.json").write_text(json.dumps(results))
+    (session / f"{STEM}.run.json").write_text(json.dumps(record))
+    run = unpack_session(session, tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["unpacked_from"]["cut_before_training_finished"] is True
+    assert summary["steps"] == summary["best_step"] == 6
+    assert "session_file_sha256" not in summary["export"]
+    joined, _ = weights.read_safetensors(run / "best.safetensors")
+    assert all(torch.equal(joined[name], state[name]) for name in state)
+    finished = unpack_session(_session(tmp_path / "finished")[0], tmp_path / "run-finished")
+    summary = json.loads((finished / "summary.json").read_text())
+    assert summary["unpacked_from"]["cut_before_training_finished"] is False
+
+
 def test_tensors_sha256_ignores_how_the_file_was_written(tmp_path):
     model = build_model("lts", "bayer", 4)
     state = weights.export_state(model)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from darkdev import weights
+from darkdev.files import write_atomic
 from darkdev.models import channels_last, parameter_count
 from darkdev.training.averaging import averaged_weights, update_average
 from darkdev.training.batches import BatchSource, Prefetcher
@@ -47,6 +48,7 @@ from darkdev.training.distributed import (
 )
 from darkdev.training.evaluation import SPLIT_TITLES, score_model
 from darkdev.training.loss import compute_loss, learning_rate
+from darkdev.training.session_runs import progress_path, record_of
 from darkdev.training.state import (
     Best,
     Run,
@@ -228,7 +230,7 @@ def refine_schedule_length(run: Run) -> None:
         or session_steps <= SPEED_WARMUP_STEPS + STEPS_FOR_SPEED_ESTIMATE
     ):
         return
-    seconds_per_step = (time.monotonic() - run.session_start_time) / session_steps
+    seconds_per_step = invocation_seconds_per_step(run)
     total_steps = steps_in_budget(run, seconds_per_step)
     if total_steps != run.total_steps:
         print(f"{seconds_per_step:.3f} s/step; schedule length now {total_steps} steps", flush=True)
@@ -274,7 +276,8 @@ def validate_weights(run: Run) -> None:
 
 
 def export_progress(run: Run) -> None:
-    """The best weights so far as shards in config.export_dir (see TrainConfig.export_dir)."""
+    """The best weights so far as shards in config.export_dir (see TrainConfig.export_dir), and
+    the run's record as it stands, for a session cut before finish (session_runs)."""
     config = run.config
     index = export_sharded(
         run.model,
@@ -286,6 +289,11 @@ def export_progress(run: Run) -> None:
         stem=config.export_name,
         step=run.step,
     )
+    summary = run_summary(run, "in progress: the latest export", invocation_seconds_per_step(run))
+    summary["export"] = {"file": index.name, "sha256": None}  # shards, no single file
+    record = record_of(summary, run.log_path, weights.export_state(run.model))
+    progress = progress_path(index.parent, config.export_name)
+    write_atomic(progress, (json.dumps(record, indent=1) + "\n").encode())
     print(f"step {run.step}: best weights so far exported to {index}", flush=True)
 
 
@@ -295,8 +303,7 @@ def export_progress(run: Run) -> None:
 def finish(run: Run, stopped_by: str) -> dict[str, Any]:
     """Final validation and checkpoint, the best weights exported, curves and summary.json."""
     check_ranks_in_step(run.ranks, run.model)
-    session_steps = run.step - run.session_start_step
-    seconds_per_step = (time.monotonic() - run.session_start_time) / max(session_steps, 1)
+    seconds_per_step = invocation_seconds_per_step(run)  # of the steps, not what follows them
     if not run.ranks.main:
         return {"steps": run.step, "stopped_by": stopped_by, "rank": run.ranks.rank}
     if stopped_by in ("session_steps", "interrupted"):
@@ -317,6 +324,12 @@ def finish(run: Run, stopped_by: str) -> dict[str, Any]:
     summary["export"] = {"file": str(export_path), "sha256": sha256}
     (run.out / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def invocation_seconds_per_step(run: Run) -> float:
+    """Of this invocation (a resumed run's earlier ones ran at other speeds)."""
+    session_steps = run.step - run.session_start_step
+    return (time.monotonic() - run.session_start_time) / max(session_steps, 1)
 
 
 def split_scores(

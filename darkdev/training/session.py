@@ -6,8 +6,8 @@ what comes back: at most 8 files of 16 MiB). scripts/train_on_gpu.sh runs it:
 2. throughput: crops/s of the data path alone and of whole training steps of the model;
    meanwhile the CPUs draw dead-leaves images to train on beside the photos (dead_leaves.py);
 3. training for a fixed number of minutes; every validation that improves exports the weights
-   (fp16, safetensors shards under 16 MiB) into the output folder, so a call cut at its limit
-   still brings back the latest;
+   (fp16, safetensors shards under 16 MiB) into the output folder with the run's record as it
+   stands, so a call cut at its limit still brings back the latest, publishable;
 4. a 12 MP inference benchmark of the trained network (develop's tiled network stage).
 
 results.json is rewritten after every stage; at the end of training it also carries what

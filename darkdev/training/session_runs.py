@@ -10,7 +10,10 @@ its log.jsonl and a SHA-256 of the tensors of its best.safetensors (RUN_KEY), an
 rebuilds the run folder: best.safetensors joined from the verified shards (its tensors checked
 against that SHA-256, so they are the run's export, bit for bit), summary.json (its export
 record naming the joined file) and log.jsonl, beside copies of results.json and log.txt. The
-folder appears whole or not at all, and nothing in SESSION_OUT is changed.
+folder appears whole or not at all, and nothing in SESSION_OUT is changed. A call cut at its
+limit before training ended never wrote that record into results.json; every export also
+writes it beside the shards (STEM.run.json, the loop's export_progress: the run as it stood at
+that step), and unpack falls back to it, saying so in the summary.
 """
 
 from __future__ import annotations
@@ -36,19 +39,29 @@ from darkdev.training.curves import LOG_NAME, read_log, write_log
 RESULTS_NAME = "results.json"
 SESSION_LOG_NAME = "log.txt"  # what scripts/train_on_gpu.sh printed
 RUN_KEY = "run"
-RUN_RECORD_KEYS = {"summary", "log", "export_tensors_sha256"}  # what run_record writes
+RUN_RECORD_KEYS = {"summary", "log", "export_tensors_sha256"}  # what record_of writes
+PROGRESS_SUFFIX = ".run.json"  # STEM.run.json: the record of the run at its latest export
+
+
+def record_of(summary: dict[str, Any], log_path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """A run's record: its summary, its log up to the summary's step and the SHA-256 of the
+    exported weights' tensors (state)."""
+    return {
+        "summary": summary,
+        "log": read_log(log_path, summary["steps"]),
+        "export_tensors_sha256": tensors_sha256(state),
+    }
 
 
 def run_record(run_directory: Path) -> dict[str, Any]:
-    """What results.json carries of a finished run (the session's): its summary, its log and
-    the SHA-256 of its best.safetensors' tensors."""
+    """What results.json carries of a finished run (the session's)."""
     state, _ = weights.read_safetensors(run_directory / EXPORT_NAME)
     summary = json.loads((run_directory / SUMMARY_NAME).read_text())
-    return {
-        "summary": summary,
-        "log": read_log(run_directory / LOG_NAME, summary["steps"]),
-        "export_tensors_sha256": tensors_sha256(state),
-    }
+    return record_of(summary, run_directory / LOG_NAME, state)
+
+
+def progress_path(export_directory: Path, stem: str) -> Path:
+    return export_directory / f"{stem}{PROGRESS_SUFFIX}"
 
 
 def export_stem(plan: dict[str, Any]) -> str:
@@ -62,12 +75,19 @@ def read_results(session_directory: Path) -> dict[str, Any]:
         path, {"plan", "stages"}, "not a GPU session's output folder", "a GPU session's results"
     )
     record = results.get(RUN_KEY)
-    if not isinstance(record, dict) or not record.keys() >= RUN_RECORD_KEYS:
+    if isinstance(record, dict) and record.keys() >= RUN_RECORD_KEYS:
+        return results
+    progress = progress_path(session_directory, export_stem(results["plan"]))
+    if not progress.is_file():
         done = ", ".join(results["stages"]) or "none"
         raise ParameterError(
-            f"{path}: the session stopped before its training finished (stages done: {done}); "
-            "its shards hold the best weights so far, but there is no finished run to unpack"
+            f"{path}: the session stopped before its training finished (stages done: {done}) "
+            f"and {progress.name} is missing: no run to unpack"
         )
+    results[RUN_KEY] = read_json_record(
+        progress, RUN_RECORD_KEYS, "the run's record at its latest export", "a run's record"
+    )
+    results[RUN_KEY]["cut"] = True
     return results
 
 
@@ -92,12 +112,14 @@ def _joined_weights(
             "(exported at another step, or altered)"
         )
     sha256 = weights.write_safetensors_atomically(staging / EXPORT_NAME, state, index["metadata"])
-    return {
+    export = {
         "sha256": sha256,
         "tensors_sha256": record["export_tensors_sha256"],
         "joined_from": index_path.name,
-        "session_file_sha256": summary["export"]["sha256"],  # same tensors, metadata reordered
     }
+    if summary["export"].get("sha256"):  # a finished run's own file: same tensors, other order
+        export["session_file_sha256"] = summary["export"]["sha256"]
+    return export
 
 
 def unpack_session(session_directory: str | Path, run_directory: str | Path) -> Path:
@@ -119,6 +141,8 @@ def unpack_session(session_directory: str | Path, run_directory: str | Path) -> 
                 "folder": str(session_directory),
                 "machine": results.get("machine"),
                 "stages": results["stages"],
+                # cut: the device call ended before training did; this is its latest export
+                "cut_before_training_finished": bool(record.get("cut")),
             },
         }
         (staging / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
@@ -144,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     run_directory = unpack_session(arguments.session, arguments.run)
     summary = json.loads((run_directory / SUMMARY_NAME).read_text())
+    cut = summary["unpacked_from"]["cut_before_training_finished"]
     print(
         f"{run_directory}: {summary['steps']} steps in {summary['wall_time_s']:.0f} s on "
-        f"{summary['machine']}; best step {summary['best_step']}; "
-        f"darkdev publish {run_directory} --name FILE.safetensors publishes it"
+        f"{summary['machine']}{' (cut: its latest export)' if cut else ''}; best step "
+        f"{summary['best_step']}; darkdev publish {run_directory} --name FILE.safetensors "
+        "publishes it"
     )
     return 0
