@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None, repository: Path = REPOSITORY) -> int:
         print(f"{verb}: {path}")
     if not paths:
         print("nothing left behind" if arguments.command != "leave-behind" else "nothing to leave")
+    elif arguments.command != "restore":  # the index holds their removal: a commit would keep it
+        print("commit nothing until: python scripts/gpu_tree.py restore")
     return 0
 
 

@@ -96,9 +96,9 @@ def test_command_lines(repository, capsys):
     assert gpu_tree.main(["status"], repository) == 0
     assert "nothing left behind" in capsys.readouterr().out
     assert gpu_tree.main(["leave-behind", "--cfa", "bayer"], repository) == 0
-    assert f"left behind (untracked, ignored; restore after the call): {WIDE}" in (
-        capsys.readouterr().out
-    )
+    printed = capsys.readouterr().out
+    assert f"left behind (untracked, ignored; restore after the call): {WIDE}" in printed
+    assert printed.endswith("commit nothing until: python scripts/gpu_tree.py restore\n")
     assert gpu_tree.main(["leave-behind", "--cfa", "bayer"], repository) == 1
     assert capsys.readouterr().err == (
         "gpu_tree.py: checkpoints are already left behind: run restore first\n"
