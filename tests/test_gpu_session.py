@@ -98,6 +98,11 @@ def _unpack_as_if_cut(out, tmp_path):
     assert summary["unpacked_from"]["cut_before_training_finished"] is True
     assert summary["steps"] == summary["best_step"] == index["step"]
     assert summary["stopped_by"] == "in progress: the latest export"
+    from darkdev.training.publishing import publish
+
+    entry = publish(run, "cut.safetensors", tmp_path / "weights-cut", colour="network")
+    assert entry.training["cut"].startswith("the GPU call ended before training did")
+    assert entry.training["steps"] == index["step"]
 
 
 def _publish_the_session(out, tmp_path):

@@ -200,6 +200,8 @@ def _training_record(
         record["photo_count"] = len(config["photo_names"])
     if summary.get("initialised_from"):
         record["initialised_from"] = _initialisation_record(summary, directory, depth)
+    if summary.get("unpacked_from", {}).get("cut_before_training_finished"):
+        record["cut"] = "the GPU call ended before training did: steps and time at the export"
     record[LINEAGE_KEY] = lineage(record)
     return record
 
