@@ -11,13 +11,15 @@ photos. A file that is untracked *and* ignored does not travel, so leave-behind 
 checkpoints off the index (`git rm --cached`: the files stay on disk, untouched) and ignores them
 in .git/info/exclude, between two marker lines; restore puts them back on the index from HEAD
 and removes the lines. Only files identical to HEAD's are left behind, so restore loses nothing.
-The session reads the network it starts from (scripts/train_on_gpu.sh: the CFA kind's bundled
-width-16 RMCN) and the manifest; every other bundled checkpoint stays here.
+The session reads the manifest and the network it starts from, which
+`scripts/train_on_gpu.sh --starting-network` names (its INIT_FROM for the CFA kind, the same
+environment applying); every other bundled checkpoint stays here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,9 +57,26 @@ def left_behind(repository: Path) -> list[str]:
     return [line.removeprefix("/") for line in block]
 
 
-def session_needs(cfa_kind: str) -> set[str]:
-    """What scripts/train_on_gpu.sh reads of the bundled files for a CFA kind."""
-    return {f"{CHECKPOINTS}/rmcn-3-nobc-w16-{cfa_kind}.safetensors"}
+def session_needs(cfa_kind: str, repository: Path = REPOSITORY) -> set[str]:
+    """What scripts/train_on_gpu.sh reads of the bundled files for a CFA kind (its INIT_FROM,
+    which the environment may set; empty: from scratch)."""
+    script = REPOSITORY / "scripts" / "train_on_gpu.sh"
+    result = subprocess.run(
+        ["bash", str(script), "--starting-network"],
+        env={**os.environ, "CFA": cfa_kind},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    starting = Path(result.stdout.strip())  # relative to the repository, or absolute
+    if not str(starting) or str(starting) == ".":
+        return set()
+    if not starting.is_absolute():
+        return {starting.as_posix()}
+    try:
+        return {starting.resolve().relative_to(repository.resolve()).as_posix()}
+    except ValueError:  # a file outside the repository travels only if carried
+        return set()
 
 
 def leave_behind(repository: Path, keep: set[str]) -> list[str]:

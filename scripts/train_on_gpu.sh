@@ -36,6 +36,8 @@ case "$CFA" in  # the bundled network to start from (both trained at TV weight 0
     *) echo "CFA must be bayer or xtrans, got $CFA" >&2; exit 2 ;;
 esac
 INIT_FROM=${INIT_FROM-$bundled}
+# scripts/gpu_tree.py asks which bundled file the session reads, so this case is the one rule
+if [ "${1:-}" = "--starting-network" ]; then echo "$INIT_FROM"; exit 0; fi
 mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
 if [ -x .venv/bin/python ] && [ -z "${PYTHON_SET:-}" ]; then PYTHON=.venv/bin/python; fi

@@ -75,6 +75,15 @@ def test_the_session_keeps_the_network_it_starts_from(repository):
     assert BAYER_START not in listed and WIDE not in listed
 
 
+def test_it_keeps_what_the_gpu_script_starts_from(repository, monkeypatch):
+    """The script's own answer (its INIT_FROM), not a second list of file names."""
+    assert gpu_tree.session_needs("bayer") == {BAYER_START}
+    monkeypatch.setenv("INIT_FROM", f"{repository}/{WIDE}")
+    assert gpu_tree.session_needs("bayer", repository) == {WIDE}
+    monkeypatch.setenv("INIT_FROM", "")  # from scratch: no bundled network travels
+    assert gpu_tree.session_needs("xtrans") == set()
+
+
 def test_refusals_change_nothing(repository):
     (repository / WIDE).write_bytes(b"retrained, not committed")
     with pytest.raises(gpu_tree.TreeError, match=f"{WIDE}: differs from HEAD"):
