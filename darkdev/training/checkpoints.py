@@ -203,8 +203,9 @@ def export_sharded(
 ) -> Path:
     """Write the weights as STEM-00001-of-0000N.safetensors files, each under max_shard_bytes
     and carrying the checkpoint metadata of darkdev.weights, plus STEM.index.json naming each
-    shard's SHA-256 and tensors (and the training step they are from, where given). Returns the
-    index's path (written last, so it names only complete shards)."""
+    shard's SHA-256 and tensors, the SHA-256 of all the tensors (tensors_sha256) and the training
+    step they are from, where given. Returns the index's path (written last, so it names only
+    complete shards)."""
     directory = Path(directory)
     state = weights.export_state(model, half_precision)
     metadata = weights.checkpoint_metadata(architecture, arguments, cfa_kind, convention)
@@ -218,6 +219,7 @@ def export_sharded(
             raise WeightsError(f"{path}: {size} bytes, over the shard limit of {max_shard_bytes}")
         records.append({"file": path.name, "sha256": sha256, "size_bytes": size, "tensors": names})
     index: dict[str, Any] = {"format": SHARD_INDEX_FORMAT, "metadata": metadata, "shards": records}
+    index["tensors_sha256"] = tensors_sha256(state)  # what a run's record names them by
     if step is not None:
         index["step"] = step
     index_path = directory / f"{stem}.index.json"

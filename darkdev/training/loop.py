@@ -291,7 +291,8 @@ def export_progress(run: Run) -> None:
     )
     summary = run_summary(run, "in progress: the latest export", invocation_seconds_per_step(run))
     summary["export"] = {"file": index.name, "sha256": None}  # shards, no single file
-    record = record_of(summary, run.log_path, weights.export_state(run.model))
+    exported = json.loads(index.read_text())["tensors_sha256"]  # not exporting the state again
+    record = record_of(summary, run.log_path, exported)
     progress = progress_path(index.parent, config.export_name)
     write_atomic(progress, (json.dumps(record, indent=1) + "\n").encode())
     print(f"step {run.step}: best weights so far exported to {index}", flush=True)

@@ -43,13 +43,15 @@ RUN_RECORD_KEYS = {"summary", "log", "export_tensors_sha256"}  # what record_of 
 PROGRESS_SUFFIX = ".run.json"  # STEM.run.json: the record of the run at its latest export
 
 
-def record_of(summary: dict[str, Any], log_path: Path, state: dict[str, Any]) -> dict[str, Any]:
+def record_of(
+    summary: dict[str, Any], log_path: Path, export_tensors_sha256: str
+) -> dict[str, Any]:
     """A run's record: its summary, its log up to the summary's step and the SHA-256 of the
-    exported weights' tensors (state)."""
+    exported weights' tensors (checkpoints.tensors_sha256)."""
     return {
         "summary": summary,
         "log": read_log(log_path, summary["steps"]),
-        "export_tensors_sha256": tensors_sha256(state),
+        "export_tensors_sha256": export_tensors_sha256,
     }
 
 
@@ -57,7 +59,7 @@ def run_record(run_directory: Path) -> dict[str, Any]:
     """What results.json carries of a finished run (the session's)."""
     state, _ = weights.read_safetensors(run_directory / EXPORT_NAME)
     summary = json.loads((run_directory / SUMMARY_NAME).read_text())
-    return record_of(summary, run_directory / LOG_NAME, state)
+    return record_of(summary, run_directory / LOG_NAME, tensors_sha256(state))
 
 
 def progress_path(export_directory: Path, stem: str) -> Path:
