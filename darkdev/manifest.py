@@ -148,7 +148,8 @@ CATALOGUE_NOTE = (
     "that computes bfloat16 (network colour; '-': not scored). 12 MP: "
     "seconds to develop a 12 MP raw on 2 CPU cores with develop's defaults. "
     "--model takes the name or the "
-    "architecture (any case; the architecture picks the checkpoint for the raw's sensor). "
+    "architecture (any case; the architecture picks the checkpoint for the raw's sensor, "
+    "the default one where widths share it). "
     "auto picks per device the best-scoring checkpoint, on a CPU one that develops 12 MP in "
     f"{CPU_SECONDS_TARGET:g} s or less."
 )
@@ -207,12 +208,15 @@ def auto_devices(entry: CheckpointEntry, directory: Path | None = None) -> str:
 
 
 def find_entry(name: str, cfa_kind: str, directory: Path | None = None) -> CheckpointEntry | None:
-    """A bundled checkpoint by architecture name or file name (any case), for a CFA kind."""
+    """A bundled checkpoint by architecture name or file name (any case), for a CFA kind. Where
+    widths share an architecture name, the default of the kind, else the latest published."""
     wanted = name.lower()
-    for entry in read_manifest(directory):
-        if entry.cfa_kind == cfa_kind and wanted in (n.lower() for n in entry_names(entry)):
-            return entry
-    return None
+    matches = [
+        entry
+        for entry in read_manifest(directory)
+        if entry.cfa_kind == cfa_kind and wanted in (n.lower() for n in entry_names(entry))
+    ]
+    return next((entry for entry in matches if entry.default), matches[-1] if matches else None)
 
 
 def check_model_name(name: str, special: tuple[str, ...], directory: Path | None = None) -> None:

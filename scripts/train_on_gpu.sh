@@ -32,7 +32,7 @@ OUT=${OUT:-runs/gpu-session}
 CFA=${CFA:-bayer}
 case "$CFA" in  # the bundled network to start from (both trained at TV weight 0.1)
     bayer) bundled=darkdev/checkpoints/rmcn-3-nobc-w16-bayer.safetensors ;;
-    xtrans) bundled=darkdev/checkpoints/rmcn-3-nobc-w16-xtrans.safetensors ;;
+    xtrans) bundled=darkdev/checkpoints/rmcn-3-nobc-w24-xtrans.safetensors ;;
     *) echo "CFA must be bayer or xtrans, got $CFA" >&2; exit 2 ;;
 esac
 INIT_FROM=${INIT_FROM-$bundled}

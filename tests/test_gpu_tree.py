@@ -14,7 +14,7 @@ gpu_tree = load_script("gpu_tree.py")
 photo_pack = load_script("make_photo_pack.py")
 
 BAYER_START = "darkdev/checkpoints/rmcn-3-nobc-w16-bayer.safetensors"
-XTRANS_START = "darkdev/checkpoints/rmcn-3-nobc-w16-xtrans.safetensors"
+XTRANS_START = "darkdev/checkpoints/rmcn-3-nobc-w24-xtrans.safetensors"
 WIDE = "darkdev/checkpoints/rmcn-3-nobc-w32-bayer.safetensors"
 
 

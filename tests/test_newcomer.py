@@ -181,6 +181,35 @@ def test_model_names_any_case_and_wrong_sensor_explained(tmp_path, tiny_weights)
     )
 
 
+def test_architecture_name_picks_the_default_among_widths(tmp_path):
+    from darkdev import manifest
+
+    def entry(width: int, default: bool) -> manifest.CheckpointEntry:
+        return manifest.CheckpointEntry(
+            file=f"rmcn-3-nobc-w{width}-xtrans.safetensors",
+            sha256="0" * 64,
+            architecture="rmcn-3-nobc",
+            arguments={"width": width},
+            cfa_kind="xtrans",
+            default=default,
+            size_bytes=1,
+            training={},
+            validation={},
+        )
+
+    for entries, wanted in (
+        ([entry(16, False), entry(24, True)], 24),  # the default, though listed second
+        ([entry(16, True), entry(24, False)], 16),
+        ([entry(16, False), entry(24, False)], 24),  # no default: the latest published
+    ):
+        manifest.write_manifest(entries, tmp_path)
+        found = manifest.find_entry("RMCN-3-nobc", "xtrans", tmp_path)
+        assert found is not None and found.arguments == {"width": wanted}
+        by_file = manifest.find_entry("rmcn-3-nobc-w16-xtrans", "xtrans", tmp_path)
+        assert by_file is not None and by_file.arguments == {"width": 16}
+    assert manifest.find_entry("rmcn-3-nobc", "bayer", tmp_path) is None
+
+
 def test_unknown_model_is_a_usage_error_before_loading(tmp_path, tiny_weights):
     result = darkdev("develop", write_raw(tmp_path / "a.dng"), "--model", "foo")
     assert result.returncode == 2  # typer refuses it from the installed manifest's names
